@@ -1,0 +1,182 @@
+"""Span annotation for masking, as character offsets: words+POS, entities, keywords, phrases, clauses.
+
+Words and POS come from rjieba (jieba's dictionary and HMM, in Rust); keywords are TF-IDF with
+jieba's bundled IDF table (the same scores as jieba.analyse.extract_tags, without a second cut).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rjieba
+
+Span = tuple[int, int]  # [start, end) character offsets
+
+SPAN_TYPES = ("word", "entity", "keyword", "phrase", "clause")
+ENTITY_POS = {"nr", "ns", "nt", "nz"}  # person, place, organisation, other proper noun (jieba tag set)
+NOUN_POS = {"n", "nr", "ns", "nt", "nz", "vn", "ng", "nrt", "nrfg"}
+MODIFIER_POS = {"a", "an", "b", "f", "uj"} | NOUN_POS
+_CLAUSE_SPLIT = re.compile(r"[，,；;：:、。！？!?\n…]+")
+_WORDLIKE = re.compile(r"[\u3400-\u9fffA-Za-z]")
+
+
+@dataclass
+class KnowledgeEntry:
+    """One knowledge-base entity (data/sample/kb.jsonl format)."""
+
+    id: str
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    type: str = ""
+    description: str = ""
+    summary: str = ""
+
+
+def load_knowledge_base(path: str | Path) -> list[KnowledgeEntry]:
+    """Read a knowledge-base JSONL (id, name, aliases, type, description, summary per line)."""
+    entries = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                entries.append(KnowledgeEntry(**row))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a knowledge-base entry ({exc})") from None
+    return entries
+
+
+class EntityMatcher:
+    """Aho-Corasick over entity names and aliases; longest match wins, matches never overlap."""
+
+    def __init__(self, entries: list[KnowledgeEntry]):
+        import ahocorasick
+
+        self.automaton = ahocorasick.Automaton()
+        surface: dict[str, list[str]] = {}
+        for e in entries:
+            for name in [e.name, *e.aliases]:
+                if len(name) >= 2:  # one-character aliases (京, 沪) match inside too many words
+                    surface.setdefault(name, []).append(e.id)
+        for name, ids in surface.items():
+            self.automaton.add_word(name, (name, ids))
+        self.empty = not surface
+        if not self.empty:
+            self.automaton.make_automaton()
+
+    def find(self, text: str) -> list[tuple[int, int, list[str]]]:
+        """[(start, end, entity ids)] of non-overlapping longest matches, in text order."""
+        if self.empty:
+            return []
+        found = [(end + 1 - len(name), end + 1, ids) for end, (name, ids) in self.automaton.iter(text)]
+        found.sort(key=lambda m: (m[0] - m[1], m[0]))  # longest first, then leftmost
+        taken = bytearray(len(text))
+        chosen = []
+        for s, e, ids in found:
+            if not any(taken[s:e]):
+                taken[s:e] = b"\x01" * (e - s)
+                chosen.append((s, e, ids))
+        return sorted(chosen)
+
+
+@functools.lru_cache(maxsize=1)
+def jieba_idf() -> tuple[dict[str, float], float, frozenset[str]]:
+    """jieba's bundled IDF table, its median (the default for unseen words) and its stop words."""
+    import jieba.analyse as ja
+
+    idf_path = Path(ja.__file__).parent / "idf.txt"
+    idf: dict[str, float] = {}
+    for line in idf_path.read_text(encoding="utf-8").splitlines():
+        word, _, value = line.partition(" ")
+        if value:
+            idf[word] = float(value)
+    median = sorted(idf.values())[len(idf) // 2]
+    return idf, median, frozenset(ja.default_tfidf.stop_words)
+
+
+def tag_words(text: str) -> list[tuple[int, int, str]]:
+    """[(start, end, POS)] for each word of `text`, from rjieba's tagger."""
+    out, pos = [], 0
+    for word, tag in rjieba.tag(text):
+        out.append((pos, pos + len(word), tag))
+        pos += len(word)
+    if pos != len(text):  # the tagger must tile the text; anything else is a bug upstream
+        raise RuntimeError(f"rjieba.tag did not tile the text ({pos} != {len(text)})")
+    return out
+
+
+def keyword_spans(text: str, words: list[tuple[int, int, str]], top_k: int) -> list[Span]:
+    """Occurrences of the top-k TF-IDF words of `text` (words of 2+ chars, no stop words)."""
+    idf, median, stop = jieba_idf()
+    tf: dict[str, int] = {}
+    for s, e, _ in words:
+        w = text[s:e]
+        if len(w) >= 2 and _WORDLIKE.search(w) and w.lower() not in stop:
+            tf[w] = tf.get(w, 0) + 1
+    ranked = sorted(tf, key=lambda w: (-tf[w] * idf.get(w, median), w))[:top_k]
+    keep = set(ranked)
+    return [(s, e) for s, e, _ in words if text[s:e] in keep]
+
+
+def phrase_spans(words: list[tuple[int, int, str]]) -> list[Span]:
+    """POS-pattern chunks: modifier/noun runs ending in a noun (2+ words), and verb + noun-run pairs."""
+    spans: list[Span] = []
+    i, n = 0, len(words)
+    while i < n:
+        if words[i][2] in MODIFIER_POS and words[i][2] != "uj":
+            j = i
+            while j + 1 < n and words[j + 1][2] in MODIFIER_POS:
+                j += 1
+            k = j
+            while k > i and words[k][2] not in NOUN_POS:
+                k -= 1
+            if k > i:
+                spans.append((words[i][0], words[k][1]))
+                i = k + 1
+                continue
+        if words[i][2] == "v" and i + 1 < n and words[i + 1][2] in NOUN_POS:
+            j = i + 1
+            while j + 1 < n and words[j + 1][2] in NOUN_POS and j - i < 2:
+                j += 1
+            spans.append((words[i][0], words[j][1]))
+            i = j + 1
+            continue
+        i += 1
+    return spans
+
+
+def clause_spans(text: str) -> list[Span]:
+    """Segments between clause punctuation (，；：、 and sentence ends) of 2+ characters."""
+    spans, start = [], 0
+    for m in _CLAUSE_SPLIT.finditer(text):
+        if m.start() - start >= 2:
+            spans.append((start, m.start()))
+        start = m.end()
+    if len(text) - start >= 2:
+        spans.append((start, len(text)))
+    return spans
+
+
+def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3) -> dict[str, list[Span]]:
+    """All span types of one paragraph as character offsets, each list sorted and non-overlapping."""
+    words = tag_words(text)
+    word_spans = [(s, e) for s, e, tag in words if tag != "x" and not text[s:e].isspace()]
+    entities = [(s, e) for s, e, _ in matcher.find(text)] if matcher else []
+    taken = bytearray(len(text))
+    for s, e in entities:
+        taken[s:e] = b"\x01" * (e - s)
+    for s, e, tag in words:  # proper nouns the knowledge base does not know
+        if tag in ENTITY_POS and e - s >= 2 and not any(taken[s:e]):
+            entities.append((s, e))
+    return {
+        "word": word_spans,
+        "entity": sorted(entities),
+        "keyword": keyword_spans(text, words, keywords_top_k),
+        "phrase": phrase_spans(words),
+        "clause": clause_spans(text),
+    }
