@@ -129,13 +129,24 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     """Return a copy of nested `data` with dotted-key overrides applied ({'train.lr': 1e-4})."""
     out = json.loads(json.dumps(data, default=str))
     for dotted, value in overrides.items():
-        node = out
+        node: Any = out
         parts = dotted.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{dotted}: '{p}' is not a section, cannot override inside it")
-        node[parts[-1]] = value
+        for depth, p in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):  # 'stages.0.steps': a list index
+                if not p.isdigit() or int(p) >= len(node):
+                    raise ConfigError(f"{dotted}: '{p}' is not an index of a list of {len(node)} items")
+                if last:
+                    node[int(p)] = value
+                else:
+                    node = node[int(p)]
+            elif isinstance(node, dict):
+                if last:
+                    node[p] = value
+                else:
+                    node = node.setdefault(p, {})
+            else:
+                raise ConfigError(f"{dotted}: '{parts[depth - 1]}' is not a section, cannot override inside it")
     return out
 
 

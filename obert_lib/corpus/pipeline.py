@@ -35,6 +35,7 @@ class LineRulesConfig:
     remove_navigation: bool = True
     remove_boilerplate: bool = True
     remove_seo_spam: bool = True
+    remove_spam: bool = True  # lines with spam keywords (filters.SPAM_KEYWORDS)
     scrub_private: bool = True  # URLs, e-mail addresses, phone numbers
 
 
@@ -48,7 +49,9 @@ class QualityConfig:
     max_top_char_fraction: float = 0.25
     # Gopher (Rae et al. 2021) drops documents with >30% duplicated lines.
     max_duplicate_line_fraction: float = 0.3
-    max_spam_keyword_hits: int = 1
+    # A document where half the lines advertise is an ad; fewer spam lines (a spam reply under a real
+    # answer) are removed one by one.
+    max_spam_line_fraction: float = 0.5
 
     def __post_init__(self):
         require(self.min_cjk_chars >= 0, "min_cjk_chars", "must be >= 0")
@@ -121,6 +124,7 @@ class CorpusResult:
     shards: list[Path]
     stats: dict[str, Any]
     removed: dict[str, list[dict[str, Any]]]
+    lengths: Any = None  # DataFrame: doc_id, chars_before, chars_after (NaN when dropped)
 
 
 def read_jsonl(paths: list[Path], text_key: str, id_key: str, stats: Counter, drops: dict) -> Iterator[Document]:
@@ -164,9 +168,15 @@ def clean_document(doc: Document, cfg: CorpusConfig, line_stats: Counter) -> Doc
         text, removed = filters.scrub_private(text)
         line_stats["private_spans_removed"] += removed
     text = normalize.normalize_whitespace(text)
+    lines = text.split("\n")
+    spam_lines = sum(filters.spam_keyword_hits(line) > 0 for line in lines)
+    if spam_lines and spam_lines / len(lines) >= cfg.quality.max_spam_line_fraction:
+        return Drop("spam_keywords", f"{spam_lines}/{len(lines)} lines carry spam keywords")
     kept_lines = []
-    for line in text.split("\n"):
-        if cfg.lines.remove_navigation and filters.is_navigation_line(line):
+    for line in lines:
+        if cfg.lines.remove_spam and filters.spam_keyword_hits(line):
+            line_stats["spam_line"] += 1
+        elif cfg.lines.remove_navigation and filters.is_navigation_line(line):
             line_stats["navigation"] += 1
         elif cfg.lines.remove_boilerplate and filters.is_boilerplate_line(line):
             line_stats["boilerplate"] += 1
@@ -191,9 +201,6 @@ def clean_document(doc: Document, cfg: CorpusConfig, line_stats: Counter) -> Doc
     dup = filters.duplicate_line_fraction(text)
     if dup > q.max_duplicate_line_fraction:
         return Drop("repeated_lines", f"{dup:.2f} > {q.max_duplicate_line_fraction}")
-    hits = filters.spam_keyword_hits(text)
-    if hits > q.max_spam_keyword_hits:
-        return Drop("spam_keywords", f"{hits} hits")
     return Document(id=doc.id, text=text, source=doc.source, title=doc.title, meta=doc.meta)
 
 
@@ -220,11 +227,13 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | N
     near_ids: list[str] = []
     seen_paragraphs: set[str] = set()
     kept: list[Document] = []
+    before: dict[str, int] = {}
     docs = read_jsonl(paths, cfg.text_key, cfg.id_key, stats, drops)
     for doc in tqdm(docs, desc="clean", unit="doc", disable=not runtime.progress):
         if cfg.max_documents is not None and stats["documents_in"] > cfg.max_documents:
             stats["documents_in"] -= 1
             break
+        before[doc.id] = len(doc.text)
         verdict = clean_document(doc, cfg, line_stats)
         if isinstance(verdict, Drop):
             _record_drop(drops, doc, verdict)
@@ -310,7 +319,12 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | N
             with open(removed_dir / f"{reason}.jsonl", "w", encoding="utf-8") as fh:
                 for item in items:
                     fh.write(json.dumps(item, ensure_ascii=False) + "\n")
-    return CorpusResult(output_dir=out, shards=shards, stats=stats_out, removed=drops)
+    import pandas as pd
+
+    after = {d.id: len(d.text) for d in kept}
+    lengths = pd.DataFrame({"doc_id": list(before), "chars_before": list(before.values()),
+                            "chars_after": [after.get(k, float("nan")) for k in before]})
+    return CorpusResult(output_dir=out, shards=shards, stats=stats_out, removed=drops, lengths=lengths)
 
 
 def shard_schema() -> pa.Schema:
@@ -338,3 +352,35 @@ def stats_table(stats: dict[str, Any]) -> "Any":
     rows += [("dropped", reason, n) for reason, n in stats["documents_dropped"].items()]
     rows += [("line removed", reason, n) for reason, n in stats["lines_removed"].items()]
     return pd.DataFrame(rows, columns=["outcome", "reason", "count"])
+
+
+def removed_examples(result: CorpusResult, per_reason: int = 2, chars: int = 80) -> "Any":
+    """A few dropped documents per reason (id, detail, start of text) for inspection."""
+    import pandas as pd
+
+    rows = [{"reason": reason, "id": item["id"], "detail": item["detail"], "text": item["text"][:chars].replace("\n", " ⏎ ")}
+            for reason, items in sorted(result.removed.items()) for item in items[:per_reason]]
+    return pd.DataFrame(rows, columns=["reason", "id", "detail", "text"])
+
+
+def plot_lengths(result: CorpusResult):
+    """Histograms of document length (characters) before and after cleaning."""
+    import matplotlib.pyplot as plt
+
+    df = result.lengths
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    top = max(1, int(df["chars_before"].quantile(0.99)))
+    bins = list(range(0, top + 50, 50))
+    ax.hist(df["chars_before"].clip(upper=top), bins=bins, alpha=0.6, label=f"清洗前 before ({len(df)})")
+    kept = df["chars_after"].dropna()
+    ax.hist(kept.clip(upper=top), bins=bins, alpha=0.6, label=f"清洗后 after ({len(kept)})")
+    ax.set(xlabel="字符数 characters per document", ylabel="文档数 documents", title="文档长度分布 document lengths")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def sample_paragraphs(corpus_dir: str | Path, n: int = 10, min_chars: int = 30) -> list[str]:
+    """The first n paragraphs of at least min_chars characters from a corpus output directory."""
+    texts = load_shards(corpus_dir).column("text").to_pylist()
+    return [t for t in texts if len(t) >= min_chars][:n]

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -33,6 +35,21 @@ class MaskPreviewer:
 
     def __init__(self, tokenizer, matcher: EntityMatcher | None = None, keywords_top_k: int = 3):
         self.tokenizer, self.matcher, self.keywords_top_k = tokenizer, matcher, keywords_top_k
+
+    @classmethod
+    def from_corpus(cls, corpus_dir: str | Path) -> "MaskPreviewer":
+        """The tokenizer, knowledge base and keyword settings a corpus output directory was built with."""
+        from transformers import AutoTokenizer
+
+        from ..corpus.annotate import load_knowledge_base
+        from ..paths import resolve_data_path
+
+        corpus_dir = Path(corpus_dir)
+        cfg = json.loads((corpus_dir / "config.json").read_text(encoding="utf-8"))
+        tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
+        kb = cfg.get("knowledge_base")
+        matcher = EntityMatcher(load_knowledge_base(resolve_data_path(kb))) if kb else None
+        return cls(tokenizer, matcher, cfg.get("keywords_top_k", 3))
 
     def row(self, text: str) -> dict[str, Any]:
         """A corpus-shard row (input_ids + token spans) for `text`."""

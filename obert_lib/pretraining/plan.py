@@ -93,3 +93,22 @@ def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> l
     if len(set(names)) != len(names):
         raise ConfigError(f"stages[].name: names {names} repeat; give each stage its own name")
     return accum
+
+
+PLANS_DIR = __import__("pathlib").Path(__file__).parent / "plans"
+
+
+def load_plan(plan: str = "tiny", **overrides) -> PretrainConfig:
+    """A preset plan by name (obert_lib/pretraining/plans/<name>.yaml) or a YAML path, with dotted overrides.
+
+    Overrides use '__' or '.' between keys and list indices, e.g. {"stages.0.steps": 5}.
+    """
+    from ..config import load
+
+    path = PLANS_DIR / f"{plan}.yaml"
+    if not path.is_file():
+        path = __import__("pathlib").Path(plan)
+    if not path.is_file():
+        presets = sorted(p.stem for p in PLANS_DIR.glob("*.yaml"))
+        raise ConfigError(f"plan: {plan!r} is neither a preset {presets} nor an existing YAML file")
+    return load(PretrainConfig, path, **overrides)

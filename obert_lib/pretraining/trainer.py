@@ -202,3 +202,12 @@ def plan_table(cfg: PretrainConfig | dict | str, speed: SpeedConfig | dict | Non
     return pd.DataFrame([{"stage": s.name, "seq_len": s.seq_len, "global_batch": s.global_batch, "micro_batch": s.micro_batch,
                           "accumulation": a, "steps": s.steps, "lr": s.lr, "strategy": s.mask.strategy,
                           "tokens": s.steps * s.global_batch * s.seq_len} for s, a in zip(cfg.stages, accum)])
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path:
+    """The last completed stage checkpoint of a pretraining output directory."""
+    stages = sorted((Path(output_dir) / "checkpoints").glob("stage-*"), key=lambda p: int(p.name.split("-")[1]))
+    stages = [p for p in stages if not p.name.endswith(".tmp") and (p / "config.json").is_file()]
+    if not stages:
+        raise FileNotFoundError(f"no completed stage checkpoint under {output_dir}/checkpoints: run pretraining first")
+    return stages[-1]

@@ -1,0 +1,137 @@
+"""`obert` command line: one thin subcommand per stage over the library's run() functions."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+import yaml
+
+
+def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """['a.b=1', 'c=[1,2]'] -> {'a.b': 1, 'c': [1, 2]} (values parsed as YAML)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _source(args) -> dict[str, Any]:
+    """Config mapping from --config (YAML) with --set overrides applied."""
+    from .config import apply_overrides
+
+    data = {}
+    if getattr(args, "config", None):
+        with open(args.config, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    return apply_overrides(data, _overrides(args.set or []))
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_preprocess(args) -> None:
+    from . import corpus
+
+    data = _source(args)
+    if args.input:
+        data["inputs"] = args.input
+    if args.output:
+        data["output_dir"] = args.output
+    _print(corpus.run(data).stats)
+
+
+def cmd_mask(args) -> None:
+    from .masking import MaskPreviewer
+
+    view = MaskPreviewer.from_corpus(args.corpus).mask(args.text, args.strategy, args.mask_rate, args.seed)
+    print(" ".join(f"[{s}]" if m else t for t, s, m in zip(view.tokens, view.shown, view.masked)))
+    print(f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}) with strategy {view.strategy}")
+
+
+def cmd_pretrain(args) -> None:
+    from . import pretraining
+    from .config import apply_overrides
+
+    cfg = pretraining.load_plan(args.plan, **_overrides(args.set or []))
+    if args.output:
+        cfg.output_dir = args.output
+    speed = apply_overrides({}, _overrides(args.speed or []))
+    result = pretraining.run(cfg, speed)
+    _print({"checkpoints": [str(p) for p in result.checkpoints], "parameters": result.parameters,
+            "final_loss": float(result.metrics["loss"].iloc[-1])})
+
+
+def cmd_zeroshot(args) -> None:
+    from . import evaluation
+
+    _print(evaluation.run(_source(args)).metrics)
+
+
+def cmd_finetune(args) -> None:
+    from . import finetuning
+
+    _print(finetuning.run(_source(args)).metrics)
+
+
+def cmd_demo(args) -> None:
+    from . import demo
+
+    for path in demo.run(args.output, args.profile, args.only):
+        print(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="obert", description="OBERT research environment: one subcommand per stage.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_text: str, config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if config:
+            p.add_argument("--config", help="YAML config file")
+            p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (dotted), repeatable")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("preprocess", cmd_preprocess, "Clean, deduplicate, annotate and tokenise a JSONL corpus into Parquet shards.")
+    p.add_argument("--input", nargs="+", help="input JSONL files (default: the embedded sample corpus)")
+    p.add_argument("--output", help="output directory")
+    p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.", config=False)
+    p.add_argument("--corpus", required=True, help="corpus output directory (from `obert preprocess`)")
+    p.add_argument("--text", required=True)
+    p.add_argument("--strategy", default="word")
+    p.add_argument("--mask-rate", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=0)
+    p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.", config=False)
+    p.add_argument("--plan", default="tiny", help="preset name or plan YAML")
+    p.add_argument("--output", help="output directory")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a plan key (stages.0.steps=5)")
+    p.add_argument("--speed", action="append", metavar="KEY=VALUE", help="speed-only setting (zero_stage=3)")
+    add("zeroshot", cmd_zeroshot, "Score a checkpoint zero-shot on a FewCLUE task with a cloze template.")
+    add("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an optional trick.")
+    p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).", config=False)
+    p.add_argument("--output", default="build/demo")
+    p.add_argument("--profile", default="demo", choices=["demo", "tiny"])
+    p.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these prefixes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .config import ConfigError
+
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"obert {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
