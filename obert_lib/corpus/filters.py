@@ -21,8 +21,9 @@ _BOILERPLATE = re.compile("|".join(BOILERPLATE_PATTERNS))
 
 SPAM_KEYWORDS = ("加微信", "代开发票", "领取红包", "免费领取", "低价代购", "点击领取", "日赚", "包过", "刷单", "微信同号", "欢迎来电")
 
-_URL = re.compile(r"(https?://|www\.)[\w\-./?%&=#:~+]+", re.I)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# ASCII-only character classes: \w would also eat the Chinese text around an address.
+_URL = re.compile(r"(https?://|www\.)[A-Za-z0-9\-._~/?%&=#:+@!$]+", re.I)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d[- ]?\d{4}[- ]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)")
 
 

@@ -176,10 +176,10 @@ def clean_document(doc: Document, cfg: CorpusConfig, line_stats: Counter) -> Doc
     for line in lines:
         if cfg.lines.remove_spam and filters.spam_keyword_hits(line):
             line_stats["spam_line"] += 1
-        elif cfg.lines.remove_navigation and filters.is_navigation_line(line):
-            line_stats["navigation"] += 1
         elif cfg.lines.remove_boilerplate and filters.is_boilerplate_line(line):
             line_stats["boilerplate"] += 1
+        elif cfg.lines.remove_navigation and filters.is_navigation_line(line):
+            line_stats["navigation"] += 1
         elif cfg.lines.remove_seo_spam and filters.is_seo_spam_line(line):
             line_stats["seo_spam"] += 1
         else:

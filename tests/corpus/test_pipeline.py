@@ -1,0 +1,92 @@
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from obert_lib import corpus
+from obert_lib.config import ConfigError
+from obert_lib.corpus.annotate import SPAN_TYPES
+from tests.conftest import shared_file
+
+
+def _write_jsonl(path, rows):
+    with open(path, "wb") as fh:
+        for row in rows:
+            fh.write(row if isinstance(row, bytes) else (json.dumps(row, ensure_ascii=False) + "\n").encode())
+    return path
+
+
+GOOD = "北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。"
+
+
+def test_hand_written_corpus_exact_outcomes(tmp_path):
+    src = _write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "a", "text": "首页 | 百科 | 分类 | 特色 | 帮助\n" + GOOD + "\n版权所有 © 2023 某某百科"},
+        {"id": "b", "text": GOOD},                                  # exact duplicate of a after cleaning
+        {"id": "c", "text": "顶"},                                  # too short
+        {"id": "d", "text": "å¤§å®¶å¥½ï¼æ¬¢è¿å¤§å®¶å¥½ï¼æ¬¢è¿"},    # mojibake
+        {"id": "e", "text": "哈" * 60},                            # repetitive
+        b"{not json\n",                                             # unreadable line
+        {"id": "g", "title": "x"},                                  # no text field
+        {"id": "h", "text": "<p>長江是中國第一長河，全長約６３００公里，流經重慶、武漢、南京與上海等城市。</p>"},
+    ])
+    result = corpus.run({"inputs": [str(src)], "output_dir": str(tmp_path / "out"), "knowledge_base": None},
+                        corpus.CorpusRuntime(progress=False))
+    s = result.stats
+    assert s["documents_in"] == 8 and s["documents_kept"] == 2
+    assert s["documents_dropped"] == {"exact_duplicate": 1, "low_cjk_ratio": 1, "missing_text": 1,
+                                      "repetitive_characters": 1, "too_short": 1, "unreadable_line": 1}
+    assert s["lines_removed"]["navigation"] == 1 and s["lines_removed"]["boilerplate"] == 1
+    table = corpus.load_shards(result.output_dir)
+    assert table.column("text").to_pylist() == [GOOD, "长江是中国第一长河，全长约6300公里，流经重庆、武汉、南京与上海等城市。"]
+    # every artefact is written with the resolved config beside it
+    for name in ("config.json", "stats.json", "tokenizer/tokenizer.json", "removed/too_short.jsonl"):
+        assert (result.output_dir / name).is_file()
+    assert json.loads((result.output_dir / "config.json").read_text())["inputs"] == [str(src)]
+    assert json.loads((result.output_dir / "removed/exact_duplicate.jsonl").read_text())["detail"] == "same as a"
+
+
+def test_spans_are_valid_token_ranges(sample_corpus):
+    table = corpus.load_shards(sample_corpus.output_dir)
+    for row in table.slice(0, 200).to_pylist():
+        n = len(row["input_ids"])
+        for t in SPAN_TYPES:
+            spans = row[f"{t}_spans"]
+            assert all(0 <= s < e <= n for s, e in spans), (t, spans, n)
+
+
+def test_sample_corpus_cleaning_named_drops(sample_corpus):
+    s = sample_corpus.stats
+    assert s["documents_in"] == 220
+    assert s["documents_in"] == s["documents_kept"] + sum(s["documents_dropped"].values())
+    removed = {reason: {i["id"] for i in items} for reason, items in sample_corpus.removed.items()}
+    assert {"enc-023", "enc-059", "enc-072", "qa-055", "news-055"} <= removed["exact_duplicate"]
+    assert {"enc-049", "enc-063", "qa-069", "news-060"} <= removed["near_duplicate"]
+    assert {"qa-042", "qa-060", "qa-067"} <= removed["too_short"]
+    assert {"enc-040", "qa-048", "news-052"} <= removed["low_cjk_ratio"]
+    assert {"qa-045", "qa-058"} <= removed["spam_keywords"]
+    text = "\n".join(corpus.load_shards(sample_corpus.output_dir).column("text").to_pylist())
+    for dirt in ("ICP备", "&nbsp;", "<p>", "首页 |", "故宮", "ＧＤＰ", "www.", "@example"):
+        assert dirt not in text, dirt
+    assert pq.read_table(sample_corpus.shards[0]).schema.field("word_spans").type.value_type.value_type.bit_width == 32
+
+
+def test_missing_input_and_unknown_key_fail_before_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+        corpus.run({"inputs": [str(tmp_path / "nope.jsonl")], "output_dir": str(tmp_path / "o")})
+    with pytest.raises(ConfigError, match="quality.min_cjk_char: unknown key in QualityConfig; did you mean 'min_cjk_chars'"):
+        corpus.run({"quality": {"min_cjk_char": 3}})
+    assert not (tmp_path / "o").exists()
+
+
+def test_real_fewclue_text_with_standard_vocab(tmp_path):
+    src = shared_file("fewclue/eprstmt/unlabeled.json")
+    vocab = shared_file("vocab/bert-base-chinese-vocab.txt")
+    result = corpus.run({"inputs": [str(src)], "text_key": "sentence", "output_dir": str(tmp_path / "o"),
+                         "tokenizer": {"vocab_file": str(vocab)}, "max_documents": 2000,
+                         "quality": {"min_cjk_chars": 5}}, corpus.CorpusRuntime(progress=False))
+    s = result.stats
+    assert s["documents_in"] == 2000 == s["documents_kept"] + sum(s["documents_dropped"].values())
+    assert s["documents_kept"] > 1000 and s["vocab_size"] == 21128
+    row = corpus.load_shards(result.output_dir).slice(0, 1).to_pylist()[0]
+    assert max(row["input_ids"]) < 21128 and row["word_spans"]
