@@ -36,6 +36,6 @@ def tiny_checkpoint(sample_corpus, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("pretrain")
     plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(out),
-                                 **{"stages.0.steps": 3, "stages.1.steps": 2, "stages.0.warmup_steps": 1,
+                                 **{"stages.0.steps": 3, "stages.1.steps": 3, "stages.0.warmup_steps": 1,
                                     "stages.1.warmup_steps": 1})
     return pretraining.run(plan, progress=False)

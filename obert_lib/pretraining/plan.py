@@ -19,7 +19,7 @@ class StageConfig:
     micro_batch: int = 8
     steps: int = 20
     lr: float = 5e-4
-    warmup_steps: int = 2
+    warmup_steps: int = 2  # DeepSpeed's WarmupLR uses max(2, warmup_steps); its first step has lr 0
     weight_decay: float = 0.01
     gradient_clipping: float = 1.0
     mask: MaskConfig = field(default_factory=MaskConfig)

@@ -130,6 +130,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
         for step in bar:
             t0 = time.perf_counter()
             losses, correct, targets, tokens = [], 0, 0, 0
+            lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
             for _ in range(accum):
                 batch = next(batches)
                 outputs = engine(**batch)
@@ -146,7 +147,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
             rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
                    "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.strategy,
                    "loss": float(np.mean(losses)), "mlm_accuracy": correct / max(1, targets),
-                   "lr": float(engine.get_lr()[0]), "tokens_per_s": tokens / dt}
+                   "lr": lr, "tokens_per_s": tokens / dt}
             records.append(rec)
             if step % speed.log_every == 0:
                 bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['mlm_accuracy']:.3f}")

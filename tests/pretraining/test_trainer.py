@@ -1,0 +1,44 @@
+import json
+
+import torch
+
+from obert_lib.pretraining import latest_checkpoint
+
+
+def test_two_stage_run_writes_loadable_checkpoints(tiny_checkpoint):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    r = tiny_checkpoint
+    assert [p.name for p in r.checkpoints] == ["stage-1-seq64", "stage-2-seq128"]
+    assert latest_checkpoint(r.output_dir) == r.checkpoints[-1]
+    m = r.metrics
+    assert list(m["stage"]) == [1, 1, 1, 2, 2, 2] and list(m["global_step"]) == [1, 2, 3, 4, 5, 6]
+    assert m["lr"].iloc[0] == 0.0 and m["lr"].iloc[:3].is_monotonic_increasing and m["lr"].max() > 0  # warm-up from 0
+    assert m["loss"].notna().all() and (m["tokens_per_s"] > 0).all()
+    for ckpt in r.checkpoints:
+        for name in ("model.safetensors", "config.json", "tokenizer.json", "plan.json", "speed.json", "deepspeed/latest"):
+            assert (ckpt / name).exists(), (ckpt, name)
+    plan = json.loads((r.checkpoints[0] / "plan.json").read_text())
+    assert plan["stages"][0]["steps"] == 3 and plan["model"]["preset"] == "tiny"
+    model = AutoModelForMaskedLM.from_pretrained(r.checkpoints[-1])
+    tk = AutoTokenizer.from_pretrained(r.checkpoints[-1])
+    out = model(**tk("北京是首都", return_tensors="pt"))
+    assert out.logits.shape[-1] == len(tk) and torch.isfinite(out.logits).all()
+
+
+def test_stage_two_warm_starts_from_stage_one(tiny_checkpoint):
+    from transformers import AutoModelForMaskedLM
+
+    a = AutoModelForMaskedLM.from_pretrained(tiny_checkpoint.checkpoints[0]).state_dict()
+    b = AutoModelForMaskedLM.from_pretrained(tiny_checkpoint.checkpoints[1]).state_dict()
+    key = "bert.embeddings.word_embeddings.weight"
+    diff = (a[key] - b[key]).abs().max().item()
+    assert 0 < diff < 0.1  # trained further for a few small steps, not re-initialised
+
+
+def test_results_table_has_a_row_per_stage(tiny_checkpoint):
+    import pandas as pd
+
+    df = pd.read_csv(tiny_checkpoint.output_dir / "results.csv")
+    assert list(df["stage"]) == ["pretrain/seq64", "pretrain/seq128"]
+    assert df["data_hash"].nunique() == 1 and "config.stage.mask.strategy" in df.columns
