@@ -45,7 +45,7 @@ masking.mask_widget(previewer, paragraphs)
 # The same paragraph under each strategy (static, so it also shows in exported notebooks):
 
 # %%
-HTML("".join(f"<h4>{s}</h4>" + previewer.render(paragraphs[0], s, 0.15, seed=0) for s in masking.STRATEGIES))
+HTML(masking.render_strategies(previewer, paragraphs[0], mask_rate=0.15, seed=0))
 
 # %% [markdown]
 # Realised mask rate and masked-run length per strategy over the corpus:

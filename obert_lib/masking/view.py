@@ -158,3 +158,8 @@ def plot_strategy_statistics(df: pd.DataFrame):
     axes[1].set_title("平均掩码片段长度 mean masked-run length (tokens)")
     fig.tight_layout()
     return fig
+
+
+def render_strategies(previewer: MaskPreviewer, text: str, mask_rate: float = 0.15, seed: int = 0) -> str:
+    """HTML of `text` masked by every strategy in turn, one titled block each."""
+    return "".join(f"<h4>{s}</h4>" + previewer.render(text, s, mask_rate, seed) for s in STRATEGIES)

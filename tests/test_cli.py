@@ -1,0 +1,39 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from obert_lib.cli import build_parser, main
+
+STAGES = ["preprocess", "mask", "pretrain", "zeroshot", "finetune", "demo"]
+
+
+def _obert() -> list[str]:
+    exe = Path(sys.executable).with_name("obert")
+    return [str(exe)] if exe.exists() else [shutil.which("obert") or "obert"]
+
+
+def test_help_lists_every_stage_and_each_has_help():
+    out = subprocess.run(_obert() + ["--help"], capture_output=True, text=True, check=True).stdout
+    for stage in STAGES:
+        assert stage in out
+    for stage in STAGES:
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args([stage, "--help"])
+        assert exc.value.code == 0
+
+
+def test_bad_config_key_exits_2_with_message(capsys):
+    assert main(["preprocess", "--set", "quality.min_cjk_char=3"]) == 2
+    assert "quality.min_cjk_char: unknown key" in capsys.readouterr().err
+
+
+def test_preprocess_and_mask_commands(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["preprocess", "--output", str(out), "--set", "max_documents=40"]) == 0
+    assert '"documents_in": 40' in capsys.readouterr().out
+    assert main(["mask", "--corpus", str(out), "--text", "李白与杜甫并称李杜。", "--strategy", "entity", "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "with strategy entity" in printed and "[" in printed
