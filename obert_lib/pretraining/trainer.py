@@ -75,12 +75,12 @@ def deepspeed_config(stage: StageConfig, speed: SpeedConfig, accumulation: int) 
     return cfg
 
 
-def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed: int):
-    """Endless micro-batches: a fresh permutation of the rows each epoch."""
+def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed: int, rank: int = 0, world: int = 1):
+    """Endless micro-batches: a fresh permutation each epoch (same on every rank), this rank's 1/world share."""
     rng = np.random.default_rng(seed)
     epoch = 0
     while True:
-        order = rng.permutation(len(rows))
+        order = rng.permutation(len(rows))[rank::world]
         for start in range(0, len(order) - micro_batch + 1, micro_batch):
             yield collator([rows[i] for i in order[start : start + micro_batch]])
         epoch += 1
@@ -107,10 +107,12 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
     if int(os.environ["WORLD_SIZE"]) != speed.data_parallel_size:
         raise cfgmod.ConfigError(f"speed.data_parallel_size: {speed.data_parallel_size} but the launcher started "
                                  f"{os.environ['WORLD_SIZE']} processes; make them equal")
+    rank = int(os.environ["RANK"])
     out = Path(cfg.output_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    cfgmod.save(cfg, out / "plan.json")
-    cfgmod.save(speed, out / "speed.json")
+    if rank == 0:
+        cfgmod.save(cfg, out / "plan.json")
+        cfgmod.save(speed, out / "speed.json")
 
     model = build_masked_lm(cfg.model, len(tokenizer), tokenizer.pad_token_id, seed=cfg.seed)
     n_params = count_parameters(model)
@@ -124,9 +126,9 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
         engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                                config=deepspeed_config(stage, speed, accum))
         collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si)
-        batches = _batches(rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si)
+        batches = _batches(rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank, world=speed.data_parallel_size)
         engine.train()
-        bar = tqdm(range(stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}", disable=not progress)
+        bar = tqdm(range(stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}", disable=not progress or rank != 0)
         for step in bar:
             t0 = time.perf_counter()
             losses, correct, targets, tokens = [], 0, 0, 0
@@ -152,7 +154,9 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
             if step % speed.log_every == 0:
                 bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['mlm_accuracy']:.3f}")
         model = engine.module
-        checkpoints.append(_save_stage(engine, tokenizer, cfg, speed, si, out))
+        checkpoints.append(_save_stage(engine, tokenizer, cfg, speed, si, out, rank))
+        if rank != 0:
+            continue
         stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
         append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
                       {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
@@ -160,23 +164,38 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                        "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
                        "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
     metrics = pd.DataFrame(records)
-    metrics.to_csv(out / "metrics.csv", index=False)
+    if rank == 0:
+        metrics.to_csv(out / "metrics.csv", index=False)
     return PretrainResult(output_dir=out, checkpoints=checkpoints, metrics=metrics, parameters=n_params)
 
 
-def _save_stage(engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, index: int, out: Path) -> Path:
-    """Write stage `index` atomically: build in a temp dir, then rename (a crash never leaves a half checkpoint)."""
+def _save_stage(engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, index: int, out: Path, rank: int = 0) -> Path:
+    """Write stage `index` atomically: build in a temp dir, then rename (a crash never leaves a half checkpoint).
+
+    Every rank writes its DeepSpeed shard; rank 0 writes the HF weights, tokenizer and plan and renames.
+    """
+    import torch.distributed as dist
+
     final = out / "checkpoints" / f"stage-{index + 1}-{cfg.stages[index].name}"
     tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if dist.is_initialized():
+        dist.barrier()
+    engine.save_checkpoint(str(tmp / "deepspeed"), tag="final")
+    if rank != 0:
+        if dist.is_initialized():
+            dist.barrier()
+        return final
     engine.module.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    engine.save_checkpoint(str(tmp / "deepspeed"), tag="final")
     cfgmod.save(cfg, tmp / "plan.json")
     cfgmod.save(speed, tmp / "speed.json")
     (tmp / "stage.json").write_text(json.dumps({"stage": index + 1, "name": cfg.stages[index].name}), encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
+    if dist.is_initialized():
+        dist.barrier()
     return final
 
 
