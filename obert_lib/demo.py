@@ -1,6 +1,8 @@
 """Execute the numbered notebooks in order with papermill, writing executed copies, artefacts and figures."""
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,21 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "05_finetuning_ablations": {"seeds": [0], "epochs": 1},
     },
 }
+
+
+# torch.distributed settings of *this* process (set by a launcher or by a training run here): a kernel
+# that inherited MASTER_PORT would try to listen on a port this process already holds.
+_DIST_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@contextlib.contextmanager
+def _without_distributed_env():
+    """Hide this process's torch.distributed variables from kernels started inside the block."""
+    saved = {k: os.environ.pop(k) for k in _DIST_ENV if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def notebooks() -> list[Path]:
@@ -49,8 +66,9 @@ def run(output: str | Path = "build/demo", profile: str = "demo", only: list[str
         t0 = time.perf_counter()
         if progress:
             print(f"[demo] {nb.name} ...", flush=True)
-        pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOK_DIR), kernel_name="python3",
-                            progress_bar=False, log_output=False)
+        with _without_distributed_env():
+            pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                                progress_bar=False, log_output=False)
         if progress:
             print(f"[demo] {nb.name} done in {time.perf_counter() - t0:.0f}s -> {target}", flush=True)
         executed.append(target)
