@@ -19,7 +19,7 @@ BOILERPLATE_PATTERNS = (
 BOILERPLATE_MAX_CHARS = 80  # longest footer line seen in the sample corpus is ~50 chars
 _BOILERPLATE = re.compile("|".join(BOILERPLATE_PATTERNS))
 
-SPAM_KEYWORDS = ("加微信", "代开发票", "领取红包", "免费领取", "低价代购", "点击领取", "日赚", "包过", "刷单", "微信同号", "欢迎来电")
+SPAM_KEYWORDS = ("加微信", "代开发票", "领取红包", "免费领取", "低价代购", "点击领取", "日赚", "包过", "刷单", "微信同号", "欢迎来电", "领红包", "客服QQ", "恭喜您获得")
 
 # ASCII-only character classes: \w would also eat the Chinese text around an address.
 _URL = re.compile(r"(https?://|www\.)[A-Za-z0-9\-._~/?%&=#:+@!$]+", re.I)
