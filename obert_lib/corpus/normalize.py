@@ -11,7 +11,20 @@ _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]*>")
 # and fine-tuning inputs use the full-width forms, so they are kept as they are.
 _CJK_PUNCT = "，。！？：；（）【】《》「」『』、～“”‘’—…·"
 _NOT_CJK_PUNCT_RUN = re.compile(f"[^{re.escape(_CJK_PUNCT)}]+")
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Every Cc/Cf code point except \n and \t, as one character class (built once from the Unicode tables).
+def _control_class() -> str:
+    ranges: list[list[int]] = []
+    for c in range(0x30000):  # Cc/Cf beyond U+30000 are only tags (E0001-E007F), added below
+        if unicodedata.category(chr(c)) in ("Cc", "Cf") and chr(c) not in "\n\t":
+            if ranges and ranges[-1][1] == c - 1:
+                ranges[-1][1] = c
+            else:
+                ranges.append([c, c])
+    ranges.append([0xE0001, 0xE007F])
+    return "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges) + "]"
+
+
+_CONTROL = re.compile(_control_class())
 _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 _SPACE_BETWEEN_CJK = re.compile(r"(?<=[\u3400-\u9fff，。！？：；、]) (?=[\u3400-\u9fff，。！？：；、])")
 
@@ -30,8 +43,7 @@ def nfkc_keep_cjk_punct(text: str) -> str:
 
 def remove_control_chars(text: str) -> str:
     """Drop zero-width and control characters (Unicode category Cc/Cf) except newline and tab."""
-    text = text.translate(_ZERO_WIDTH)
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf"))
+    return _CONTROL.sub("", text)
 
 
 def normalize_whitespace(text: str) -> str:

@@ -2,25 +2,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from .. import config as cfgmod
-from ..config import require
+from ..config import ConfigError, require
 from ..paths import resolve_data_path
 from ..results import hash_files
-from . import filters, normalize
-from .annotate import SPAN_TYPES, EntityMatcher, annotate, load_knowledge_base
-from .dedup import NearDuplicateIndex, normalised_hash
-from .document import Document, Drop
-from .tokenizer import char_spans_to_token_spans, load_vocab_tokenizer, train_tokenizer
+from .annotate import SPAN_TYPES
+from .dedup import exact_dedup_key
+from .tokenizer import load_vocab_tokenizer, train_tokenizer
 
 
 @dataclass
@@ -63,17 +61,17 @@ class QualityConfig:
 class DedupConfig:
     exact: bool = True
     near: bool = True
-    # 128 permutations in 16 bands of 8 rows: P(candidate) = 1-(1-J^8)^16 is 0.5 at J~0.69, 0.98 at J=0.8.
+    # datatrove MinHash: 128 hashes in 16 buckets of 8; two documents are duplicates when all 8 hashes of
+    # any bucket agree: P = 1-(1-J^8)^16, which is 0.5 at Jaccard ~0.69 and 0.98 at 0.8.
     num_perm: int = 128
     bands: int = 16
-    threshold: float = 0.7
     shingle_size: int = 5  # character 5-grams: ~2-3 Chinese words
     paragraphs: bool = True  # drop a paragraph already seen in an earlier kept document
     min_paragraph_chars: int = 20  # shorter paragraphs ("谢谢！") may repeat legitimately
 
     def __post_init__(self):
         require(self.num_perm > 0 and self.num_perm % self.bands == 0, "bands", f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands})")
-        require(0.0 < self.threshold <= 1.0, "threshold", "must be within (0, 1]")
+        require(self.shingle_size >= 1, "shingle_size", "must be >= 1")
 
 
 @dataclass
@@ -92,6 +90,7 @@ class CorpusConfig:
 
     inputs: list[str] = field(default_factory=lambda: ["sample:corpus.jsonl"])
     output_dir: str = "runs/corpus"
+    input_format: Literal["auto", "jsonl", "parquet", "text", "text_blocks"] = "auto"
     text_key: str = "text"
     id_key: str = "id"
     knowledge_base: str | None = "sample:kb.jsonl"
@@ -100,231 +99,322 @@ class CorpusConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    # Longer documents are dropped (too_long) before normalisation: 1M characters is ~500 pages, far
+    # beyond any encyclopedia article; a 10 MB single line is scraping debris.
+    max_chars: int = 1_000_000
     min_paragraph_chars: int = 8  # paragraphs shorter than this are headings/fragments: not training text
     keywords_top_k: int = 3
-    max_documents: int | None = None  # read at most this many documents (quick looks at big inputs)
-    keep_removed: bool = True  # write dropped documents to removed/<reason>.jsonl for inspection
-    shard_rows: int = 5000
+    max_documents: int | None = None  # read at most this many documents per task (quick looks at big inputs)
+    keep_removed: bool = True  # write dropped documents to removed/<reason>/ for inspection
 
     def __post_init__(self):
-        require(len(self.inputs) > 0, "inputs", "give at least one input file")
-        require(self.shard_rows > 0, "shard_rows", "must be > 0")
+        require(len(self.inputs) > 0, "inputs", "give at least one input file or folder")
+        require(self.max_chars > 0, "max_chars", "must be > 0")
 
 
 @dataclass
 class CorpusRuntime:
-    """Speed-only settings."""
+    """Speed-only settings: executor, parallelism, progress display."""
 
+    executor: Literal["local", "ray", "slurm"] = "local"
+    workers: int = 1  # processes at once (local) or concurrent Ray tasks
+    tasks: int | None = None  # shards of the input; default: one per input file, at least `workers`
     progress: bool = True
+    # Slurm only (see env/cluster/preprocess_slurm.yaml)
+    slurm_partition: str | None = None
+    slurm_time: str = "24:00:00"
+    slurm_cpus_per_task: int = 1
+    slurm_mem_per_cpu_gb: int = 2
+    slurm_venv_path: str | None = None
+    slurm_logs_folder: str | None = None
+
+    def __post_init__(self):
+        require(self.workers >= 1, "workers", "must be >= 1")
+        require(self.tasks is None or self.tasks >= 1, "tasks", "must be >= 1 or null")
+        require(self.executor != "slurm" or bool(self.slurm_partition), "slurm_partition",
+                "the slurm executor needs a partition (e.g. slurm_partition: gpu)")
 
 
 @dataclass
 class CorpusResult:
     output_dir: Path
     shards: list[Path]
-    stats: dict[str, Any]
+    stats: dict[str, Any] | None  # None when the stages were submitted to Slurm and have not run yet
     removed: dict[str, list[dict[str, Any]]]
-    lengths: Any = None  # DataFrame: doc_id, chars_before, chars_after (NaN when dropped)
+    lengths: Any = None  # DataFrame: chars_before, chars_after per kept document; chars_before of dropped ones
 
 
-def read_jsonl(paths: list[Path], text_key: str, id_key: str, stats: Counter, drops: dict) -> Iterator[Document]:
-    """Documents from JSONL files; unreadable lines become counted drops, never crashes."""
-    for path in paths:
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
-                if not raw.strip():
-                    continue
-                stats["documents_in"] += 1
-                where = f"{path.name}:{lineno}"
-                try:
-                    row = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    _record_drop(drops, Document(id=where, text=raw[:200].decode("utf-8", "replace")), Drop("unreadable_line", str(exc)))
-                    continue
-                text = row.get(text_key) if isinstance(row, dict) else None
-                if not isinstance(text, str):
-                    _record_drop(drops, Document(id=where, text=str(row)[:200]), Drop("missing_text", f"no string field '{text_key}'"))
-                    continue
-                yield Document(id=str(row.get(id_key, where)), text=text, source=str(row.get("source", "")),
-                               title=str(row.get("title", "")), meta={"file": path.name, "line": lineno})
+_EXT_FORMAT = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".txt": "text"}
 
 
-def _record_drop(drops: dict, doc: Document, drop: Drop) -> None:
-    drops.setdefault(drop.reason, []).append({"id": doc.id, "detail": drop.detail, "text": doc.text})
-
-
-def clean_document(doc: Document, cfg: CorpusConfig, line_stats: Counter) -> Document | Drop:
-    """Normalise and apply line and quality rules to one document."""
-    text = doc.text
-    n = cfg.normalize
-    if n.strip_html:
-        text = normalize.strip_html(text)
-    if n.nfkc:
-        text = normalize.nfkc_keep_cjk_punct(text)
-    text = normalize.remove_control_chars(text)
-    if n.traditional_to_simplified:
-        text = normalize.traditional_to_simplified(text)
-    if cfg.lines.scrub_private:
-        text, removed = filters.scrub_private(text)
-        line_stats["private_spans_removed"] += removed
-    text = normalize.normalize_whitespace(text)
-    lines = text.split("\n")
-    spam_lines = sum(filters.spam_keyword_hits(line) > 0 for line in lines)
-    if spam_lines and spam_lines / len(lines) >= cfg.quality.max_spam_line_fraction:
-        return Drop("spam_keywords", f"{spam_lines}/{len(lines)} lines carry spam keywords")
-    kept_lines = []
-    for line in lines:
-        if cfg.lines.remove_spam and filters.spam_keyword_hits(line):
-            line_stats["spam_line"] += 1
-        elif cfg.lines.remove_boilerplate and filters.is_boilerplate_line(line):
-            line_stats["boilerplate"] += 1
-        elif cfg.lines.remove_navigation and filters.is_navigation_line(line):
-            line_stats["navigation"] += 1
-        elif cfg.lines.remove_seo_spam and filters.is_seo_spam_line(line):
-            line_stats["seo_spam"] += 1
+def _input_files(cfg: CorpusConfig) -> list[Path]:
+    """Every input file (folders expanded recursively), checked to exist before any work."""
+    files: list[Path] = []
+    for item in cfg.inputs:
+        path = resolve_data_path(item)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
         else:
-            kept_lines.append(line)
-    text = normalize.remove_spaces_between_cjk("\n".join(kept_lines))
-    if cfg.lines.remove_seo_spam and doc.title and filters.is_seo_spam_line(doc.title):
-        line_stats["seo_spam_title"] += 1  # titles are not training text; counted so the dirt is visible
-    q = cfg.quality
-    if not text.strip():
-        return Drop("empty_after_cleaning")
-    ratio = filters.cjk_ratio(text)  # before length, so mojibake is named as garbled, not short
-    if ratio < q.min_cjk_ratio:
-        return Drop("low_cjk_ratio", f"{ratio:.2f} < {q.min_cjk_ratio}")
-    if filters.cjk_count(text) < q.min_cjk_chars:
-        return Drop("too_short", f"{filters.cjk_count(text)} CJK chars < {q.min_cjk_chars}")
-    top = filters.top_char_fraction(text)
-    if top > q.max_top_char_fraction:
-        return Drop("repetitive_characters", f"{top:.2f} > {q.max_top_char_fraction}")
-    dup = filters.duplicate_line_fraction(text)
-    if dup > q.max_duplicate_line_fraction:
-        return Drop("repeated_lines", f"{dup:.2f} > {q.max_duplicate_line_fraction}")
-    return Document(id=doc.id, text=text, source=doc.source, title=doc.title, meta=doc.meta)
+            raise FileNotFoundError(f"inputs: {item} ({path}) does not exist; pass existing files or folders")
+    if not files:
+        raise FileNotFoundError(f"inputs: {cfg.inputs} hold no files")
+    return [f.resolve() for f in files]
 
 
-def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | None = None) -> CorpusResult:
-    """Run the corpus stage; writes shards, tokenizer, config, stats and removed documents to cfg.output_dir."""
+def _format_of(files: list[Path], declared: str) -> str:
+    if declared != "auto":
+        return declared
+    formats = set()
+    for f in files:
+        suffixes = [s for s in f.suffixes if s not in (".gz", ".zst", ".zstd")]
+        formats.add(_EXT_FORMAT.get(suffixes[-1] if suffixes else "", "jsonl"))
+    if len(formats) > 1:
+        raise ConfigError(f"input_format: inputs mix formats {sorted(formats)}; run them separately or set input_format")
+    return formats.pop()
+
+
+def _reader(fmt: str, paths_file: Path, cfg: CorpusConfig):
+    from datatrove.pipeline.readers import ParquetReader
+
+    from .readers import ObertJsonlReader, ObertTextReader
+
+    common = {"paths_file": str(paths_file), "limit": cfg.max_documents if cfg.max_documents is not None else -1}
+    if fmt == "jsonl":
+        return ObertJsonlReader("/", text_key=cfg.text_key, id_key=cfg.id_key, **common)
+    if fmt == "parquet":
+        return ParquetReader("/", text_key=cfg.text_key, id_key=cfg.id_key, **common)
+    return ObertTextReader("/", blocks=fmt == "text_blocks", **common)
+
+
+def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: int, name: str, depends=None):
+    """The configured datatrove executor for one stage."""
+    if runtime.executor == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(runtime.workers, tasks),
+                                     logging_dir=str(logging_dir), skip_completed=True, depends=depends)
+    if runtime.executor == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        return RayPipelineExecutor(pipeline, tasks=tasks, workers=runtime.workers, logging_dir=str(logging_dir),
+                                   skip_completed=True, depends=depends)
+    from datatrove.executor import SlurmPipelineExecutor
+
+    return SlurmPipelineExecutor(pipeline, tasks=tasks, time=runtime.slurm_time, partition=runtime.slurm_partition,
+                                 cpus_per_task=runtime.slurm_cpus_per_task, mem_per_cpu_gb=runtime.slurm_mem_per_cpu_gb,
+                                 workers=runtime.workers, job_name=f"obert-{name}", logging_dir=str(logging_dir),
+                                 venv_path=runtime.slurm_venv_path, depends=depends,
+                                 slurm_logs_folder=runtime.slurm_logs_folder or str(logging_dir / "slurm_logs"))
+
+
+def _step_stats(logging_dir: Path) -> dict[str, Counter]:
+    """Summed counters of each step (by step name) over every task's stats file of one stage."""
+    out: dict[str, Counter] = {}
+    for f in sorted((logging_dir / "stats").glob("*.json")):
+        for step in json.loads(f.read_text()):
+            c = out.setdefault(step["name"], Counter())
+            for label, value in step["stats"].items():
+                c[label] += value["total"] if isinstance(value, dict) else value
+    return out
+
+
+def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | dict | None = None) -> CorpusResult:
+    """Run the corpus stage on datatrove; writes shards, tokenizer, config, stats and removed documents.
+
+    Stages (each a datatrove executor, resumable: completed tasks are skipped on rerun):
+    1 clean (read, drop unreadable, normalise, line rules, quality) + exact-dedup signatures,
+    2 exact duplicates, 3 drop them + MinHash signatures, 4 MinHash buckets, 5 clusters,
+    6 drop near duplicates, split, annotate, tokenise, write Parquet shards.
+    """
+    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+    from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactDedupSignature, ExactFindDedups
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+    from datatrove.utils.hashing import HashConfig
+
+    from .steps import (CharMinhashSignature, LengthGuardFilter, LineRules, Normalize, ParagraphAnnotate, QualityFilter,
+                        ReaderDropFilter, cleaned_row, removed_row, shard_row)
+
     cfg = cfgmod.load(CorpusConfig, cfg)
-    runtime = runtime or CorpusRuntime()
-    paths = [resolve_data_path(p) for p in cfg.inputs]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"inputs: {missing} do not exist; pass existing JSONL files")
+    runtime = cfgmod.load(CorpusRuntime, runtime)
+    files = _input_files(cfg)
+    fmt = _format_of(files, cfg.input_format)
     kb_path = resolve_data_path(cfg.knowledge_base) if cfg.knowledge_base else None
     if kb_path and not kb_path.is_file():
         raise FileNotFoundError(f"knowledge_base: {kb_path} does not exist; give a KB JSONL or null")
+    vocab = resolve_data_path(cfg.tokenizer.vocab_file) if cfg.tokenizer.vocab_file else None
+    if vocab and not vocab.is_file():
+        raise FileNotFoundError(f"tokenizer.vocab_file: {vocab} does not exist; give a BERT vocab.txt or null to train one")
+
     t0 = time.perf_counter()
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(cfg.output_dir).resolve()
+    work = out / "_work"
+    work.mkdir(parents=True, exist_ok=True)
+    previous = out / "config.json"
+    resolved = json.dumps(cfgmod.to_dict(cfg), sort_keys=True)
+    if previous.exists() and json.dumps(json.loads(previous.read_text()), sort_keys=True) != resolved:
+        shutil.rmtree(work)  # a different config: completed tasks of the old one must not be reused
+        for old in ("shards", "removed", "tokenizer"):
+            shutil.rmtree(out / old, ignore_errors=True)
+        work.mkdir()
+    cfgmod.save(cfg, previous)
+    paths_file = work / "inputs.txt"
+    paths_file.write_text("".join(f"{str(f).lstrip('/')}\n" for f in files), encoding="utf-8")
+    tasks = runtime.tasks or max(len(files), runtime.workers)
+    tasks = min(tasks, len(files)) if fmt != "parquet" else tasks  # readers shard by file: extra tasks idle
 
-    stats: Counter = Counter()
-    line_stats: Counter = Counter()
-    drops: dict[str, list[dict]] = {}
-    exact_seen: dict[str, str] = {}
-    near = NearDuplicateIndex(cfg.dedup.num_perm, cfg.dedup.bands, cfg.dedup.threshold, cfg.dedup.shingle_size)
-    near_ids: list[str] = []
-    seen_paragraphs: set[str] = set()
-    kept: list[Document] = []
-    before: dict[str, int] = {}
-    docs = read_jsonl(paths, cfg.text_key, cfg.id_key, stats, drops)
-    for doc in tqdm(docs, desc="clean", unit="doc", disable=not runtime.progress):
-        if cfg.max_documents is not None and stats["documents_in"] > cfg.max_documents:
-            stats["documents_in"] -= 1
-            break
-        before[doc.id] = len(doc.text)
-        verdict = clean_document(doc, cfg, line_stats)
-        if isinstance(verdict, Drop):
-            _record_drop(drops, doc, verdict)
-            continue
-        if cfg.dedup.exact:
-            key = normalised_hash(verdict.text)
-            if key in exact_seen:
-                _record_drop(drops, doc, Drop("exact_duplicate", f"same as {exact_seen[key]}"))
-                continue
-            exact_seen[key] = doc.id
-        if cfg.dedup.near:
-            other, jaccard = near.find_or_add(verdict.text)
-            if other is not None:
-                _record_drop(drops, doc, Drop("near_duplicate", f"~{jaccard:.2f} Jaccard with {near_ids[other]}"))
-                continue
-            near_ids.append(doc.id)
-        if cfg.dedup.paragraphs:
-            paras = []
-            for p in verdict.text.split("\n"):
-                if len(p) >= cfg.dedup.min_paragraph_chars and p in seen_paragraphs:
-                    line_stats["duplicate_paragraph"] += 1
-                    continue
-                seen_paragraphs.add(p)
-                paras.append(p)
-            verdict.text = "\n".join(paras)
-        kept.append(verdict)
+    def removed_writer(folder: str):
+        if not cfg.keep_removed:
+            return None
+        return JsonlWriter(str(out / "removed"), output_filename=folder + "/${rank}.jsonl", adapter=removed_row,
+                           compression=None)
 
-    # Paragraphs: the unit of training text; each becomes one row.
-    rows_text = [(d, i, p) for d in kept for i, p in enumerate(d.text.split("\n")) if len(p) >= cfg.min_paragraph_chars]
-    tok_cfg = cfg.tokenizer
-    if tok_cfg.vocab_file:
-        tokenizer = load_vocab_tokenizer(resolve_data_path(tok_cfg.vocab_file))
-    else:
-        tokenizer = train_tokenizer((p for _, _, p in rows_text), tok_cfg.vocab_size, tok_cfg.min_frequency)
-    tokenizer.save_pretrained(out / "tokenizer")
+    exact_cfg = ExactDedupConfig(content_getter=exact_dedup_key)
+    q, d = cfg.quality, cfg.dedup
+    mh_cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=d.bands, hashes_per_bucket=d.num_perm // d.bands,
+                           n_grams=d.shingle_size)
+    clean = [
+        _reader(fmt, paths_file, cfg),
+        ReaderDropFilter(exclusion_writer=removed_writer("${filter_reason}")),
+        LengthGuardFilter(cfg.max_chars, exclusion_writer=removed_writer("${filter_reason}")),
+        Normalize(cfg.normalize.strip_html, cfg.normalize.nfkc, cfg.normalize.traditional_to_simplified),
+        LineRules(cfg.lines.remove_navigation, cfg.lines.remove_boilerplate, cfg.lines.remove_seo_spam, cfg.lines.remove_spam,
+                  cfg.lines.scrub_private, q.max_spam_line_fraction),
+        QualityFilter(q.min_cjk_chars, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction,
+                      exclusion_writer=removed_writer("${filter_reason}")),
+        JsonlWriter(str(work / "cleaned"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
+    ]
+    if d.exact:
+        clean.append(ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg))
+    stages = [("clean", clean, tasks)]
+    if d.exact:
+        stages.append(("exact-find", [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)], 1))
+    dedup_input = [JsonlReader(str(work / "cleaned"), glob_pattern="*.jsonl.gz")]
+    if d.exact:
+        dedup_input.append(ExactDedupFilter(str(work / "exact_dups"), config=exact_cfg,
+                                            exclusion_writer=removed_writer("exact_duplicate")))
+    dedup_input.append(JsonlWriter(str(work / "deduped"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row))
+    if d.near:
+        dedup_input.append(CharMinhashSignature(str(work / "minhash_sigs"), config=mh_cfg, shingle_size=d.shingle_size))
+    stages.append(("exact-filter", dedup_input, tasks))
+    if d.near:
+        stages.append(("minhash-buckets", [MinhashDedupBuckets(str(work / "minhash_sigs"), str(work / "minhash_buckets"),
+                                                                config=mh_cfg)], d.bands))
+        stages.append(("minhash-cluster", [MinhashDedupCluster(str(work / "minhash_buckets"), str(work / "minhash_remove"),
+                                                                config=mh_cfg)], 1))
+    tokenizer_dir = out / "tokenizer"
+    final = [JsonlReader(str(work / "deduped"), glob_pattern="*.jsonl.gz")]
+    if d.near:
+        final.append(MinhashDedupFilter(str(work / "minhash_remove"), exclusion_writer=removed_writer("near_duplicate")))
+    final += [
+        JsonlWriter(str(work / "kept"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
+        ParagraphAnnotate(str(tokenizer_dir), str(kb_path) if kb_path else None, cfg.min_paragraph_chars, cfg.keywords_top_k,
+                          d.paragraphs, d.min_paragraph_chars),
+        ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=shard_row, schema=shard_schema()),
+    ]
 
-    matcher = EntityMatcher(load_knowledge_base(kb_path)) if kb_path else None
-    records: dict[str, list] = {k: [] for k in ["doc_id", "source", "paragraph", "text", "input_ids", *[f"{t}_spans" for t in SPAN_TYPES]]}
-    for doc, idx, para in tqdm(rows_text, desc="annotate+tokenise", unit="para", disable=not runtime.progress):
-        enc = tokenizer(para, add_special_tokens=False, return_offsets_mapping=True)
-        spans = annotate(para, matcher, cfg.keywords_top_k)
-        records["doc_id"].append(doc.id)
-        records["source"].append(doc.source)
-        records["paragraph"].append(idx)
-        records["text"].append(para)
-        records["input_ids"].append(enc["input_ids"])
-        for t in SPAN_TYPES:
-            records[f"{t}_spans"].append([list(s) for s in char_spans_to_token_spans(enc["offset_mapping"], spans[t])])
-        stats["tokens_out"] += len(enc["input_ids"])
+    def tokenizer_step():
+        if (tokenizer_dir / "tokenizer.json").is_file():
+            return
+        if vocab:
+            tokenizer = load_vocab_tokenizer(vocab)
+        else:
+            tokenizer = train_tokenizer(_read_texts(work / "deduped"), cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
+        tokenizer.save_pretrained(tokenizer_dir)
 
-    shard_dir = out / "shards"
-    shard_dir.mkdir(exist_ok=True)
-    for old in shard_dir.glob("*.parquet"):
-        old.unlink()
-    shards = []
-    table = pa.table(records, schema=shard_schema())
-    for i, start in enumerate(range(0, max(table.num_rows, 1), cfg.shard_rows)):
-        path = shard_dir / f"part-{i:05d}.parquet"
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(table.slice(start, cfg.shard_rows), tmp)
-        tmp.replace(path)
-        shards.append(path)
+    previous_executor = None
+    for name, pipeline, n_tasks in stages:
+        if runtime.progress:
+            print(f"[corpus] stage {name} ({n_tasks} task(s))", flush=True)
+        ex = _executor(runtime, pipeline, work / "logs" / name, n_tasks, name, depends=previous_executor)
+        if runtime.executor == "slurm":
+            previous_executor = ex
+        else:
+            ex.run()
+    if runtime.executor == "slurm":
+        if vocab is None:
+            raise ConfigError("tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
+                              "deduplicated corpus first); pass a BERT vocab.txt")
+        tokenizer_step()
+        ex = _executor(runtime, final, work / "logs" / "annotate", tasks, "annotate", depends=previous_executor)
+        ex.run()  # submits the chained jobs and returns
+        return CorpusResult(output_dir=out, shards=[], stats=None, removed={})
+    tokenizer_step()
+    if runtime.progress:
+        print(f"[corpus] stage annotate ({tasks} task(s))", flush=True)
+    _executor(runtime, final, work / "logs" / "annotate", tasks, "annotate").run()
+    return _collect(out, files, cfg, time.perf_counter() - t0)
 
-    dropped = {reason: len(items) for reason, items in sorted(drops.items())}
-    stats_out = {
-        "documents_in": stats["documents_in"],
-        "documents_kept": len(kept),
-        "documents_dropped": dropped,
-        "lines_removed": dict(sorted(line_stats.items())),
-        "paragraphs_out": len(rows_text),
-        "tokens_out": stats["tokens_out"],
-        "vocab_size": len(tokenizer),
-        "data_hash": hash_files(paths),
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
-    assert stats_out["documents_in"] == len(kept) + sum(dropped.values()), "every document is kept or dropped"
-    cfgmod.save(cfg, out / "config.json")
-    (out / "stats.json").write_text(json.dumps(stats_out, ensure_ascii=False, indent=2), encoding="utf-8")
-    if cfg.keep_removed:
-        removed_dir = out / "removed"
-        removed_dir.mkdir(exist_ok=True)
-        for reason, items in drops.items():
-            with open(removed_dir / f"{reason}.jsonl", "w", encoding="utf-8") as fh:
-                for item in items:
-                    fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+
+def _read_texts(folder: Path) -> Iterator[str]:
+    """Paragraph texts of the gzipped JSONL files in `folder` (for training a tokenizer)."""
+    import gzip
+
+    for f in sorted(folder.glob("*.jsonl.gz")):
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                yield from json.loads(line)["text"].split("\n")
+
+
+def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float) -> CorpusResult:
+    """Gather stats from the stages' logs and the removed/ folder; check in = kept + dropped."""
+    import gzip
+
     import pandas as pd
 
-    after = {d.id: len(d.text) for d in kept}
-    lengths = pd.DataFrame({"doc_id": list(before), "chars_before": list(before.values()),
-                            "chars_after": [after.get(k, float("nan")) for k in before]})
-    return CorpusResult(output_dir=out, shards=shards, stats=stats_out, removed=drops, lengths=lengths)
+    logs = out / "_work" / "logs"
+    clean = _step_stats(logs / "clean")
+    annotate = _step_stats(logs / "annotate")
+    removed: dict[str, list[dict]] = {}
+    for f in sorted((out / "removed").glob("*/*.jsonl")):
+        with open(f, encoding="utf-8") as fh:
+            removed.setdefault(f.parent.name, []).extend(json.loads(l) for l in fh)
+    reader = next((c for n, c in clean.items() if n.startswith(("📖", "obert", "🐿")) or "documents" in c), Counter())
+    documents_in = sum(v for k, v in reader.items() if k == "documents")
+    kept_docs: list[dict] = []
+    for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz")):
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            kept_docs.extend(json.loads(l) for l in fh)
+    line_stats = Counter()
+    for c in (*clean.values(), *annotate.values()):
+        for k, v in c.items():
+            if k.startswith("line_removed_"):
+                line_stats[k[len("line_removed_"):]] += v
+            elif k == "private_spans_removed":
+                line_stats[k] += v
+    ann = Counter()
+    for c in annotate.values():
+        ann.update({k: v for k, v in c.items() if k in ("paragraphs_out", "tokens_out")})
+    from transformers import AutoTokenizer
+
+    dropped = {reason: len(items) for reason, items in sorted(removed.items())}
+    stats_out = {
+        "documents_in": documents_in,
+        "documents_kept": len(kept_docs),
+        "documents_dropped": dropped,
+        "lines_removed": dict(sorted(line_stats.items())),
+        "paragraphs_out": ann["paragraphs_out"],
+        "tokens_out": ann["tokens_out"],
+        "vocab_size": len(AutoTokenizer.from_pretrained(out / "tokenizer")),
+        "data_hash": hash_files(files),
+        "seconds": round(seconds, 3),
+    }
+    if cfg.keep_removed and documents_in != len(kept_docs) + sum(dropped.values()):
+        raise RuntimeError(f"documents in ({documents_in}) != kept ({len(kept_docs)}) + dropped ({sum(dropped.values())}): "
+                           f"a step lost documents; see {logs}")
+    (out / "stats.json").write_text(json.dumps(stats_out, ensure_ascii=False, indent=2), encoding="utf-8")
+    before = [r.get("chars_before") for r in kept_docs] + [None] * 0
+    lengths = pd.DataFrame({"doc_id": [r["id"] for r in kept_docs], "chars_before": before,
+                            "chars_after": [len(r["text"]) for r in kept_docs]})
+    dropped_lengths = pd.DataFrame({"doc_id": [i["id"] for items in removed.values() for i in items],
+                                    "chars_before": [len(i.get("text") or "") for items in removed.values() for i in items],
+                                    "chars_after": float("nan")})
+    shards = sorted((out / "shards").glob("*.parquet"))
+    return CorpusResult(output_dir=out, shards=shards, stats=stats_out, removed=removed,
+                        lengths=pd.concat([lengths, dropped_lengths], ignore_index=True))
 
 
 def shard_schema() -> pa.Schema:

@@ -40,10 +40,12 @@ def test_hand_written_corpus_exact_outcomes(tmp_path):
     table = corpus.load_shards(result.output_dir)
     assert table.column("text").to_pylist() == [GOOD, "长江是中国第一长河，全长约6300公里，流经重庆、武汉、南京与上海等城市。"]
     # every artefact is written with the resolved config beside it
-    for name in ("config.json", "stats.json", "tokenizer/tokenizer.json", "removed/too_short.jsonl"):
+    for name in ("config.json", "stats.json", "tokenizer/tokenizer.json", "removed/too_short/00000.jsonl"):
         assert (result.output_dir / name).is_file()
     assert json.loads((result.output_dir / "config.json").read_text())["inputs"] == [str(src)]
-    assert json.loads((result.output_dir / "removed/exact_duplicate.jsonl").read_text())["detail"] == "same as a"
+    assert json.loads((result.output_dir / "removed/exact_duplicate/00000.jsonl").read_text())["id"] == "b"
+    bad = json.loads((result.output_dir / "removed/unreadable_line/00000.jsonl").read_text())
+    assert bad["file"].endswith("in.jsonl") and bad["line"] == 6  # file and line of the bad input
 
 
 def test_spans_are_valid_token_ranges(sample_corpus):

@@ -1,0 +1,97 @@
+"""datatrove readers that never crash on bad input: every unreadable line or file becomes a counted drop."""
+from __future__ import annotations
+
+from typing import Literal
+
+from datatrove.data import Document
+from datatrove.pipeline.readers.base import BaseDiskReader
+
+DROP_KEY = "obert_drop"  # metadata key a reader sets on a placeholder document that must be dropped
+
+
+def drop_placeholder(reason: str, detail: str, file: str, line: int | None, raw: str = "") -> Document:
+    """A document standing for unreadable input; ReaderDropFilter removes it under `reason`."""
+    where = f"{file}:{line}" if line is not None else file
+    return Document(text=raw[:2000], id=where, metadata={DROP_KEY: reason, "detail": detail, "file": file, "line": line})
+
+
+class ObertJsonlReader(BaseDiskReader):
+    """JSON lines (plain, gzip or zstd): one document per line, text in `text_key`.
+
+    Invalid UTF-8, non-JSON or truncated lines, non-object lines, a missing or non-string text field,
+    and files that cannot be opened or decompressed each yield a drop placeholder naming file and line.
+    """
+
+    name = "obert jsonl"
+
+    def __init__(self, data_folder, text_key: str = "text", id_key: str = "id",
+                 compression: Literal["infer", "gzip", "zstd"] | None = "infer", **kwargs):
+        super().__init__(data_folder, text_key=text_key, id_key=id_key, **kwargs)
+        self.compression = compression
+
+    def read_file(self, filepath: str):
+        import orjson
+
+        lineno = 0
+        try:
+            with self.data_folder.open(filepath, "rb", compression=self.compression) as fh:
+                for lineno, raw in enumerate(fh, 1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        yield drop_placeholder("invalid_utf8", str(exc), filepath, lineno, raw.decode("utf-8", "replace"))
+                        continue
+                    try:
+                        row = orjson.loads(line)
+                    except orjson.JSONDecodeError as exc:
+                        yield drop_placeholder("unreadable_line", f"not JSON: {exc}", filepath, lineno, line)
+                        continue
+                    text = row.get(self.text_key) if isinstance(row, dict) else None
+                    if not isinstance(text, str):
+                        yield drop_placeholder("missing_text", f"no string field '{self.text_key}'", filepath, lineno, line)
+                        continue
+                    meta = {k: v for k, v in row.items() if k not in (self.text_key, self.id_key) and isinstance(v, (str, int, float))}
+                    meta.update(file=filepath, line=lineno)
+                    yield Document(text=text, id=str(row.get(self.id_key, f"{filepath}:{lineno}")), metadata=meta)
+        except Exception as exc:  # noqa: BLE001 - unreadable file (permissions, corrupt archive): a drop, not a crash
+            yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
+
+
+class ObertTextReader(BaseDiskReader):
+    """Plain text (plain, gzip or zstd): one document per line, or per blank-line-separated block."""
+
+    name = "obert text"
+
+    def __init__(self, data_folder, blocks: bool = False, compression: Literal["infer", "gzip", "zstd"] | None = "infer", **kwargs):
+        super().__init__(data_folder, **kwargs)
+        self.blocks, self.compression = blocks, compression
+
+    def read_file(self, filepath: str):
+        buffer: list[str] = []
+        start = 0
+        lineno = 0
+        try:
+            with self.data_folder.open(filepath, "rb", compression=self.compression) as fh:
+                for lineno, raw in enumerate(fh, 1):
+                    try:
+                        line = raw.decode("utf-8").rstrip("\r\n")
+                    except UnicodeDecodeError as exc:
+                        yield drop_placeholder("invalid_utf8", str(exc), filepath, lineno, raw.decode("utf-8", "replace"))
+                        continue
+                    if not self.blocks:
+                        if line.strip():
+                            yield Document(text=line, id=f"{filepath}:{lineno}", metadata={"file": filepath, "line": lineno})
+                        continue
+                    if line.strip():
+                        if not buffer:
+                            start = lineno
+                        buffer.append(line)
+                    elif buffer:
+                        yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": filepath, "line": start})
+                        buffer = []
+                if buffer:
+                    yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": filepath, "line": start})
+        except Exception as exc:  # noqa: BLE001
+            yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)

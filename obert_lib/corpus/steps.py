@@ -1,0 +1,263 @@
+"""The corpus pipeline's datatrove steps: each does one thing and counts what it removes under a named reason."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from . import filters, normalize
+from .dedup import shingles
+from .readers import DROP_KEY
+
+
+class ReaderDropFilter(BaseFilter):
+    """Drop the placeholders readers emit for unreadable input, under the reader's reason."""
+
+    name = "reader drops"
+
+    def filter(self, doc: Document):
+        reason = doc.metadata.get(DROP_KEY)
+        return (False, reason) if reason else True
+
+
+class LengthGuardFilter(BaseFilter):
+    """Drop documents longer than `max_chars` before any costly step (a 10 MB single line, say)."""
+
+    name = "length guard"
+
+    def __init__(self, max_chars: int, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.max_chars = max_chars
+
+    def filter(self, doc: Document):
+        if len(doc.text) > self.max_chars:
+            doc.metadata["detail"] = f"{len(doc.text)} chars > {self.max_chars}"
+            doc.text = doc.text[:2000]  # keep the removed/ record small
+            return False, "too_long"
+        return True
+
+
+class Normalize(PipelineStep):
+    """HTML remnants, NFKC (Chinese punctuation kept), control characters, whitespace, optional t2s."""
+
+    name = "normalize"
+    type = "✂️ - FORMATTER"
+
+    def __init__(self, strip_html: bool = True, nfkc: bool = True, traditional_to_simplified: bool = True):
+        super().__init__()
+        self.strip_html, self.nfkc, self.t2s = strip_html, nfkc, traditional_to_simplified
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            with self.track_time():
+                doc.metadata["chars_before"] = len(doc.text)
+                text = doc.text
+                if self.strip_html and ("<" in text or "&" in text):
+                    text = normalize.strip_html(text)
+                if self.nfkc:
+                    text = normalize.nfkc_keep_cjk_punct(text)
+                text = normalize.remove_control_chars(text)
+                if self.t2s:
+                    text = normalize.traditional_to_simplified(text)
+                doc.text = normalize.normalize_whitespace(text)
+            yield doc
+
+
+class LineRules(PipelineStep):
+    """Remove boilerplate, navigation, SEO-spam and spam lines; scrub URLs, e-mails and phone numbers.
+
+    A document where at least `max_spam_line_fraction` of the lines carry spam keywords is tagged for
+    QualityFilter to drop whole (an advert), rather than stripped line by line.
+    """
+
+    name = "line rules"
+    type = "✂️ - FORMATTER"
+
+    def __init__(self, remove_navigation=True, remove_boilerplate=True, remove_seo_spam=True, remove_spam=True,
+                 scrub_private=True, max_spam_line_fraction: float = 0.5):
+        super().__init__()
+        self.nav, self.boiler, self.seo, self.spam, self.private = (remove_navigation, remove_boilerplate, remove_seo_spam,
+                                                                    remove_spam, scrub_private)
+        self.max_spam_line_fraction = max_spam_line_fraction
+
+    def clean(self, doc: Document) -> None:
+        """Apply the line rules to one document in place."""
+        text = doc.text
+        if self.private:
+            text, removed = filters.scrub_private(text)
+            if removed:
+                self.stat_update("private_spans_removed", value=removed)
+            text = normalize.normalize_whitespace(text)
+        lines = text.split("\n") if text else []
+        spam_lines = sum(filters.spam_keyword_hits(line) > 0 for line in lines) if self.spam else 0
+        if spam_lines and spam_lines / len(lines) >= self.max_spam_line_fraction:
+            doc.metadata["spam_lines"] = f"{spam_lines}/{len(lines)}"  # QualityFilter drops the whole advert
+            doc.text = text
+            return
+        kept = []
+        for line in lines:
+            if self.spam and spam_lines and filters.spam_keyword_hits(line):
+                self.stat_update("line_removed_spam_line")
+            elif self.boiler and filters.is_boilerplate_line(line):
+                self.stat_update("line_removed_boilerplate")
+            elif self.nav and filters.is_navigation_line(line):
+                self.stat_update("line_removed_navigation")
+            elif self.seo and filters.is_seo_spam_line(line):
+                self.stat_update("line_removed_seo_spam")
+            else:
+                kept.append(line)
+        doc.text = normalize.remove_spaces_between_cjk("\n".join(kept))
+        title = doc.metadata.get("title")
+        if self.seo and isinstance(title, str) and filters.is_seo_spam_line(title):
+            self.stat_update("line_removed_seo_spam_title")  # titles are not training text; counted to show the dirt
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            with self.track_time():
+                self.clean(doc)
+            yield doc
+
+
+class QualityFilter(BaseFilter):
+    """Chinese quality rules in a fixed order; the first that fails names the drop reason."""
+
+    name = "quality"
+
+    def __init__(self, min_cjk_chars: int, min_cjk_ratio: float, max_top_char_fraction: float,
+                 max_duplicate_line_fraction: float, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.min_cjk_chars, self.min_cjk_ratio = min_cjk_chars, min_cjk_ratio
+        self.max_top_char_fraction, self.max_dup_lines = max_top_char_fraction, max_duplicate_line_fraction
+
+    def filter(self, doc: Document):
+        text = doc.text
+        if doc.metadata.get("spam_lines"):
+            doc.metadata["detail"] = f"{doc.metadata['spam_lines']} lines carry spam keywords"
+            return False, "spam_keywords"
+        if not text.strip():
+            return False, "empty_after_cleaning"
+        ratio = filters.cjk_ratio(text)  # before length, so mojibake is named as garbled, not short
+        if ratio < self.min_cjk_ratio:
+            doc.metadata["detail"] = f"{ratio:.2f} < {self.min_cjk_ratio}"
+            return False, "low_cjk_ratio"
+        n_cjk = filters.cjk_count(text)
+        if n_cjk < self.min_cjk_chars:
+            doc.metadata["detail"] = f"{n_cjk} CJK chars < {self.min_cjk_chars}"
+            return False, "too_short"
+        top = filters.top_char_fraction(text)
+        if top > self.max_top_char_fraction:
+            doc.metadata["detail"] = f"{top:.2f} > {self.max_top_char_fraction}"
+            return False, "repetitive_characters"
+        dup = filters.duplicate_line_fraction(text)
+        if dup > self.max_dup_lines:
+            doc.metadata["detail"] = f"{dup:.2f} > {self.max_dup_lines}"
+            return False, "repeated_lines"
+        return True
+
+
+class CharMinhashSignature(MinhashDedupSignature):
+    """datatrove's MinHash stage 1 over character n-grams (Chinese has no spaces to make word n-grams)."""
+
+    def __init__(self, output_folder, config, shingle_size: int = 5):
+        # The parent's __init__ loads a word tokenizer (spaCy for Chinese) that character shingles never use:
+        # set up the same attributes without it.
+        from datatrove.io import get_datafolder
+        from datatrove.utils.hashing import create_hash_func
+
+        PipelineStep.__init__(self)
+        self.output_folder = get_datafolder(output_folder)
+        self.config = config
+        self.num_hashes = config.num_buckets * config.hashes_per_bucket
+        self._parameters = None
+        self._hash_func = create_hash_func(config.hash_config)
+        self.language = "zh"
+        self.word_tokenizer = None
+        self.skip_existing_sigs = False
+        self.shingle_size = shingle_size
+
+    def get_shingles(self, text: str) -> np.ndarray:
+        return shingles(text, self.shingle_size).reshape((-1, 1))  # [n_shingles, 1] uint64
+
+
+class ParagraphAnnotate(PipelineStep):
+    """Split kept documents into paragraphs, drop paragraphs already seen in this task, annotate and tokenise.
+
+    Yields one Document per paragraph whose metadata carries `input_ids` and the token span lists.
+    """
+
+    name = "split + annotate + tokenise"
+    type = "🔢 - TOKENIZER"
+
+    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, min_paragraph_chars: int, keywords_top_k: int,
+                 dedup_paragraphs: bool, min_dedup_paragraph_chars: int):
+        super().__init__()
+        self.tokenizer_dir, self.knowledge_base = tokenizer_dir, knowledge_base
+        self.min_paragraph_chars, self.keywords_top_k = min_paragraph_chars, keywords_top_k
+        self.dedup_paragraphs, self.min_dedup_chars = dedup_paragraphs, min_dedup_paragraph_chars
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from tokenizers import Tokenizer
+
+        from .annotate import SPAN_TYPES, EntityMatcher, annotate, load_knowledge_base
+        from .tokenizer import char_spans_to_token_spans
+
+        backend = Tokenizer.from_file(f"{self.tokenizer_dir}/tokenizer.json")
+        backend.no_padding()
+        backend.no_truncation()
+        matcher = EntityMatcher(load_knowledge_base(self.knowledge_base)) if self.knowledge_base else None
+        seen: set[int] = set()
+        for doc in data:
+            self.stat_update("documents_kept")
+            self.stat_update("chars_after", value=len(doc.text))
+            paragraphs = []
+            for idx, para in enumerate(doc.text.split("\n")):
+                if len(para) < self.min_paragraph_chars:
+                    continue
+                if self.dedup_paragraphs and len(para) >= self.min_dedup_chars:
+                    key = hash(para)
+                    if key in seen:
+                        self.stat_update("line_removed_duplicate_paragraph")
+                        continue
+                    seen.add(key)
+                paragraphs.append((idx, para))
+            if not paragraphs:
+                continue
+            with self.track_time():
+                encodings = backend.encode_batch([p for _, p in paragraphs], add_special_tokens=False)
+                for (idx, para), enc in zip(paragraphs, encodings):
+                    spans = annotate(para, matcher, self.keywords_top_k)
+                    meta: dict[str, Any] = {"doc_id": doc.id, "source": str(doc.metadata.get("source", "")), "paragraph": idx,
+                                            "input_ids": enc.ids}
+                    for t in SPAN_TYPES:
+                        meta[f"{t}_spans"] = [list(s) for s in char_spans_to_token_spans(enc.offsets, spans[t])]
+                    self.stat_update("paragraphs_out")
+                    self.stat_update("tokens_out", value=len(enc.ids))
+                    yield Document(text=para, id=f"{doc.id}#{idx}", metadata=meta)
+
+
+def shard_row(self, doc: Document) -> dict:
+    """ParquetWriter adapter: a paragraph document -> one shard row (see pipeline.shard_schema)."""
+    m = doc.metadata
+    row = {"doc_id": m["doc_id"], "source": m["source"], "paragraph": m["paragraph"], "text": doc.text, "input_ids": m["input_ids"]}
+    row.update({k: v for k, v in m.items() if k.endswith("_spans")})
+    return row
+
+
+def removed_row(self, doc: Document) -> dict:
+    """JsonlWriter adapter for removed/<reason>/: id, reason detail, source location and text."""
+    m = doc.metadata
+    return {"id": doc.id, "detail": m.get("detail", ""), "file": m.get("file"), "line": m.get("line"), "text": doc.text}
+
+
+def cleaned_row(self, doc: Document) -> dict:
+    """JsonlWriter adapter for the intermediate cleaned documents (text + the metadata later steps need)."""
+    keep = {k: doc.metadata.get(k) for k in ("source", "file", "line", "chars_before") if k in doc.metadata}
+    return {"id": doc.id, "text": doc.text, **keep}
+
+
+__all__ = ["CharMinhashSignature", "LengthGuardFilter", "LineRules", "Normalize", "ParagraphAnnotate", "QualityFilter",
+           "ReaderDropFilter", "cleaned_row", "removed_row", "shard_row"]
