@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
+from collections import Counter
+from itertools import accumulate
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,6 @@ ENTITY_POS = {"nr", "ns", "nt", "nz"}  # person, place, organisation, other prop
 NOUN_POS = {"n", "nr", "ns", "nt", "nz", "vn", "ng", "nrt", "nrfg"}
 MODIFIER_POS = {"a", "an", "b", "f", "uj"} | NOUN_POS
 _CLAUSE_SPLIT = re.compile(r"[，,；;：:、。！？!?\n…]+")
-_WORDLIKE = re.compile(r"[\u3400-\u9fffA-Za-z]")
 
 
 @dataclass
@@ -101,26 +101,36 @@ def jieba_idf() -> tuple[dict[str, float], float, frozenset[str]]:
 
 def tag_words(text: str) -> list[tuple[int, int, str]]:
     """[(start, end, POS)] for each word of `text`, from rjieba's tagger."""
-    out, pos = [], 0
-    for word, tag in rjieba.tag(text):
-        out.append((pos, pos + len(word), tag))
-        pos += len(word)
+    pairs = rjieba.tag(text)
+    ends = list(accumulate(len(w) for w, _ in pairs))
+    out = [(e - len(w), e, t) for (w, t), e in zip(pairs, ends)]
+    pos = ends[-1] if ends else 0
     if pos != len(text):  # the tagger must tile the text; anything else is a bug upstream
         raise RuntimeError(f"rjieba.tag did not tile the text ({pos} != {len(text)})")
     return out
 
 
+def tag_words_jieba_posseg(text: str) -> list[tuple[int, int, str]]:
+    """[(start, end, POS)] from the pure-Python jieba.posseg (the slow baseline `obert bench preprocess` compares)."""
+    import jieba.posseg
+
+    out, pos = [], 0
+    for pair in jieba.posseg.cut(text):
+        out.append((pos, pos + len(pair.word), pair.flag))
+        pos += len(pair.word)
+    return out
+
+
+TAGGERS = {"rjieba": tag_words, "jieba_posseg": tag_words_jieba_posseg}
+
+
 def keyword_spans(text: str, words: list[tuple[int, int, str]], top_k: int) -> list[Span]:
-    """Occurrences of the top-k TF-IDF words of `text` (words of 2+ chars, no stop words)."""
+    """Occurrences of the top-k TF-IDF words of `text` (2+ characters; no stop words, numerals or punctuation)."""
     idf, median, stop = jieba_idf()
-    tf: dict[str, int] = {}
-    for s, e, _ in words:
-        w = text[s:e]
-        if len(w) >= 2 and _WORDLIKE.search(w) and w.lower() not in stop:
-            tf[w] = tf.get(w, 0) + 1
-    ranked = sorted(tf, key=lambda w: (-tf[w] * idf.get(w, median), w))[:top_k]
+    tf = Counter(text[s:e] for s, e, tag in words if e - s >= 2 and tag not in ("x", "m"))
+    ranked = sorted((w for w in tf if w.lower() not in stop), key=lambda w: (-tf[w] * idf.get(w, median), w))[:top_k]
     keep = set(ranked)
-    return [(s, e) for s, e, _ in words if text[s:e] in keep]
+    return [(s, e) for s, e, _ in words if e - s >= 2 and text[s:e] in keep]
 
 
 def phrase_spans(words: list[tuple[int, int, str]]) -> list[Span]:
@@ -162,9 +172,10 @@ def clause_spans(text: str) -> list[Span]:
     return spans
 
 
-def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3) -> dict[str, list[Span]]:
+def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
+             tagger: str = "rjieba") -> dict[str, list[Span]]:
     """All span types of one paragraph as character offsets, each list sorted and non-overlapping."""
-    words = tag_words(text)
+    words = TAGGERS[tagger](text)
     word_spans = [(s, e) for s, e, tag in words if tag != "x" and not text[s:e].isspace()]
     entities = [(s, e) for s, e, _ in matcher.find(text)] if matcher else []
     taken = bytearray(len(text))

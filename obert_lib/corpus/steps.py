@@ -193,8 +193,9 @@ class ParagraphAnnotate(PipelineStep):
     type = "🔢 - TOKENIZER"
 
     def __init__(self, tokenizer_dir: str, knowledge_base: str | None, min_paragraph_chars: int, keywords_top_k: int,
-                 dedup_paragraphs: bool, min_dedup_paragraph_chars: int):
+                 dedup_paragraphs: bool, min_dedup_paragraph_chars: int, tagger: str = "rjieba"):
         super().__init__()
+        self.tagger = tagger
         self.tokenizer_dir, self.knowledge_base = tokenizer_dir, knowledge_base
         self.min_paragraph_chars, self.keywords_top_k = min_paragraph_chars, keywords_top_k
         self.dedup_paragraphs, self.min_dedup_chars = dedup_paragraphs, min_dedup_paragraph_chars
@@ -202,8 +203,8 @@ class ParagraphAnnotate(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from tokenizers import Tokenizer
 
-        from .annotate import SPAN_TYPES, EntityMatcher, annotate, load_knowledge_base
-        from .tokenizer import char_spans_to_token_spans
+        from .annotate import EntityMatcher, annotate, load_knowledge_base
+        from .tokenizer import spans_by_type_to_tokens
 
         backend = Tokenizer.from_file(f"{self.tokenizer_dir}/tokenizer.json")
         backend.no_padding()
@@ -229,11 +230,11 @@ class ParagraphAnnotate(PipelineStep):
             with self.track_time():
                 encodings = backend.encode_batch([p for _, p in paragraphs], add_special_tokens=False)
                 for (idx, para), enc in zip(paragraphs, encodings):
-                    spans = annotate(para, matcher, self.keywords_top_k)
+                    spans = annotate(para, matcher, self.keywords_top_k, self.tagger)
                     meta: dict[str, Any] = {"doc_id": doc.id, "source": str(doc.metadata.get("source", "")), "paragraph": idx,
                                             "input_ids": enc.ids}
-                    for t in SPAN_TYPES:
-                        meta[f"{t}_spans"] = [list(s) for s in char_spans_to_token_spans(enc.offsets, spans[t])]
+                    for t, token_spans in spans_by_type_to_tokens(enc.offsets, spans).items():
+                        meta[f"{t}_spans"] = token_spans
                     self.stat_update("paragraphs_out")
                     self.stat_update("tokens_out", value=len(enc.ids))
                     yield Document(text=para, id=f"{doc.id}#{idx}", metadata=meta)

@@ -37,14 +37,25 @@ def char_spans_to_token_spans(offsets: list[tuple[int, int]], spans: list[tuple[
     offsets: per-token (char_start, char_end) without special tokens. A span touching no token
     (e.g. only spaces) is dropped; adjacent duplicates are merged away.
     """
-    if not offsets:
-        return []
-    starts = np.array([s for s, _ in offsets])  # [n_tokens]
-    ends = np.array([e for _, e in offsets])  # [n_tokens]
-    out: list[tuple[int, int]] = []
-    for cs, ce in spans:
-        first = int(np.searchsorted(ends, cs, side="right"))  # first token ending after cs
-        last = int(np.searchsorted(starts, ce, side="left"))  # first token starting at/after ce
-        if first < last and (not out or out[-1] != (first, last)):
-            out.append((first, last))
+    return spans_by_type_to_tokens(offsets, {"_": spans})["_"]
+
+
+def spans_by_type_to_tokens(offsets: list[tuple[int, int]], spans: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[int, int]]]:
+    """char_spans_to_token_spans for several span lists at once (one vectorised search for all of them)."""
+    out: dict[str, list[tuple[int, int]]] = {k: [] for k in spans}
+    total = sum(len(v) for v in spans.values())
+    if not offsets or not total:
+        return out
+    bounds = np.asarray(offsets, dtype=np.int64)  # [n_tokens, 2]
+    flat = np.asarray([se for v in spans.values() for se in v], dtype=np.int64).reshape(-1, 2)  # [n_spans, 2]
+    first = np.searchsorted(bounds[:, 1], flat[:, 0], side="right")  # first token ending after the span start
+    last = np.searchsorted(bounds[:, 0], flat[:, 1], side="left")  # first token starting at/after the span end
+    pairs = np.stack([first, last], axis=1).tolist()
+    i = 0
+    for key, v in spans.items():
+        kept = out[key]
+        for f, l in pairs[i : i + len(v)]:
+            if f < l and (not kept or kept[-1] != (f, l)):
+                kept.append((f, l))
+        i += len(v)
     return out

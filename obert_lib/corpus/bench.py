@@ -1,0 +1,122 @@
+"""`obert bench preprocess`: MB/s per worker of the single-pass corpus pipeline, ours vs a jieba.posseg baseline."""
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..paths import shared_data_dir
+
+TEXT_KEYS = ("sentence", "abst", "content", "sentence1", "sentence2")
+
+
+def fewclue_text_corpus(out_dir: Path, min_mb: float = 10.0, files: int = 2) -> tuple[list[Path], float]:
+    """Write the shared FewCLUE texts (deduplicated) into `files` JSONL files of about equal size; returns (paths, MB)."""
+    root = shared_data_dir() / "fewclue"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is missing: pass --input, or put the shared data beside the repository")
+    seen, texts = set(), []
+    for f in sorted(root.glob("*/*.json")):
+        for line in open(f, encoding="utf-8"):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            for k in TEXT_KEYS:
+                t = row.get(k)
+                if isinstance(t, str) and t not in seen:
+                    seen.add(t)
+                    texts.append(t)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    if mb < min_mb:
+        raise ValueError(f"only {mb:.1f} MB of text found under {root}, fewer than {min_mb}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"fewclue-{i}.jsonl" for i in range(files)]
+    handles = [open(p, "w", encoding="utf-8") for p in paths]
+    for i, t in enumerate(texts):
+        handles[i % files].write(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n")
+    for h in handles:
+        h.close()
+    return paths, mb
+
+
+@dataclass
+class BenchRow:
+    pipeline: str
+    workers: int
+    seconds: float
+    mb: float
+
+    @property
+    def mb_per_s_per_worker(self) -> float:
+        return self.mb / self.seconds / self.workers
+
+
+def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> float:
+    """Wall seconds of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.writers import ParquetWriter
+
+    from .pipeline import CorpusConfig, _reader, shard_schema
+    from .steps import LineRules, Normalize, ParagraphAnnotate, QualityFilter, ReaderDropFilter, shard_row
+    from .tokenizer import load_vocab_tokenizer, train_tokenizer
+
+    cfg = CorpusConfig(inputs=[str(p) for p in inputs])
+    out.mkdir(parents=True, exist_ok=True)
+    tok_dir = out / "tokenizer"
+    if vocab:
+        load_vocab_tokenizer(vocab).save_pretrained(tok_dir)
+    else:  # a vocab from the first MB, trained outside the timed region
+        texts = [json.loads(l)["text"] for l in open(inputs[0], encoding="utf-8")][:20000]
+        train_tokenizer(texts, 8000).save_pretrained(tok_dir)
+    paths_file = out / "inputs.txt"
+    paths_file.write_text("".join(f"{str(p.resolve()).lstrip('/')}\n" for p in inputs))
+    q = cfg.quality
+    pipeline = [
+        _reader("jsonl", paths_file, cfg),
+        ReaderDropFilter(),
+        Normalize(),
+        LineRules(),
+        QualityFilter(5, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction),
+        ParagraphAnnotate(str(tok_dir), None, cfg.min_paragraph_chars, cfg.keywords_top_k, True, 20, tagger=tagger),
+        ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=shard_row, schema=shard_schema()),
+    ]
+    t0 = time.perf_counter()
+    LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=workers, logging_dir=str(out / "logs"),
+                          skip_completed=False).run()
+    return time.perf_counter() - t0
+
+
+def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: float | None = None) -> list[BenchRow]:
+    """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; print a table."""
+    tmp = Path(tempfile.mkdtemp(prefix="obert-bench-"))
+    try:
+        if inputs:
+            paths = [Path(p) for p in inputs]
+            mb = sum(p.stat().st_size for p in paths) / 1e6
+        else:
+            paths, mb = fewclue_text_corpus(tmp / "input", files=2)
+        vocab = vocab or (str(shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt")
+                          if (shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt").is_file() else None)
+        rows = []
+        for workers in (1, 2):
+            secs = _single_pass(paths, tmp / f"ours-{workers}", workers, "rjieba", vocab)
+            rows.append(BenchRow("ours (rjieba)", workers, secs, mb))
+        secs = _single_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab)
+        rows.append(BenchRow("baseline (jieba.posseg)", 1, secs, mb))
+        rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"\ninput: {mb:.1f} MB of text in {len(paths)} files")
+        print(f"{'pipeline':26s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
+        for r in rows:
+            print(f"{r.pipeline:26s} {r.workers:7d} {r.seconds:9.1f} {r.mb_per_s_per_worker:12.2f}")
+        one, two, base = rows
+        print(f"2 workers vs 1: {one.seconds / two.seconds:.2f}x")
+        print(f"peak RSS of a worker process: {rss_mb:.0f} MB")
+        print(f"ratio: {base.seconds / one.seconds:.1f}")
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
