@@ -1,6 +1,7 @@
 """datatrove readers that never crash on bad input: every unreadable line or file becomes a counted drop."""
 from __future__ import annotations
 
+import io
 from typing import Literal
 
 from datatrove.data import Document
@@ -11,8 +12,38 @@ DROP_KEY = "obert_drop"  # metadata key a reader sets on a placeholder document 
 
 def drop_placeholder(reason: str, detail: str, file: str, line: int | None, raw: str = "") -> Document:
     """A document standing for unreadable input; ReaderDropFilter removes it under `reason`."""
+    file = _display(file)
     where = f"{file}:{line}" if line is not None else file
     return Document(text=raw[:2000], id=where, metadata={DROP_KEY: reason, "detail": detail, "file": file, "line": line})
+
+
+class _LineSource:
+    """Binary line iterator over a file in a datatrove folder; zstd handled here (fsspec's zstd cannot iterate)."""
+
+    def __init__(self, data_folder, filepath: str, compression):
+        self.data_folder, self.filepath, self.compression = data_folder, filepath, compression
+
+    def __enter__(self):
+        zstd = self.compression == "zstd" or (self.compression == "infer" and self.filepath.endswith((".zst", ".zstd")))
+        if zstd:
+            import zstandard
+
+            self._raw = self.data_folder.open(self.filepath, "rb", compression=None)
+            self._fh = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(self._raw))
+        else:
+            self._raw = None
+            self._fh = self.data_folder.open(self.filepath, "rb", compression=self.compression)
+        return self._fh
+
+    def __exit__(self, *exc):
+        self._fh.close()
+        if self._raw is not None:
+            self._raw.close()
+
+
+def _display(filepath: str) -> str:
+    """Absolute form of a path read through the root data folder."""
+    return filepath if filepath.startswith("/") else "/" + filepath
 
 
 class ObertJsonlReader(BaseDiskReader):
@@ -34,7 +65,7 @@ class ObertJsonlReader(BaseDiskReader):
 
         lineno = 0
         try:
-            with self.data_folder.open(filepath, "rb", compression=self.compression) as fh:
+            with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
                     if not raw.strip():
                         continue
@@ -53,7 +84,7 @@ class ObertJsonlReader(BaseDiskReader):
                         yield drop_placeholder("missing_text", f"no string field '{self.text_key}'", filepath, lineno, line)
                         continue
                     meta = {k: v for k, v in row.items() if k not in (self.text_key, self.id_key) and isinstance(v, (str, int, float))}
-                    meta.update(file=filepath, line=lineno)
+                    meta.update(file=_display(filepath), line=lineno)
                     yield Document(text=text, id=str(row.get(self.id_key, f"{filepath}:{lineno}")), metadata=meta)
         except Exception as exc:  # noqa: BLE001 - unreadable file (permissions, corrupt archive): a drop, not a crash
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
@@ -73,7 +104,7 @@ class ObertTextReader(BaseDiskReader):
         start = 0
         lineno = 0
         try:
-            with self.data_folder.open(filepath, "rb", compression=self.compression) as fh:
+            with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
                     try:
                         line = raw.decode("utf-8").rstrip("\r\n")
@@ -82,16 +113,16 @@ class ObertTextReader(BaseDiskReader):
                         continue
                     if not self.blocks:
                         if line.strip():
-                            yield Document(text=line, id=f"{filepath}:{lineno}", metadata={"file": filepath, "line": lineno})
+                            yield Document(text=line, id=f"{filepath}:{lineno}", metadata={"file": _display(filepath), "line": lineno})
                         continue
                     if line.strip():
                         if not buffer:
                             start = lineno
                         buffer.append(line)
                     elif buffer:
-                        yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": filepath, "line": start})
+                        yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": _display(filepath), "line": start})
                         buffer = []
                 if buffer:
-                    yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": filepath, "line": start})
+                    yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": _display(filepath), "line": start})
         except Exception as exc:  # noqa: BLE001
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
