@@ -24,11 +24,39 @@ def load_vocab_tokenizer(vocab_file: str | Path) -> BertTokenizer:
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 1) -> BertTokenizer:
-    """Train a WordPiece vocab (CJK characters split one per token, as in Chinese BERT) on `texts`."""
-    backend = BertWordPieceTokenizer(handle_chinese_chars=True, strip_accents=False, lowercase=True)
-    backend.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=min_frequency,
-                                special_tokens=SPECIAL_TOKENS, show_progress=False)
+    """Build a Chinese-BERT-style WordPiece vocab from `texts`, deterministically.
+
+    As in the Chinese BERT vocab: every character seen at least `min_frequency` times (CJK characters are
+    always single tokens), its '##' continuation form for non-CJK characters, then the most frequent
+    non-CJK words (Latin words, numbers) until `vocab_size`. Ties break by the token itself, so the same
+    texts always give the same ids (the `tokenizers` trainer does not: its merges depend on hash order).
+    """
+    from collections import Counter
+
+    probe = BertWordPieceTokenizer(handle_chinese_chars=True, strip_accents=False, lowercase=True)._tokenizer
+    normalizer, pre_tokenizer = probe.normalizer, probe.pre_tokenizer
+    words: Counter = Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars: Counter = Counter()
+    for w, n in words.items():
+        for c in w:
+            chars[c] += n
+    by_count = lambda item: (-item[1], item[0])  # noqa: E731
+    vocab = list(SPECIAL_TOKENS)
+    singles = [c for c, n in sorted(chars.items(), key=by_count) if n >= min_frequency]
+    vocab += singles
+    vocab += ["##" + c for c in singles if not _is_cjk(c)]
+    multi = [w for w, n in sorted(words.items(), key=by_count) if len(w) > 1 and n >= max(2, min_frequency)]
+    vocab += multi[: max(0, vocab_size - len(vocab))]
+    backend = BertWordPieceTokenizer({tok: i for i, tok in enumerate(vocab)}, handle_chinese_chars=True,
+                                     strip_accents=False, lowercase=True)
     return _wrap(backend)
+
+
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0x20000 <= code <= 0x2FA1F
 
 
 def char_spans_to_token_spans(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
