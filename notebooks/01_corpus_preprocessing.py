@@ -16,30 +16,37 @@
 # %% [markdown]
 # # 01 · Corpus preprocessing
 #
-# Raw JSONL documents → normalised (HTML, full-width ASCII, traditional → simplified) → line rules
-# (navigation menus, copyright/disclaimer footers, SEO and spam lines, URLs/e-mails/phones) →
-# quality rules → exact, near (MinHash LSH) and paragraph deduplication → paragraphs annotated with
-# word / entity / keyword / phrase / clause spans → WordPiece tokens → Parquet shards.
-# Every dropped document has a named reason and is kept under `corpus/removed/<reason>.jsonl`.
+# Raw documents (JSONL, Parquet or text; plain, gzip or zstd) → normalised (HTML, full-width ASCII,
+# traditional → simplified) → line rules (navigation menus, copyright/disclaimer footers, SEO and spam
+# lines, URLs/e-mails/phones) → Chinese quality rules → exact and near-duplicate (MinHash LSH)
+# deduplication → paragraphs annotated with word / entity / keyword / phrase / clause spans →
+# WordPiece tokens → Parquet shards. The pipeline runs on datatrove executors (local processes by
+# default; Ray or Slurm for clusters) and skips completed tasks when rerun. Every dropped document
+# has a named reason and is kept under `corpus/removed/<reason>/`.
 #
-# To run on a real corpus, set `inputs` to your JSONL files (and `vocab_file` to a BERT vocab,
-# e.g. `shared:vocab/bert-base-chinese-vocab.txt`).
+# To run on a real corpus, set `inputs` to your files or folders, `preset` to `web` for scraped
+# pages, and `vocab_file` to a BERT vocab (e.g. `shared:vocab/bert-base-chinese-vocab.txt`).
 
 # %% tags=["parameters"]
 workdir = "../runs/demo"
 reports_dir = "../runs/demo/reports"
 inputs = ["sample:corpus.jsonl"]
+preset = "default"
 vocab_file = None
 knowledge_base = "sample:kb.jsonl"
+workers = 1
 
 # %%
+from IPython.display import HTML
+
 from obert_lib import corpus, reports
 
 reports.setup_cjk_font()
 
 # %%
-result = corpus.run({"inputs": inputs, "output_dir": f"{workdir}/corpus", "knowledge_base": knowledge_base,
-                     "tokenizer": {"vocab_file": vocab_file}})
+config = corpus.load_config(preset, inputs=inputs, output_dir=f"{workdir}/corpus", knowledge_base=knowledge_base,
+                            **{"tokenizer.vocab_file": vocab_file})
+result = corpus.run(config, {"workers": workers, "progress": False})
 result.stats
 
 # %% [markdown]
@@ -59,7 +66,15 @@ fig = corpus.plot_lengths(result)
 reports.save_figure(fig, "01_document_lengths", reports_dir)
 
 # %% [markdown]
-# The first annotated paragraphs of the shards (spans are token `[start, end)` pairs):
+# Annotated paragraphs: each span type on its own line (neighbouring spans alternate dashed/solid borders):
 
 # %%
-corpus.load_shards(result.output_dir).slice(0, 5).to_pandas()
+HTML(corpus.annotated_paragraphs_html(result.output_dir, n=3))
+
+# %%
+span_stats = corpus.span_statistics(result.output_dir)
+span_stats
+
+# %%
+fig = corpus.plot_span_statistics(span_stats)
+reports.save_figure(fig, "01_span_statistics", reports_dir)

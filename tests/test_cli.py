@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import pytest
 
 from obert_lib.cli import build_parser, main
 
-STAGES = ["preprocess", "mask", "pretrain", "zeroshot", "finetune", "demo"]
+STAGES = ["preprocess", "mask", "pretrain", "zeroshot", "finetune", "demo", "bench"]
 
 
 def _obert() -> list[str]:
@@ -37,3 +38,13 @@ def test_preprocess_and_mask_commands(tmp_path, capsys):
     assert main(["mask", "--corpus", str(out), "--text", "李白与杜甫并称李杜。", "--strategy", "entity", "--seed", "1"]) == 0
     printed = capsys.readouterr().out
     assert "with strategy entity" in printed and "[" in printed
+
+
+def test_preprocess_web_preset_and_workers(tmp_path, capsys):
+    out = tmp_path / "w"
+    assert main(["preprocess", "--config", "web", "--output", str(out), "--workers", "2", "--set", "dedup.near=false"]) == 0
+    printed = capsys.readouterr().out
+    stats = json.loads(printed[printed.index("{"):])
+    assert stats["documents_in"] == 220 and stats["documents_kept"] > 100
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["quality"]["min_cjk_chars"] == 50 and cfg["dedup"]["near"] is False

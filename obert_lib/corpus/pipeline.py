@@ -144,6 +144,18 @@ class CorpusResult:
     lengths: Any = None  # DataFrame: chars_before, chars_after per kept document; chars_before of dropped ones
 
 
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+def load_config(source: str | Path | dict | None = None, **overrides: Any) -> CorpusConfig:
+    """A CorpusConfig from a preset name ('default', 'web'), a YAML path or a mapping, with dotted overrides."""
+    if isinstance(source, str) and (PRESETS_DIR / f"{source}.yaml").is_file():
+        source = PRESETS_DIR / f"{source}.yaml"
+    elif source == "default":
+        source = None
+    return cfgmod.load(CorpusConfig, source, **overrides)
+
+
 _EXT_FORMAT = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".txt": "text"}
 
 
