@@ -43,7 +43,15 @@ def cmd_preprocess(args) -> None:
         cfg.inputs = args.input
     if args.output:
         cfg.output_dir = args.output
-    runtime = {"executor": args.executor, "workers": args.workers, **_overrides(args.runtime or [])}
+    runtime: dict[str, Any] = {}
+    if args.runtime_config:
+        with open(args.runtime_config, encoding="utf-8") as fh:
+            runtime.update(yaml.safe_load(fh) or {})
+    runtime.update(_overrides(args.runtime or []))
+    if args.executor:
+        runtime["executor"] = args.executor
+    if args.workers:
+        runtime["workers"] = args.workers
     result = corpus.run(cfg, runtime)
     _print(result.stats if result.stats is not None else {"submitted": "slurm jobs", "output_dir": str(result.output_dir)})
 
@@ -115,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", nargs="+", help="input files or folders: JSONL, Parquet or text, plain/gzip/zstd "
                                               "(default: the embedded sample corpus)")
     p.add_argument("--output", help="output directory")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (local) or concurrent Ray tasks")
-    p.add_argument("--executor", choices=["local", "ray", "slurm"], default="local")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (local) or concurrent Ray tasks (default 1)")
+    p.add_argument("--executor", choices=["local", "ray", "slurm"], default=None, help="default: local")
     p.add_argument("--runtime", action="append", metavar="KEY=VALUE", help="speed-only setting (tasks=8, slurm_partition=cpu)")
+    p.add_argument("--runtime-config", help="YAML of speed-only settings (e.g. env/cluster/preprocess_slurm.yaml)")
     p = sub.add_parser("bench", help="Benchmarks that print a side-by-side comparison.", description="Benchmarks.")
     p.set_defaults(func=cmd_bench)
     p.add_argument("what", choices=["preprocess"], help="preprocess: MB/s per worker, ours vs jieba.posseg")
