@@ -128,8 +128,8 @@ def keyword_spans(text: str, words: list[tuple[int, int, str]], top_k: int) -> l
     """Occurrences of the top-k TF-IDF words of `text` (2+ characters; no stop words, numerals or punctuation)."""
     idf, median, stop = jieba_idf()
     tf = Counter(text[s:e] for s, e, tag in words if e - s >= 2 and tag not in ("x", "m"))
-    ranked = sorted((w for w in tf if w.lower() not in stop), key=lambda w: (-tf[w] * idf.get(w, median), w))[:top_k]
-    keep = set(ranked)
+    scored = sorted((-n * idf.get(w, median), w) for w, n in tf.items() if w.lower() not in stop)
+    keep = {w for _, w in scored[:top_k]}
     return [(s, e) for s, e, _ in words if e - s >= 2 and text[s:e] in keep]
 
 
@@ -176,7 +176,7 @@ def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: in
              tagger: str = "rjieba") -> dict[str, list[Span]]:
     """All span types of one paragraph as character offsets, each list sorted and non-overlapping."""
     words = TAGGERS[tagger](text)
-    word_spans = [(s, e) for s, e, tag in words if tag != "x" and not text[s:e].isspace()]
+    word_spans = [(s, e) for s, e, tag in words if tag != "x"]  # jieba tags punctuation and spaces 'x'
     entities = [(s, e) for s, e, _ in matcher.find(text)] if matcher else []
     taken = bytearray(len(text))
     for s, e in entities:

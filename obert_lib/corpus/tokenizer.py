@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizer
 
@@ -69,21 +68,28 @@ def char_spans_to_token_spans(offsets: list[tuple[int, int]], spans: list[tuple[
 
 
 def spans_by_type_to_tokens(offsets: list[tuple[int, int]], spans: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[int, int]]]:
-    """char_spans_to_token_spans for several span lists at once (one vectorised search for all of them)."""
+    """char_spans_to_token_spans for several span lists at once, through one char -> token table."""
     out: dict[str, list[tuple[int, int]]] = {k: [] for k in spans}
-    total = sum(len(v) for v in spans.values())
-    if not offsets or not total:
+    if not offsets:
         return out
-    bounds = np.asarray(offsets, dtype=np.int64)  # [n_tokens, 2]
-    flat = np.asarray([se for v in spans.values() for se in v], dtype=np.int64).reshape(-1, 2)  # [n_spans, 2]
-    first = np.searchsorted(bounds[:, 1], flat[:, 0], side="right")  # first token ending after the span start
-    last = np.searchsorted(bounds[:, 0], flat[:, 1], side="left")  # first token starting at/after the span end
-    pairs = np.stack([first, last], axis=1).tolist()
-    i = 0
-    for key, v in spans.items():
+    n_chars = max(e for _, e in offsets)
+    first_tok = [-1] * (n_chars + 1)  # first_tok[c]: first token ending after char c
+    last_tok = [0] * (n_chars + 1)  # last_tok[c]: number of tokens starting before char c
+    t = 0
+    for c in range(n_chars + 1):
+        while t < len(offsets) and offsets[t][1] <= c:
+            t += 1
+        first_tok[c] = t
+    t = 0
+    for c in range(n_chars + 1):
+        while t < len(offsets) and offsets[t][0] < c:
+            t += 1
+        last_tok[c] = t
+    for key, items in spans.items():
         kept = out[key]
-        for f, l in pairs[i : i + len(v)]:
+        for s, e in items:
+            f = first_tok[min(s, n_chars)]
+            l = last_tok[min(e, n_chars)]
             if f < l and (not kept or kept[-1] != (f, l)):
                 kept.append((f, l))
-        i += len(v)
     return out
