@@ -88,3 +88,36 @@ def duplicate_line_fraction(text: str) -> float:
 def spam_keyword_hits(text: str) -> int:
     """How many spam keywords occur in the text."""
     return sum(text.count(k) for k in SPAM_KEYWORDS)
+
+
+_PUNCT = re.compile(r"[，。！？：；、“”‘’（）《》【】…—·,.!?:;'\"()\[\]<>/\\|~`@#$%^&*_+=\-]")
+_DIGIT = re.compile(r"\d")
+
+
+def punctuation_ratio(text: str) -> float:
+    """Punctuation characters over non-space characters (symbol soup and keyword lists score high)."""
+    chars = len(text) - sum(c.isspace() for c in text)
+    return len(_PUNCT.findall(text)) / chars if chars else 0.0
+
+
+def digit_ratio(text: str) -> float:
+    """Digits over non-space characters (tables of numbers, phone lists, timetables score high)."""
+    chars = len(text) - sum(c.isspace() for c in text)
+    return len(_DIGIT.findall(text)) / chars if chars else 0.0
+
+
+def duplicate_ngram_char_fraction(text: str, n: int = 10) -> float:
+    """Share of characters inside character n-grams that occur more than once (Gopher's
+    dup_n_gram_char_frac, Rae et al. 2021, with characters in place of words for Chinese)."""
+    clean = "".join(text.split())
+    if len(clean) < 2 * n:
+        return 0.0
+    first_seen: dict[str, int] = {}
+    covered = bytearray(len(clean))
+    for i in range(len(clean) - n + 1):
+        gram = clean[i : i + n]
+        j = first_seen.setdefault(gram, i)
+        if j != i:
+            covered[j : j + n] = b"\x01" * n
+            covered[i : i + n] = b"\x01" * n
+    return sum(covered) / len(clean)

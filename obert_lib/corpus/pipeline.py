@@ -47,6 +47,14 @@ class QualityConfig:
     max_top_char_fraction: float = 0.25
     # Gopher (Rae et al. 2021) drops documents with >30% duplicated lines.
     max_duplicate_line_fraction: float = 0.3
+    # Ordinary Chinese prose is ~10-15% punctuation and a few % digits; keyword lists, symbol soup and
+    # timetables are far above. 0.3 / 0.3 leave all sample and FewCLUE prose in.
+    max_punctuation_ratio: float = 0.3
+    max_digit_ratio: float = 0.3
+    # Gopher drops documents whose duplicated 10-gram characters exceed 10% (for words); repeated
+    # character 10-grams in Chinese are rarer than word 10-grams in English, so 0.3 only catches
+    # copy-paste loops.
+    max_duplicate_ngram_fraction: float = 0.3
     # A document where half the lines advertise is an ad; fewer spam lines (a spam reply under a real
     # answer) are removed one by one.
     max_spam_line_fraction: float = 0.5
@@ -296,6 +304,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         LineRules(cfg.lines.remove_navigation, cfg.lines.remove_boilerplate, cfg.lines.remove_seo_spam, cfg.lines.remove_spam,
                   cfg.lines.scrub_private, q.max_spam_line_fraction),
         QualityFilter(q.min_cjk_chars, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction,
+                      q.max_punctuation_ratio, q.max_digit_ratio, q.max_duplicate_ngram_fraction,
                       exclusion_writer=removed_writer("${filter_reason}")),
         JsonlWriter(str(work / "cleaned"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
     ]
@@ -411,6 +420,8 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float) ->
         "paragraphs_out": ann["paragraphs_out"],
         "tokens_out": ann["tokens_out"],
         "vocab_size": len(AutoTokenizer.from_pretrained(out / "tokenizer")),
+        "bytes_in": sum(f.stat().st_size for f in files),
+        "bytes_out": sum(p.stat().st_size for p in (out / "shards").glob("*.parquet")),
         "data_hash": hash_files(files),
         "seconds": round(seconds, 3),
     }
@@ -418,6 +429,7 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float) ->
         raise RuntimeError(f"documents in ({documents_in}) != kept ({len(kept_docs)}) + dropped ({sum(dropped.values())}): "
                            f"a step lost documents; see {logs}")
     (out / "stats.json").write_text(json.dumps(stats_out, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / "README.md").write_text(dataset_card(stats_out, cfg), encoding="utf-8")
     before = [r.get("chars_before") for r in kept_docs] + [None] * 0
     lengths = pd.DataFrame({"doc_id": [r["id"] for r in kept_docs], "chars_before": before,
                             "chars_after": [len(r["text"]) for r in kept_docs]})
@@ -427,6 +439,43 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float) ->
     shards = sorted((out / "shards").glob("*.parquet"))
     return CorpusResult(output_dir=out, shards=shards, stats=stats_out, removed=removed,
                         lengths=pd.concat([lengths, dropped_lengths], ignore_index=True))
+
+
+def dataset_card(stats: dict[str, Any], cfg: CorpusConfig) -> str:
+    """A dataset card (markdown) for a corpus output folder: what went in, what came out, how to load it."""
+    dropped = "\n".join(f"| {reason} | {n} |" for reason, n in stats["documents_dropped"].items()) or "| (none) | 0 |"
+    lines = "\n".join(f"| {reason} | {n} |" for reason, n in stats["lines_removed"].items()) or "| (none) | 0 |"
+    return f"""# Corpus shards (obert-lab)
+
+Built by `obert_lib.corpus.run` from {len(cfg.inputs)} input path(s): {", ".join(cfg.inputs)}.
+The resolved configuration is `config.json`; counts are `stats.json`.
+
+- documents in: {stats["documents_in"]}, kept: {stats["documents_kept"]}
+- paragraphs (rows): {stats["paragraphs_out"]}, tokens: {stats["tokens_out"]}, vocabulary: {stats["vocab_size"]} (`tokenizer/`)
+- input data hash: `{stats["data_hash"]}`
+
+| dropped because | documents |
+| --- | --- |
+{dropped}
+
+| lines removed because | lines |
+| --- | --- |
+{lines}
+
+## Schema
+
+One row per paragraph: `doc_id`, `source`, `paragraph`, `text`, `input_ids` (no special tokens) and
+`word_spans`, `entity_spans`, `keyword_spans`, `phrase_spans`, `clause_spans`: token `[start, end)` pairs.
+
+## Loading
+
+```python
+from datasets import load_dataset
+ds = load_dataset("parquet", data_files="shards/*.parquet", split="train")
+```
+
+Dropped documents, with the reason and the input file and line, are under `removed/<reason>/`.
+"""
 
 
 def shard_schema() -> pa.Schema:

@@ -129,10 +129,12 @@ class QualityFilter(BaseFilter):
     name = "quality"
 
     def __init__(self, min_cjk_chars: int, min_cjk_ratio: float, max_top_char_fraction: float,
-                 max_duplicate_line_fraction: float, exclusion_writer=None):
+                 max_duplicate_line_fraction: float, max_punctuation_ratio: float = 1.0, max_digit_ratio: float = 1.0,
+                 max_duplicate_ngram_fraction: float = 1.0, exclusion_writer=None):
         super().__init__(exclusion_writer)
         self.min_cjk_chars, self.min_cjk_ratio = min_cjk_chars, min_cjk_ratio
         self.max_top_char_fraction, self.max_dup_lines = max_top_char_fraction, max_duplicate_line_fraction
+        self.max_punct, self.max_digit, self.max_dup_ngrams = max_punctuation_ratio, max_digit_ratio, max_duplicate_ngram_fraction
 
     def filter(self, doc: Document):
         text = doc.text
@@ -157,6 +159,16 @@ class QualityFilter(BaseFilter):
         if dup > self.max_dup_lines:
             doc.metadata["detail"] = f"{dup:.2f} > {self.max_dup_lines}"
             return False, "repeated_lines"
+        for value, limit, reason in ((filters.punctuation_ratio(text), self.max_punct, "punctuation_ratio"),
+                                     (filters.digit_ratio(text), self.max_digit, "digit_ratio")):
+            if value > limit:
+                doc.metadata["detail"] = f"{value:.2f} > {limit}"
+                return False, reason
+        if self.max_dup_ngrams < 1.0:
+            frac = filters.duplicate_ngram_char_fraction(text)
+            if frac > self.max_dup_ngrams:
+                doc.metadata["detail"] = f"{frac:.2f} > {self.max_dup_ngrams}"
+                return False, "repeated_ngrams"
         return True
 
 

@@ -33,3 +33,12 @@ def test_quality_measures():
     assert filters.duplicate_line_fraction("a\nb\na\na") == 0.5
     assert filters.spam_keyword_hits("加微信免费领取") == 2
     assert filters.cjk_count("北京2019年") == 3
+
+
+def test_punctuation_digit_and_ngram_measures():
+    assert filters.punctuation_ratio("北京，上海！") == 2 / 6
+    assert filters.digit_ratio("电话12345678") == 8 / 10
+    assert filters.duplicate_ngram_char_fraction("北京是首都") == 0.0  # shorter than 2n
+    text = "长江是中国第一长河啊" * 3  # 30 chars, one 10-char unit repeated
+    assert filters.duplicate_ngram_char_fraction(text) == 1.0
+    assert filters.duplicate_ngram_char_fraction("甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉戌亥") == 0.0

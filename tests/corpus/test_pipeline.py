@@ -92,3 +92,16 @@ def test_real_fewclue_text_with_standard_vocab(tmp_path):
     assert s["documents_kept"] > 1000 and s["vocab_size"] == 21128
     row = corpus.load_shards(result.output_dir).slice(0, 1).to_pylist()[0]
     assert max(row["input_ids"]) < 21128 and row["word_spans"]
+
+
+def test_shards_load_with_datasets_and_card_is_written(sample_corpus, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    from datasets import load_dataset
+
+    ds = load_dataset("parquet", data_files=str(sample_corpus.output_dir / "shards" / "*.parquet"), split="train",
+                      cache_dir=str(sample_corpus.output_dir / "_hf_cache"))
+    assert len(ds) == sample_corpus.stats["paragraphs_out"]
+    assert set(ds.column_names) >= {"input_ids", "word_spans", "clause_spans", "text"}
+    card = (sample_corpus.output_dir / "README.md").read_text(encoding="utf-8")
+    assert f"documents in: {sample_corpus.stats['documents_in']}" in card and "| exact_duplicate |" in card
+    assert sample_corpus.stats["bytes_in"] > 0 and sample_corpus.stats["bytes_out"] > 0
