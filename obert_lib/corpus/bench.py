@@ -62,7 +62,7 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     from datatrove.pipeline.writers import ParquetWriter
 
     from .pipeline import CorpusConfig, _reader, shard_schema
-    from .steps import LineRules, Normalize, ParagraphAnnotate, QualityFilter, ReaderDropFilter, shard_row
+    from .steps import Annotate, LineRules, Normalize, ParagraphSplit, QualityFilter, ReaderDropFilter, shard_row
     from .tokenizer import load_vocab_tokenizer, train_tokenizer
 
     cfg = CorpusConfig(inputs=[str(p) for p in inputs])
@@ -82,7 +82,8 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
         Normalize(),
         LineRules(),
         QualityFilter(5, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction),
-        ParagraphAnnotate(str(tok_dir), None, cfg.min_paragraph_chars, cfg.keywords_top_k, True, 20, tagger=tagger),
+        ParagraphSplit(cfg.min_paragraph_chars, dedup_in_task=True),
+        Annotate(str(tok_dir), None, cfg.keywords_top_k, tagger=tagger),
         ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=shard_row, schema=shard_schema()),
     ]
     t0 = time.perf_counter()

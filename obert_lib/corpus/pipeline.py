@@ -1,6 +1,7 @@
 """Corpus stage: read -> normalise -> line rules -> quality rules -> dedup -> split -> annotate -> tokenise -> Parquet."""
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -255,8 +256,8 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
     from datatrove.utils.hashing import HashConfig
 
-    from .steps import (CharMinhashSignature, LengthGuardFilter, LineRules, Normalize, ParagraphAnnotate, QualityFilter,
-                        ReaderDropFilter, cleaned_row, removed_row, shard_row)
+    from .steps import (Annotate, CharMinhashSignature, LengthGuardFilter, LineRules, Normalize, ParagraphSplit,
+                        QualityFilter, ReaderDropFilter, cleaned_row, paragraph_dedup_key, removed_row, shard_row)
 
     cfg = cfgmod.load(CorpusConfig, cfg)
     runtime = cfgmod.load(CorpusRuntime, runtime)
@@ -330,10 +331,23 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     final = [JsonlReader(str(work / "deduped"), glob_pattern="*.jsonl.gz")]
     if d.near:
         final.append(MinhashDedupFilter(str(work / "minhash_remove"), exclusion_writer=removed_writer("near_duplicate")))
+    para_cfg = ExactDedupConfig(content_getter=functools.partial(paragraph_dedup_key, min_chars=d.min_paragraph_chars))
     final += [
         JsonlWriter(str(work / "kept"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
-        ParagraphAnnotate(str(tokenizer_dir), str(kb_path) if kb_path else None, cfg.min_paragraph_chars, cfg.keywords_top_k,
-                          d.paragraphs, d.min_paragraph_chars),
+        ParagraphSplit(cfg.min_paragraph_chars),
+        JsonlWriter(str(work / "paragraphs"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
+    ]
+    if d.paragraphs:
+        final.append(ExactDedupSignature(str(work / "para_sigs"), config=para_cfg))
+        stages.append(("paragraphs", final, tasks))
+        stages.append(("paragraph-find", [ExactFindDedups(str(work / "para_sigs"), str(work / "para_dups"), config=para_cfg)], 1))
+    else:
+        stages.append(("paragraphs", final, tasks))
+    annotate_pipeline = [JsonlReader(str(work / "paragraphs"), glob_pattern="*.jsonl.gz")]
+    if d.paragraphs:
+        annotate_pipeline.append(ExactDedupFilter(str(work / "para_dups"), config=para_cfg))
+    annotate_pipeline += [
+        Annotate(str(tokenizer_dir), str(kb_path) if kb_path else None, cfg.keywords_top_k),
         ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=shard_row, schema=shard_schema()),
     ]
 
@@ -348,6 +362,8 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
 
     previous_executor = None
     for name, pipeline, n_tasks in stages:
+        if name == "paragraphs" and runtime.executor != "slurm":
+            tokenizer_step()
         if runtime.progress:
             print(f"[corpus] stage {name} ({n_tasks} task(s))", flush=True)
         ex = _executor(runtime, pipeline, work / "logs" / name, n_tasks, name, depends=previous_executor)
@@ -360,13 +376,12 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
             raise ConfigError("tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
                               "deduplicated corpus first); pass a BERT vocab.txt")
         tokenizer_step()
-        ex = _executor(runtime, final, work / "logs" / "annotate", tasks, "annotate", depends=previous_executor)
+        ex = _executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate", depends=previous_executor)
         ex.run()  # submits the chained jobs and returns
         return CorpusResult(output_dir=out, shards=[], stats=None, removed={})
-    tokenizer_step()
     if runtime.progress:
         print(f"[corpus] stage annotate ({tasks} task(s))", flush=True)
-    _executor(runtime, final, work / "logs" / "annotate", tasks, "annotate").run()
+    _executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate").run()
     return _collect(out, files, cfg, time.perf_counter() - t0)
 
 
@@ -407,8 +422,10 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float) ->
             elif k == "private_spans_removed":
                 line_stats[k] += v
     ann = Counter()
-    for c in annotate.values():
+    for name, c in annotate.items():
         ann.update({k: v for k, v in c.items() if k in ("paragraphs_out", "tokens_out")})
+        if "exact-deduplication" in name and c.get("dropped"):
+            line_stats["duplicate_paragraph"] += c["dropped"]
     from transformers import AutoTokenizer
 
     dropped = {reason: len(items) for reason, items in sorted(removed.items())}

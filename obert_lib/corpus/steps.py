@@ -196,22 +196,56 @@ class CharMinhashSignature(MinhashDedupSignature):
         return shingles(text, self.shingle_size).reshape((-1, 1))  # [n_shingles, 1] uint64
 
 
-class ParagraphAnnotate(PipelineStep):
-    """Split kept documents into paragraphs, drop paragraphs already seen in this task, annotate and tokenise.
+class ParagraphSplit(PipelineStep):
+    """Split kept documents into paragraph documents (id '<doc>#<index>'); optionally drop repeats within the task.
 
-    Yields one Document per paragraph whose metadata carries `input_ids` and the token span lists.
+    Paragraphs shorter than `min_paragraph_chars` are headings or fragments and are not training text.
+    Across tasks, repeated paragraphs are removed by the exact-dedup stages over these paragraph documents.
     """
 
-    name = "split + annotate + tokenise"
+    name = "split paragraphs"
+    type = "✂️ - FORMATTER"
+
+    def __init__(self, min_paragraph_chars: int, dedup_in_task: bool = False, min_dedup_chars: int = 20):
+        super().__init__()
+        self.min_paragraph_chars, self.dedup_in_task, self.min_dedup_chars = min_paragraph_chars, dedup_in_task, min_dedup_chars
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        seen: set[str] = set()
+        counts: Counter = Counter()  # summed locally, reported once: per-document stat updates cost more than counting
+        for doc in data:
+            counts["documents_kept"] += 1
+            counts["chars_after"] += len(doc.text)
+            source = str(doc.metadata.get("source", ""))
+            for idx, para in enumerate(doc.text.split("\n")):
+                if len(para) < self.min_paragraph_chars:
+                    continue
+                if self.dedup_in_task and len(para) >= self.min_dedup_chars:
+                    if para in seen:
+                        counts["line_removed_duplicate_paragraph"] += 1
+                        continue
+                    seen.add(para)
+                yield Document(text=para, id=f"{doc.id}#{idx}", metadata={"doc_id": doc.id, "source": source, "paragraph": idx})
+        for label, value in counts.items():
+            self.stat_update(label, value=value)
+
+
+def paragraph_dedup_key(doc: Document, min_chars: int) -> bytes:
+    """Exact-dedup key of a paragraph document: its text; short paragraphs get a unique key (never duplicates)."""
+    text = doc.text if len(doc.text) >= min_chars else f"{doc.text}\x00{doc.id}"
+    return text.encode("utf-8")
+
+
+class Annotate(PipelineStep):
+    """Annotate and tokenise paragraph documents: metadata gains `input_ids` and the token span lists."""
+
+    name = "annotate + tokenise"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, min_paragraph_chars: int, keywords_top_k: int,
-                 dedup_paragraphs: bool, min_dedup_paragraph_chars: int, tagger: str = "rjieba"):
+    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, keywords_top_k: int, tagger: str = "rjieba"):
         super().__init__()
-        self.tagger = tagger
         self.tokenizer_dir, self.knowledge_base = tokenizer_dir, knowledge_base
-        self.min_paragraph_chars, self.keywords_top_k = min_paragraph_chars, keywords_top_k
-        self.dedup_paragraphs, self.min_dedup_chars = dedup_paragraphs, min_dedup_paragraph_chars
+        self.keywords_top_k, self.tagger = keywords_top_k, tagger
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from tokenizers import Tokenizer
@@ -223,36 +257,17 @@ class ParagraphAnnotate(PipelineStep):
         backend.no_padding()
         backend.no_truncation()
         matcher = EntityMatcher(load_knowledge_base(self.knowledge_base)) if self.knowledge_base else None
-        seen: set[int] = set()
-        counts = Counter()  # summed locally, reported once: per-document stat updates cost more than the counting
+        counts: Counter = Counter()
         for doc in data:
-            counts["documents_kept"] += 1
-            counts["chars_after"] += len(doc.text)
-            paragraphs = []
-            for idx, para in enumerate(doc.text.split("\n")):
-                if len(para) < self.min_paragraph_chars:
-                    continue
-                if self.dedup_paragraphs and len(para) >= self.min_dedup_chars:
-                    key = hash(para)
-                    if key in seen:
-                        counts["line_removed_duplicate_paragraph"] += 1
-                        continue
-                    seen.add(key)
-                paragraphs.append((idx, para))
-            if not paragraphs:
-                continue
             with self.track_time():
-                # one encode per paragraph: encode_batch's thread pool costs more than it saves on a few short texts
-                encodings = [backend.encode(p, add_special_tokens=False) for _, p in paragraphs]
-                for (idx, para), enc in zip(paragraphs, encodings):
-                    spans = annotate(para, matcher, self.keywords_top_k, self.tagger)
-                    meta: dict[str, Any] = {"doc_id": doc.id, "source": str(doc.metadata.get("source", "")), "paragraph": idx,
-                                            "input_ids": enc.ids}
-                    for t, token_spans in spans_by_type_to_tokens(enc.offsets, spans).items():
-                        meta[f"{t}_spans"] = token_spans
-                    counts["paragraphs_out"] += 1
-                    counts["tokens_out"] += len(enc.ids)
-                    yield Document(text=para, id=f"{doc.id}#{idx}", metadata=meta)
+                enc = backend.encode(doc.text, add_special_tokens=False)
+                spans = annotate(doc.text, matcher, self.keywords_top_k, self.tagger)
+                doc.metadata["input_ids"] = enc.ids
+                for t, token_spans in spans_by_type_to_tokens(enc.offsets, spans).items():
+                    doc.metadata[f"{t}_spans"] = token_spans
+                counts["paragraphs_out"] += 1
+                counts["tokens_out"] += len(enc.ids)
+            yield doc
         for label, value in counts.items():
             self.stat_update(label, value=value)
 
@@ -273,9 +288,10 @@ def removed_row(self, doc: Document) -> dict:
 
 def cleaned_row(self, doc: Document) -> dict:
     """JsonlWriter adapter for the intermediate cleaned documents (text + the metadata later steps need)."""
-    keep = {k: doc.metadata.get(k) for k in ("source", "file", "line", "chars_before") if k in doc.metadata}
+    keep = {k: doc.metadata.get(k) for k in ("source", "file", "line", "chars_before", "doc_id", "paragraph")
+            if k in doc.metadata}
     return {"id": doc.id, "text": doc.text, **keep}
 
 
-__all__ = ["CharMinhashSignature", "LengthGuardFilter", "LineRules", "Normalize", "ParagraphAnnotate", "QualityFilter",
-           "ReaderDropFilter", "cleaned_row", "removed_row", "shard_row"]
+__all__ = ["Annotate", "CharMinhashSignature", "LengthGuardFilter", "LineRules", "Normalize", "ParagraphSplit", "QualityFilter",
+           "ReaderDropFilter", "cleaned_row", "paragraph_dedup_key", "removed_row", "shard_row"]

@@ -105,3 +105,19 @@ def test_shards_load_with_datasets_and_card_is_written(sample_corpus, monkeypatc
     card = (sample_corpus.output_dir / "README.md").read_text(encoding="utf-8")
     assert f"documents in: {sample_corpus.stats['documents_in']}" in card and "| exact_duplicate |" in card
     assert sample_corpus.stats["bytes_in"] > 0 and sample_corpus.stats["bytes_out"] > 0
+
+
+def test_paragraph_dedup_across_documents_and_tasks(tmp_path):
+    shared = "本平台致力于为广大用户提供真实实用的知识分享服务，欢迎大家积极参与讨论交流。"
+    bodies = ["长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市。",
+              "黄河是中国第二长河，发源于青海省巴颜喀拉山脉，流经九个省区，最后注入渤海。",
+              "泰山位于山东省泰安市，是五岳之首，自古以来就有很多帝王到这里举行封禅大典。"]
+    a = _write_jsonl(tmp_path / "a.jsonl", [{"id": "a0", "text": bodies[0] + "\n" + shared},
+                                             {"id": "a1", "text": bodies[1] + "\n" + shared}])
+    b = _write_jsonl(tmp_path / "b.jsonl", [{"id": "b0", "text": bodies[2] + "\n" + shared + "\n好。"}])
+    result = corpus.run({"inputs": [str(a), str(b)], "output_dir": str(tmp_path / "out"), "knowledge_base": None},
+                        {"workers": 2, "progress": False})
+    texts = corpus.load_shards(result.output_dir).column("text").to_pylist()
+    assert sorted(texts) == sorted(bodies + [shared])  # the shared paragraph once, across both input shards
+    assert result.stats["lines_removed"]["duplicate_paragraph"] == 2
+    assert result.stats["documents_kept"] == 3
