@@ -109,6 +109,12 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
             rows.append(BenchRow("ours (rjieba)", workers, secs, mb))
         secs = _single_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab)
         rows.append(BenchRow("baseline (jieba.posseg)", 1, secs, mb))
+        from . import pipeline
+
+        full = pipeline.run({"inputs": [str(p) for p in paths], "output_dir": str(tmp / "full"), "knowledge_base": None,
+                             "tokenizer": {"vocab_file": vocab}, "quality": {"min_cjk_chars": 5}},
+                            {"workers": 2, "progress": False})
+        stage_s = full.stats["stage_seconds"]
         rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"\ninput: {mb:.1f} MB of text in {len(paths)} files")
         print(f"{'pipeline':26s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
@@ -117,6 +123,10 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
         one, two, base = rows
         print(f"2 workers vs 1: {one.seconds / two.seconds:.2f}x")
         print(f"peak RSS of a worker process: {rss_mb:.0f} MB")
+        minhash = {k: v for k, v in stage_s.items() if k.startswith(("exact-filter", "minhash"))}
+        print("full pipeline stages, 2 workers (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stage_s.items()))
+        print(f"MinHash (signatures inside exact-filter, buckets, clusters): {sum(minhash.values()):.1f} s "
+              f"= {mb / max(1e-9, sum(minhash.values())):.2f} MB/s")
         print(f"ratio: {base.seconds / one.seconds:.1f}")
         return rows
     finally:

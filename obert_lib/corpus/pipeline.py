@@ -361,6 +361,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         tokenizer.save_pretrained(tokenizer_dir)
 
     previous_executor = None
+    stage_seconds: dict[str, float] = {}
     for name, pipeline, n_tasks in stages:
         if name == "paragraphs" and runtime.executor != "slurm":
             tokenizer_step()
@@ -370,7 +371,9 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         if runtime.executor == "slurm":
             previous_executor = ex
         else:
+            t_stage = time.perf_counter()
             ex.run()
+            stage_seconds[name] = round(time.perf_counter() - t_stage, 3)
     if runtime.executor == "slurm":
         if vocab is None:
             raise ConfigError("tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
@@ -381,8 +384,10 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         return CorpusResult(output_dir=out, shards=[], stats=None, removed={})
     if runtime.progress:
         print(f"[corpus] stage annotate ({tasks} task(s))", flush=True)
+    t_stage = time.perf_counter()
     _executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate").run()
-    return _collect(out, files, cfg, time.perf_counter() - t0)
+    stage_seconds["annotate"] = round(time.perf_counter() - t_stage, 3)
+    return _collect(out, files, cfg, time.perf_counter() - t0, stage_seconds)
 
 
 def _read_texts(folder: Path) -> Iterator[str]:
@@ -395,7 +400,7 @@ def _read_texts(folder: Path) -> Iterator[str]:
                 yield from json.loads(line)["text"].split("\n")
 
 
-def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float) -> CorpusResult:
+def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, stage_seconds: dict[str, float]) -> CorpusResult:
     """Gather stats from the stages' logs and the removed/ folder; check in = kept + dropped."""
     import gzip
 
@@ -441,6 +446,7 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float) ->
         "bytes_out": sum(p.stat().st_size for p in (out / "shards").glob("*.parquet")),
         "data_hash": hash_files(files),
         "seconds": round(seconds, 3),
+        "stage_seconds": stage_seconds,  # wall time of each stage in this call (a resumed stage counts only its rest)
     }
     if cfg.keep_removed and documents_in != len(kept_docs) + sum(dropped.values()):
         raise RuntimeError(f"documents in ({documents_in}) != kept ({len(kept_docs)}) + dropped ({sum(dropped.values())}): "
