@@ -209,13 +209,35 @@ def _reader(fmt: str, paths_file: Path, cfg: CorpusConfig):
     return ObertTextReader("/", blocks=fmt == "text_blocks", **common)
 
 
+def _quiet_local_executor_class():
+    from datatrove.executor import LocalPipelineExecutor
+
+    class QuietLocalPipelineExecutor(LocalPipelineExecutor):
+        """datatrove's local executor whose tasks log to their files only (stderr gets errors).
+
+        datatrove uses `local_rank` only to choose the console log level (INFO for 0, ERROR otherwise).
+        """
+
+        def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+            from loguru import logger
+
+            try:
+                return super()._run_for_rank(rank, 1, node_rank)
+            finally:
+                if self.workers > 1:  # a pool process: drop the console handler datatrove re-adds after each task
+                    logger.remove()
+
+    return QuietLocalPipelineExecutor
+
+
 def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: int, name: str, depends=None):
-    """The configured datatrove executor for one stage."""
+    """The configured datatrove executor for one stage (local ones log to files only unless runtime.progress)."""
     if runtime.executor == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        return LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(runtime.workers, tasks),
-                                     logging_dir=str(logging_dir), skip_completed=True, depends=depends)
+        cls = LocalPipelineExecutor if runtime.progress else _quiet_local_executor_class()
+        return cls(pipeline, tasks=tasks, workers=min(runtime.workers, tasks), logging_dir=str(logging_dir),
+                   skip_completed=True, depends=depends)
     if runtime.executor == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 
@@ -228,6 +250,29 @@ def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: 
                                  workers=runtime.workers, job_name=f"obert-{name}", logging_dir=str(logging_dir),
                                  venv_path=runtime.slurm_venv_path, depends=depends,
                                  slurm_logs_folder=runtime.slurm_logs_folder or str(logging_dir / "slurm_logs"))
+
+
+def _run_stage(executor, runtime: CorpusRuntime, logging_dir: Path) -> None:
+    """Run one stage; without progress, datatrove's console summary goes to <logging_dir>/console.log."""
+    if runtime.progress or runtime.executor != "local":
+        executor.run()
+        return
+    import contextlib
+
+    from loguru import logger
+
+    logging_dir.mkdir(parents=True, exist_ok=True)
+    with open(logging_dir / "console.log", "a", encoding="utf-8") as fh, contextlib.redirect_stderr(fh):
+        handler = logger.add(fh, level="INFO")
+        try:
+            logger.remove(0) if 0 in logger._core.handlers else None  # the default stderr handler
+        except ValueError:
+            pass
+        try:
+            executor.run()
+        finally:
+            with contextlib.suppress(ValueError):
+                logger.remove(handler)
 
 
 def _step_stats(logging_dir: Path) -> dict[str, Counter]:
@@ -372,7 +417,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
             previous_executor = ex
         else:
             t_stage = time.perf_counter()
-            ex.run()
+            _run_stage(ex, runtime, work / "logs" / name)
             stage_seconds[name] = round(time.perf_counter() - t_stage, 3)
     if runtime.executor == "slurm":
         if vocab is None:
@@ -385,7 +430,8 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     if runtime.progress:
         print(f"[corpus] stage annotate ({tasks} task(s))", flush=True)
     t_stage = time.perf_counter()
-    _executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate").run()
+    _run_stage(_executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate"), runtime,
+               work / "logs" / "annotate")
     stage_seconds["annotate"] = round(time.perf_counter() - t_stage, 3)
     return _collect(out, files, cfg, time.perf_counter() - t0, stage_seconds)
 
