@@ -17,7 +17,7 @@ import rjieba
 
 Span = tuple[int, int]  # [start, end) character offsets
 
-SPAN_TYPES = ("word", "entity", "keyword", "phrase", "clause")
+SPAN_TYPES = ("word", "entity", "keyword", "phrase", "clause", "sentence")
 ENTITY_POS = {"nr", "ns", "nt", "nz"}  # person, place, organisation, other proper noun (jieba tag set)
 NOUN_POS = {"n", "nr", "ns", "nt", "nz", "vn", "ng", "nrt", "nrfg"}
 MODIFIER_POS = {"a", "an", "b", "f", "uj"} | NOUN_POS
@@ -110,6 +110,25 @@ def tag_words(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+# Frequency given to a user word without one: high enough that the segmenter keeps it whole
+# (jieba's most frequent dictionary words are in the hundreds of thousands; 的 is ~3.2M).
+USER_WORD_DEFAULT_FREQ = 100_000
+
+
+def load_user_dict(path: str | Path) -> int:
+    """Add a jieba-format user dictionary (`word [freq] [tag]` per line, # comments) to rjieba; returns words added."""
+    n = 0
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else USER_WORD_DEFAULT_FREQ
+        tags = [p for p in parts[1:] if not p.isdigit()]
+        rjieba.add_word(parts[0], freq, tags[0] if tags else "nz")
+        n += 1
+    return n
+
+
 def tag_words_jieba_posseg(text: str) -> list[tuple[int, int, str]]:
     """[(start, end, POS)] from the pure-Python jieba.posseg (the slow baseline `obert bench preprocess` compares)."""
     import jieba.posseg
@@ -172,6 +191,21 @@ def clause_spans(text: str) -> list[Span]:
     return spans
 
 
+_SENTENCE_END = re.compile(r"(?:[。！？!?]+|…{1,2}|\.{3,})[”’」』）)\"']*")
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Sentences: up to and including 。！？!? or an ellipsis, plus any closing quotes/brackets right after."""
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if text[start : m.end()].strip():
+            spans.append((start, m.end()))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
 def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
              tagger: str = "rjieba") -> dict[str, list[Span]]:
     """All span types of one paragraph as character offsets, each list sorted and non-overlapping."""
@@ -190,4 +224,5 @@ def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: in
         "keyword": keyword_spans(text, words, keywords_top_k),
         "phrase": phrase_spans(words),
         "clause": clause_spans(text),
+        "sentence": sentence_spans(text),
     }

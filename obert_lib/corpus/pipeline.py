@@ -103,6 +103,7 @@ class CorpusConfig:
     text_key: str = "text"
     id_key: str = "id"
     knowledge_base: str | None = "sample:kb.jsonl"
+    user_dict: str | None = None  # jieba-format user dictionary (word [freq] [tag]) added to the segmenter
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     lines: LineRulesConfig = field(default_factory=LineRulesConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -311,6 +312,9 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     kb_path = resolve_data_path(cfg.knowledge_base) if cfg.knowledge_base else None
     if kb_path and not kb_path.is_file():
         raise FileNotFoundError(f"knowledge_base: {kb_path} does not exist; give a KB JSONL or null")
+    user_dict = resolve_data_path(cfg.user_dict) if cfg.user_dict else None
+    if user_dict and not user_dict.is_file():
+        raise FileNotFoundError(f"user_dict: {user_dict} does not exist; give a jieba user dictionary or null")
     vocab = resolve_data_path(cfg.tokenizer.vocab_file) if cfg.tokenizer.vocab_file else None
     if vocab and not vocab.is_file():
         raise FileNotFoundError(f"tokenizer.vocab_file: {vocab} does not exist; give a BERT vocab.txt or null to train one")
@@ -392,7 +396,8 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     if d.paragraphs:
         annotate_pipeline.append(ExactDedupFilter(str(work / "para_dups"), config=para_cfg))
     annotate_pipeline += [
-        Annotate(str(tokenizer_dir), str(kb_path) if kb_path else None, cfg.keywords_top_k),
+        Annotate(str(tokenizer_dir), str(kb_path) if kb_path else None, cfg.keywords_top_k,
+                 user_dict=str(user_dict) if user_dict else None),
         ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=shard_row, schema=shard_schema()),
     ]
 
@@ -534,7 +539,7 @@ The resolved configuration is `config.json`; counts are `stats.json`.
 ## Schema
 
 One row per paragraph: `doc_id`, `source`, `paragraph`, `text`, `input_ids` (no special tokens) and
-`word_spans`, `entity_spans`, `keyword_spans`, `phrase_spans`, `clause_spans`: token `[start, end)` pairs.
+`word_spans`, `entity_spans`, `keyword_spans`, `phrase_spans`, `clause_spans`, `sentence_spans`: token `[start, end)` pairs.
 
 ## Loading
 

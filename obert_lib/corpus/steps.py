@@ -242,17 +242,20 @@ class Annotate(PipelineStep):
     name = "annotate + tokenise"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, keywords_top_k: int, tagger: str = "rjieba"):
+    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, keywords_top_k: int, tagger: str = "rjieba",
+                 user_dict: str | None = None):
         super().__init__()
         self.tokenizer_dir, self.knowledge_base = tokenizer_dir, knowledge_base
-        self.keywords_top_k, self.tagger = keywords_top_k, tagger
+        self.keywords_top_k, self.tagger, self.user_dict = keywords_top_k, tagger, user_dict
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from tokenizers import Tokenizer
 
-        from .annotate import EntityMatcher, annotate, load_knowledge_base
+        from .annotate import EntityMatcher, annotate, load_knowledge_base, load_user_dict
         from .tokenizer import spans_by_type_to_tokens
 
+        if self.user_dict:
+            load_user_dict(self.user_dict)
         backend = Tokenizer.from_file(f"{self.tokenizer_dir}/tokenizer.json")
         backend.no_padding()
         backend.no_truncation()

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .annotate import SPAN_TYPES
 
-SPAN_COLOURS = {"word": "#cfe2f3", "entity": "#f4cccc", "keyword": "#fff2cc", "phrase": "#d9ead3", "clause": "#e6d5f0"}
+SPAN_COLOURS = {"word": "#cfe2f3", "entity": "#f4cccc", "keyword": "#fff2cc", "phrase": "#d9ead3", "clause": "#e6d5f0", "sentence": "#fce5cd"}
 
 
 def _tokens(tokenizer, ids: list[int]) -> list[str]:

@@ -32,3 +32,25 @@ def test_annotate_gives_every_span_type():
     assert "李白" in [text[s:e] for s, e in spans["word"]]
     assert len({text[s:e] for s, e in spans["keyword"]}) == 2
     assert [text[s:e] for s, e in spans["clause"]] == ["李白是唐代著名的浪漫主义诗人", "他与杜甫并称李杜"]
+
+
+def test_sentence_spans_keep_closing_quotes():
+    from obert_lib.corpus.annotate import sentence_spans
+
+    text = "他说：“今天天气很好。”我们出发吧！真的吗？？好……走"
+    assert [text[s:e] for s, e in sentence_spans(text)] == ["他说：“今天天气很好。”", "我们出发吧！", "真的吗？？", "好……", "走"]
+    assert sentence_spans("") == [] and sentence_spans("没有句号") == [(0, 4)]
+
+
+def test_user_dictionary_keeps_words_whole(tmp_path):
+    import rjieba
+
+    from obert_lib.corpus.annotate import load_user_dict
+
+    text = "曲院风荷的荷花开了"
+    before = [w for w, _ in rjieba.tag(text)]
+    assert "曲院风荷" not in before
+    d = tmp_path / "user.txt"
+    d.write_text("# 西湖景点\n曲院风荷 ns\n", encoding="utf-8")
+    assert load_user_dict(d) == 1
+    assert dict(rjieba.tag(text))["曲院风荷"] == "ns"
