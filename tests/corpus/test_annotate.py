@@ -47,10 +47,11 @@ def test_user_dictionary_keeps_words_whole(tmp_path):
 
     from obert_lib.corpus.annotate import load_user_dict
 
-    text = "曲院风荷的荷花开了"
+    # A made-up name: rjieba's dictionary is process-global, so the word must not occur in other tests' text.
+    text = "瑶台仙阁的荷花开了"
     before = [w for w, _ in rjieba.tag(text)]
-    assert "曲院风荷" not in before
+    assert "瑶台仙阁" not in before
     d = tmp_path / "user.txt"
-    d.write_text("# 西湖景点\n曲院风荷 ns\n", encoding="utf-8")
+    d.write_text("# 景点\n瑶台仙阁 ns\n", encoding="utf-8")
     assert load_user_dict(d) == 1
-    assert dict(rjieba.tag(text))["曲院风荷"] == "ns"
+    assert dict(rjieba.tag(text))["瑶台仙阁"] == "ns"
