@@ -323,14 +323,17 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     out = Path(cfg.output_dir).resolve()
     work = out / "_work"
     work.mkdir(parents=True, exist_ok=True)
-    previous = out / "config.json"
-    resolved = json.dumps(cfgmod.to_dict(cfg), sort_keys=True)
-    if previous.exists() and json.dumps(json.loads(previous.read_text()), sort_keys=True) != resolved:
-        shutil.rmtree(work)  # a different config: completed tasks of the old one must not be reused
+    # Completed tasks are reused only for the same config and the same input files (path, size, mtime).
+    fingerprint = json.dumps({"config": cfgmod.to_dict(cfg),
+                              "inputs": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]}, sort_keys=True)
+    previous = work / "fingerprint.json"
+    if previous.exists() and previous.read_text() != fingerprint:
+        shutil.rmtree(work)
         for old in ("shards", "removed", "tokenizer"):
             shutil.rmtree(out / old, ignore_errors=True)
         work.mkdir()
-    cfgmod.save(cfg, previous)
+    previous.write_text(fingerprint)
+    cfgmod.save(cfg, out / "config.json")
     paths_file = work / "inputs.txt"
     paths_file.write_text("".join(f"{str(f).lstrip('/')}\n" for f in files), encoding="utf-8")
     tasks = runtime.tasks or max(len(files), runtime.workers)

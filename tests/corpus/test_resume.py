@@ -47,3 +47,16 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
     drop = lambda s: {k: v for k, v in s.items() if k not in ("seconds", "stage_seconds")}  # noqa: E731
     assert drop(resumed.stats) == drop(fresh.stats)
     assert resumed.stats["documents_in"] == 220
+
+
+def test_changed_input_is_not_served_from_a_previous_run(tmp_path):
+    src = tmp_path / "in.jsonl"
+    text = "北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。"
+    src.write_text(json.dumps({"id": "a", "text": text}, ensure_ascii=False) + "\n", encoding="utf-8")
+    cfg = {"inputs": [str(src)], "output_dir": str(tmp_path / "out"), "knowledge_base": None}
+    assert corpus.run(cfg, {"progress": False}).stats["documents_in"] == 1
+    time.sleep(0.01)
+    with open(src, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "b", "text": text.replace("北京", "上海")}, ensure_ascii=False) + "\n")
+    again = corpus.run(cfg, {"progress": False})
+    assert again.stats["documents_in"] == 2
