@@ -67,16 +67,27 @@ def scrub_private(text: str) -> tuple[str, int]:
     return text, total
 
 
+_SPACE = re.compile(r"\s")
+
+
+def non_space_count(text: str) -> int:
+    """Number of non-whitespace characters."""
+    return len(text) - len(_SPACE.findall(text))
+
+
 def cjk_ratio(text: str) -> float:
     """CJK ideographs over non-space characters (0 for empty text)."""
-    chars = [c for c in text if not c.isspace()]
-    return cjk_count(text) / len(chars) if chars else 0.0
+    chars = non_space_count(text)
+    return cjk_count(text) / chars if chars else 0.0
 
 
 def top_char_fraction(text: str) -> float:
     """Share of the single most frequent non-space character: high for '哈哈哈…' or symbol noise."""
-    chars = [c for c in text if not c.isspace()]
-    return Counter(chars).most_common(1)[0][1] / len(chars) if chars else 0.0
+    counts = Counter(text)
+    for ws in [c for c in counts if c.isspace()]:
+        del counts[ws]
+    total = sum(counts.values())
+    return max(counts.values()) / total if total else 0.0
 
 
 def duplicate_line_fraction(text: str) -> float:
@@ -96,13 +107,13 @@ _DIGIT = re.compile(r"\d")
 
 def punctuation_ratio(text: str) -> float:
     """Punctuation characters over non-space characters (symbol soup and keyword lists score high)."""
-    chars = len(text) - sum(c.isspace() for c in text)
+    chars = non_space_count(text)
     return len(_PUNCT.findall(text)) / chars if chars else 0.0
 
 
 def digit_ratio(text: str) -> float:
     """Digits over non-space characters (tables of numbers, phone lists, timetables score high)."""
-    chars = len(text) - sum(c.isspace() for c in text)
+    chars = non_space_count(text)
     return len(_DIGIT.findall(text)) / chars if chars else 0.0
 
 

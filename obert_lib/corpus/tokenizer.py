@@ -68,28 +68,29 @@ def char_spans_to_token_spans(offsets: list[tuple[int, int]], spans: list[tuple[
 
 
 def spans_by_type_to_tokens(offsets: list[tuple[int, int]], spans: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[int, int]]]:
-    """char_spans_to_token_spans for several span lists at once, through one char -> token table."""
+    """char_spans_to_token_spans for several span lists at once, through two char -> token tables.
+
+    first[c]: index of the first token ending after char c; before[c]: number of tokens starting before c.
+    A span [s, e) covers tokens first[s] .. before[e]-1. Both tables are built per token, not per char.
+    """
     out: dict[str, list[tuple[int, int]]] = {k: [] for k in spans}
     if not offsets:
         return out
-    n_chars = max(e for _, e in offsets)
-    first_tok = [-1] * (n_chars + 1)  # first_tok[c]: first token ending after char c
-    last_tok = [0] * (n_chars + 1)  # last_tok[c]: number of tokens starting before char c
-    t = 0
-    for c in range(n_chars + 1):
-        while t < len(offsets) and offsets[t][1] <= c:
-            t += 1
-        first_tok[c] = t
-    t = 0
-    for c in range(n_chars + 1):
-        while t < len(offsets) and offsets[t][0] < c:
-            t += 1
-        last_tok[c] = t
+    n_tok = len(offsets)
+    n = max(offsets[-1][1], max((e for v in spans.values() for _, e in v), default=0))
+    first: list[int] = []
+    before: list[int] = []
+    prev_end = prev_start = 0
+    for t, (s, e) in enumerate(offsets):
+        first.extend([t] * (e - prev_end))
+        before.extend([t] * (s + 1 - prev_start))
+        prev_end, prev_start = e, s + 1
+    first.extend([n_tok] * (n + 1 - prev_end))
+    before.extend([n_tok] * (n + 1 - prev_start))
     for key, items in spans.items():
         kept = out[key]
         for s, e in items:
-            f = first_tok[min(s, n_chars)]
-            l = last_tok[min(e, n_chars)]
+            f, l = first[s], before[e]
             if f < l and (not kept or kept[-1] != (f, l)):
                 kept.append((f, l))
     return out
