@@ -128,7 +128,7 @@ class CorpusRuntime:
 
     executor: Literal["local", "ray", "slurm"] = "local"
     workers: int = 1  # processes at once (local) or concurrent Ray tasks
-    tasks: int | None = None  # shards of the input; default: one per input file, at least `workers`
+    tasks: int | None = None  # input shards, at most one per input file (datatrove readers shard by file)
     progress: bool = True
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
@@ -259,21 +259,19 @@ def _run_stage(executor, runtime: CorpusRuntime, logging_dir: Path) -> None:
         executor.run()
         return
     import contextlib
+    import sys
 
     from loguru import logger
 
     logging_dir.mkdir(parents=True, exist_ok=True)
     with open(logging_dir / "console.log", "a", encoding="utf-8") as fh, contextlib.redirect_stderr(fh):
-        handler = logger.add(fh, level="INFO")
-        try:
-            logger.remove(0) if 0 in logger._core.handlers else None  # the default stderr handler
-        except ValueError:
-            pass
+        logger.remove()
+        logger.add(fh, level="INFO")
         try:
             executor.run()
         finally:
-            with contextlib.suppress(ValueError):
-                logger.remove(handler)
+            logger.remove()
+            logger.add(sys.stderr)  # loguru's default handler back
 
 
 def _step_stats(logging_dir: Path) -> dict[str, Counter]:
@@ -292,8 +290,9 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
 
     Stages (each a datatrove executor, resumable: completed tasks are skipped on rerun):
     1 clean (read, drop unreadable, normalise, line rules, quality) + exact-dedup signatures,
-    2 exact duplicates, 3 drop them + MinHash signatures, 4 MinHash buckets, 5 clusters,
-    6 drop near duplicates, split, annotate, tokenise, write Parquet shards.
+    2 exact-find, 3 exact-filter (drop exact duplicates) + MinHash signatures, 4 MinHash buckets,
+    5 MinHash clusters, 6 paragraphs (drop near duplicates, split) + paragraph signatures,
+    7 paragraph-find, 8 annotate (drop repeated paragraphs, annotate, tokenise, write Parquet shards).
     """
     from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactDedupSignature, ExactFindDedups
@@ -318,6 +317,9 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     vocab = resolve_data_path(cfg.tokenizer.vocab_file) if cfg.tokenizer.vocab_file else None
     if vocab and not vocab.is_file():
         raise FileNotFoundError(f"tokenizer.vocab_file: {vocab} does not exist; give a BERT vocab.txt or null to train one")
+    if runtime.executor == "slurm" and vocab is None:
+        raise ConfigError("tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
+                          "deduplicated corpus first); pass a BERT vocab.txt")
 
     t0 = time.perf_counter()
     out = Path(cfg.output_dir).resolve()
@@ -336,8 +338,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     cfgmod.save(cfg, out / "config.json")
     paths_file = work / "inputs.txt"
     paths_file.write_text("".join(f"{str(f).lstrip('/')}\n" for f in files), encoding="utf-8")
-    tasks = runtime.tasks or max(len(files), runtime.workers)
-    tasks = min(tasks, len(files)) if fmt != "parquet" else tasks  # readers shard by file: extra tasks idle
+    tasks = min(runtime.tasks or len(files), len(files))  # datatrove readers shard by file: extra tasks would idle
 
     def removed_writer(folder: str):
         if not cfg.keep_removed:
@@ -428,9 +429,6 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
             _run_stage(ex, runtime, work / "logs" / name)
             stage_seconds[name] = round(time.perf_counter() - t_stage, 3)
     if runtime.executor == "slurm":
-        if vocab is None:
-            raise ConfigError("tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
-                              "deduplicated corpus first); pass a BERT vocab.txt")
         tokenizer_step()
         ex = _executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate", depends=previous_executor)
         ex.run()  # submits the chained jobs and returns
@@ -467,8 +465,7 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, st
     for f in sorted((out / "removed").glob("*/*.jsonl")):
         with open(f, encoding="utf-8") as fh:
             removed.setdefault(f.parent.name, []).extend(json.loads(l) for l in fh)
-    reader = next((c for n, c in clean.items() if n.startswith(("📖", "obert", "🐿")) or "documents" in c), Counter())
-    documents_in = sum(v for k, v in reader.items() if k == "documents")
+    documents_in = sum(c.get("documents", 0) for c in clean.values())  # only readers count "documents"
     kept_docs: list[dict] = []
     for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz")):
         with gzip.open(f, "rt", encoding="utf-8") as fh:
@@ -507,11 +504,10 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, st
                            f"a step lost documents; see {logs}")
     (out / "stats.json").write_text(json.dumps(stats_out, ensure_ascii=False, indent=2), encoding="utf-8")
     (out / "README.md").write_text(dataset_card(stats_out, cfg), encoding="utf-8")
-    before = [r.get("chars_before") for r in kept_docs] + [None] * 0
-    lengths = pd.DataFrame({"doc_id": [r["id"] for r in kept_docs], "chars_before": before,
+    lengths = pd.DataFrame({"doc_id": [r["id"] for r in kept_docs], "chars_before": [r.get("chars_before") for r in kept_docs],
                             "chars_after": [len(r["text"]) for r in kept_docs]})
-    dropped_lengths = pd.DataFrame({"doc_id": [i["id"] for items in removed.values() for i in items],
-                                    "chars_before": [len(i.get("text") or "") for items in removed.values() for i in items],
+    dropped = [i for items in removed.values() for i in items]
+    dropped_lengths = pd.DataFrame({"doc_id": [i["id"] for i in dropped], "chars_before": [i["chars_before"] for i in dropped],
                                     "chars_after": float("nan")})
     shards = sorted((out / "shards").glob("*.parquet"))
     return CorpusResult(output_dir=out, shards=shards, stats=stats_out, removed=removed,

@@ -37,6 +37,7 @@ class LengthGuardFilter(BaseFilter):
     def filter(self, doc: Document):
         if len(doc.text) > self.max_chars:
             doc.metadata["detail"] = f"{len(doc.text)} chars > {self.max_chars}"
+            doc.metadata["chars_before"] = len(doc.text)
             doc.text = doc.text[:2000]  # keep the removed/ record small
             return False, "too_long"
         return True
@@ -286,7 +287,8 @@ def shard_row(self, doc: Document) -> dict:
 def removed_row(self, doc: Document) -> dict:
     """JsonlWriter adapter for removed/<reason>/: id, reason detail, source location and text."""
     m = doc.metadata
-    return {"id": doc.id, "detail": m.get("detail", ""), "file": m.get("file"), "line": m.get("line"), "text": doc.text}
+    return {"id": doc.id, "detail": m.get("detail", ""), "file": m.get("file"), "line": m.get("line"),
+            "chars_before": m.get("chars_before", len(doc.text)), "text": doc.text}
 
 
 def cleaned_row(self, doc: Document) -> dict:
