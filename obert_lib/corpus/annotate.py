@@ -58,6 +58,7 @@ class EntityMatcher:
         import ahocorasick
 
         self.automaton = ahocorasick.Automaton()
+        self.descriptions = {e.id: e.description for e in entries}
         surface: dict[str, list[str]] = {}
         for e in entries:
             for name in [e.name, *e.aliases]:
@@ -82,6 +83,32 @@ class EntityMatcher:
                 taken[s:e] = b"\x01" * (e - s)
                 chosen.append((s, e, ids))
         return sorted(chosen)
+
+    def link(self, text: str) -> list[tuple[int, int, str]]:
+        """[(start, end, entity id)]: each longest match resolved to one entry.
+
+        An ambiguous name (several entries) goes to the entry whose description shares the most
+        character bigrams with `text`, then the most characters; a tie keeps the knowledge-base order.
+        """
+        out = []
+        context_bigrams = context_chars = None
+        for s, e, ids in self.find(text):
+            if len(ids) > 1:
+                if context_bigrams is None:
+                    context_bigrams, context_chars = _bigrams(text), set(text)
+                ids = sorted(ids, key=lambda i: (-len(_bigrams(self.descriptions[i]) & context_bigrams),
+                                                 -len(set(self.descriptions[i]) & context_chars)))
+            out.append((s, e, ids[0]))
+        return out
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def linked_ids(links: list[tuple[int, int, str]]) -> list[str]:
+    """Entity ids in order of first mention, each once."""
+    return list(dict.fromkeys(i for _, _, i in links))
 
 
 @functools.lru_cache(maxsize=1)
@@ -209,9 +236,16 @@ def sentence_spans(text: str) -> list[Span]:
 def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
              tagger: str = "rjieba") -> dict[str, list[Span]]:
     """All span types of one paragraph as character offsets, each list sorted and non-overlapping."""
+    return annotate_linked(text, matcher, keywords_top_k, tagger)[0]
+
+
+def annotate_linked(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
+                    tagger: str = "rjieba") -> tuple[dict[str, list[Span]], list[str]]:
+    """annotate() plus the knowledge-base ids linked in the paragraph, in order of first mention."""
     words = TAGGERS[tagger](text)
     word_spans = [(s, e) for s, e, tag in words if tag != "x"]  # jieba tags punctuation and spaces 'x'
-    entities = [(s, e) for s, e, _ in matcher.find(text)] if matcher else []
+    links = matcher.link(text) if matcher else []
+    entities = [(s, e) for s, e, _ in links]
     taken = bytearray(len(text))
     for s, e in entities:
         taken[s:e] = b"\x01" * (e - s)
@@ -225,4 +259,4 @@ def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: in
         "phrase": phrase_spans(words),
         "clause": clause_spans(text),
         "sentence": sentence_spans(text),
-    }
+    }, linked_ids(links)

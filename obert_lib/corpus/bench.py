@@ -92,6 +92,28 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     return time.perf_counter() - t0
 
 
+def _text_row(self, doc) -> dict:
+    return {"id": doc.id, "text": doc.text}
+
+
+def _floor_pass(inputs: list[Path], out: Path) -> float:
+    """Wall seconds of datatrove alone: the same reader and a Parquet writer, no step between (1 worker)."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.writers import ParquetWriter
+
+    from .pipeline import CorpusConfig, _reader
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths_file = out / "inputs.txt"
+    paths_file.write_text("".join(f"{str(p.resolve()).lstrip('/')}\n" for p in inputs))
+    pipeline = [_reader("jsonl", paths_file, CorpusConfig(inputs=[str(p) for p in inputs])),
+                ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet",
+                              adapter=_text_row)]
+    t0 = time.perf_counter()
+    LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=1, logging_dir=str(out / "logs"), skip_completed=False).run()
+    return time.perf_counter() - t0
+
+
 def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: float | None = None) -> list[BenchRow]:
     """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; print a table."""
     tmp = Path(tempfile.mkdtemp(prefix="obert-bench-"))
@@ -109,6 +131,7 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
             rows.append(BenchRow("ours (rjieba)", workers, secs, mb))
         secs = _single_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab)
         rows.append(BenchRow("baseline (jieba.posseg)", 1, secs, mb))
+        floor = BenchRow("datatrove read+write only", 1, _floor_pass(paths, tmp / "floor"), mb)
         from . import pipeline
 
         full = pipeline.run({"inputs": [str(p) for p in paths], "output_dir": str(tmp / "full"), "knowledge_base": None,
@@ -118,7 +141,7 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
         rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"\ninput: {mb:.1f} MB of text in {len(paths)} files")
         print(f"{'pipeline':26s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
-        for r in rows:
+        for r in [*rows, floor]:
             print(f"{r.pipeline:26s} {r.workers:7d} {r.seconds:9.1f} {r.mb_per_s_per_worker:12.2f}")
         one, two, base = rows
         print(f"2 workers vs 1: {one.seconds / two.seconds:.2f}x")

@@ -538,7 +538,8 @@ The resolved configuration is `config.json`; counts are `stats.json`.
 ## Schema
 
 One row per paragraph: `doc_id`, `source`, `paragraph`, `text`, `input_ids` (no special tokens) and
-`word_spans`, `entity_spans`, `keyword_spans`, `phrase_spans`, `clause_spans`, `sentence_spans`: token `[start, end)` pairs.
+`word_spans`, `entity_spans`, `keyword_spans`, `phrase_spans`, `clause_spans`, `sentence_spans`: token `[start, end)` pairs;
+`knowledge_ids`: knowledge-base entries linked in the paragraph, in order of first mention.
 
 ## Loading
 
@@ -557,6 +558,7 @@ def shard_schema() -> pa.Schema:
     return pa.schema([
         ("doc_id", pa.string()), ("source", pa.string()), ("paragraph", pa.int32()), ("text", pa.string()),
         ("input_ids", pa.list_(pa.int32())), *[(f"{t}_spans", span) for t in SPAN_TYPES],
+        ("knowledge_ids", pa.list_(pa.string())),
     ])
 
 

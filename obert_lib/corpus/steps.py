@@ -252,7 +252,7 @@ class Annotate(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from tokenizers import Tokenizer
 
-        from .annotate import EntityMatcher, annotate, load_knowledge_base, load_user_dict
+        from .annotate import EntityMatcher, annotate_linked, load_knowledge_base, load_user_dict
         from .tokenizer import spans_by_type_to_tokens
 
         if self.user_dict:
@@ -265,8 +265,9 @@ class Annotate(PipelineStep):
         for doc in data:
             with self.track_time():
                 enc = backend.encode(doc.text, add_special_tokens=False)
-                spans = annotate(doc.text, matcher, self.keywords_top_k, self.tagger)
+                spans, linked = annotate_linked(doc.text, matcher, self.keywords_top_k, self.tagger)
                 doc.metadata["input_ids"] = enc.ids
+                doc.metadata["knowledge_ids"] = linked
                 for t, token_spans in spans_by_type_to_tokens(enc.offsets, spans).items():
                     doc.metadata[f"{t}_spans"] = token_spans
                 counts["paragraphs_out"] += 1
@@ -279,7 +280,8 @@ class Annotate(PipelineStep):
 def shard_row(self, doc: Document) -> dict:
     """ParquetWriter adapter: a paragraph document -> one shard row (see pipeline.shard_schema)."""
     m = doc.metadata
-    row = {"doc_id": m["doc_id"], "source": m["source"], "paragraph": m["paragraph"], "text": doc.text, "input_ids": m["input_ids"]}
+    row = {"doc_id": m["doc_id"], "source": m["source"], "paragraph": m["paragraph"], "text": doc.text, "input_ids": m["input_ids"],
+           "knowledge_ids": m.get("knowledge_ids", [])}
     row.update({k: v for k, v in m.items() if k.endswith("_spans")})
     return row
 

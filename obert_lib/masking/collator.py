@@ -1,51 +1,201 @@
-"""Collator: annotated corpus rows -> padded, masked MLM batches for a given strategy and sequence length."""
+"""Collator: annotated corpus rows -> padded, masked MLM batches, vectorised over the batch.
+
+Rows are corpus-shard rows: `input_ids` (no special tokens), `<type>_spans` token [start, end) pairs
+(lists or [k, 2] arrays) and, for knowledge masking, `knowledge_ids`. Layout per row:
+`[CLS] context [SEP]` or, with knowledge, `[CLS] context [SEP] K_w [SEP]` (K_w token type 1); the
+knowledge segment takes up to `knowledge.summary_budget` tokens and the context the rest.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..corpus.annotate import SPAN_TYPES
-from .strategies import MaskConfig, apply_replacement, choose_masked_positions, replaceable_ids
+from ..paths import resolve_data_path
+from .knowledge import KnowledgeSegments
+from .strategies import FALLBACK, STRATEGIES, BatchSpans, MaskConfig, apply_replacement, choose_batch, replaceable_ids
+from .synonyms import SynonymTable
+
+
+@dataclass
+class MaskedBatch:
+    """A masked batch as numpy arrays, with what was chosen (for statistics and views)."""
+
+    input_ids: np.ndarray  # [B, T] what the model sees
+    labels: np.ndarray  # [B, T] original ids at targets, -100 elsewhere
+    attention_mask: np.ndarray  # [B, T]
+    token_type_ids: np.ndarray  # [B, T] 1 on the knowledge segment
+    original_ids: np.ndarray  # [B, T] ids before masking
+    context_length: np.ndarray  # [B] context tokens (positions 1..n)
+    strategy: list[str]  # per row
+    spans: list[tuple[int, str, int, int]]  # (row, type, start, end) of whole spans masked, in row positions
+    synonym: np.ndarray  # [B, T] bool, targets shown as a synonym
+    knowledge_entries: list[list[str]]  # per row, the entries whose summaries form K_w
+
+    def to_torch(self) -> dict[str, torch.Tensor]:
+        return {"input_ids": torch.from_numpy(self.input_ids), "attention_mask": torch.from_numpy(self.attention_mask),
+                "token_type_ids": torch.from_numpy(self.token_type_ids), "labels": torch.from_numpy(self.labels)}
 
 
 class MaskingCollator:
-    """Truncate to max_length, add [CLS]/[SEP], mask by strategy, pad dynamically to the longest row."""
+    """Truncate to max_length, add [CLS]/[SEP] (and K_w), mask by strategy or mixture, pad to the longest row.
 
-    def __init__(self, tokenizer, mask: MaskConfig, max_length: int, seed: int = 0):
+    Deterministic for a given seed, batch sequence and DataLoader worker (each worker seeds from
+    (seed, worker id)); holds only ids and arrays, so it pickles into workers.
+    """
+
+    def __init__(self, tokenizer, mask: MaskConfig, max_length: int, seed: int = 0,
+                 synonyms: SynonymTable | None = None, knowledge: KnowledgeSegments | None = None,
+                 pad_to_multiple_of: int | None = None):
         if max_length < 3:
             raise ValueError(f"max_length {max_length} leaves no room for tokens beside [CLS] and [SEP]")
-        self.mask = mask
-        self.max_length = max_length
-        self.rng = np.random.default_rng(seed)
+        if mask.knowledge.enabled and knowledge is None:
+            raise ValueError("mask.knowledge.enabled needs knowledge segments: pass "
+                             "knowledge=KnowledgeSegments.from_corpus(corpus_dir, tokenizer)")
+        if mask.knowledge.enabled and max_length < 5:
+            raise ValueError(f"max_length {max_length} leaves no room for [CLS] ctx [SEP] K [SEP]; use >= 5")
+        if mask.synonym.enabled and synonyms is None:
+            if mask.synonym.source != "lexicon":
+                raise ValueError("mask.synonym.source 'embeddings' needs a table: pass "
+                                 "synonyms=SynonymTable.from_embeddings(model input embeddings, corpus_words(rows))")
+            synonyms = SynonymTable.from_lexicon(resolve_data_path(mask.synonym.lexicon), tokenizer)
+        self.mask, self.max_length, self.seed = mask, max_length, seed
+        self.synonyms = synonyms if mask.synonym.enabled else None
+        self.knowledge = knowledge if mask.knowledge.enabled else None
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.cls_id, self.sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
         self.pad_id, self.mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
         self.random_ids = replaceable_ids(tokenizer)
+        self.step = 0
+        self._rng: np.random.Generator | None = None
 
-    def mask_row(self, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """One row -> (input ids [L], labels [L]) with [CLS] ... [SEP]; L <= max_length."""
-        n = min(len(row["input_ids"]), self.max_length - 2)
-        ids = np.asarray(row["input_ids"][:n], dtype=np.int64)  # [n]
-        spans = {t: [tuple(s) for s in (row.get(f"{t}_spans") or []) if s[1] <= n] for t in SPAN_TYPES}
-        masked = choose_masked_positions(n, spans, self.mask.strategy, self.mask.mask_rate, self.rng)
-        new_ids, labels = apply_replacement(ids, masked, self.mask, self.mask_id, self.random_ids, self.rng)
-        return (np.concatenate([[self.cls_id], new_ids, [self.sep_id]]),
-                np.concatenate([[-100], labels, [-100]]))
+    def set_step(self, step: int) -> None:
+        """The training step, for a mask schedule (MaskConfig.schedule)."""
+        self.step = step
+
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is None:
+            info = torch.utils.data.get_worker_info()
+            self._rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.id + 1])
+        return self._rng
+
+    def mask_batch(self, rows: Sequence[dict[str, Any]]) -> MaskedBatch:
+        """Mask a list of rows; see the module docstring for the layout."""
+        rng, cfg, B = self.rng, self.mask, len(rows)
+        if B == 0:
+            raise ValueError("cannot collate an empty list of rows")
+        mixture = cfg.mixture_at(self.step)
+        names = list(mixture)
+        strategy = np.array([STRATEGIES.index(n) for n in names])[
+            rng.choice(len(names), size=B, p=np.array(list(mixture.values())))] if len(names) > 1 else \
+            np.full(B, STRATEGIES.index(names[0]))
+        ids = [np.asarray(r["input_ids"], dtype=np.int64) for r in rows]
+        know: list[np.ndarray] = []
+        entries: list[list[str]] = []
+        if self.knowledge is not None:
+            k_cfg = cfg.knowledge
+            budget = min(k_cfg.summary_budget, self.max_length - 4)  # at least one context token stays
+            for r in rows:
+                seg, used = self.knowledge.segment(r.get("knowledge_ids"), k_cfg.max_entries, budget)
+                know.append(seg)
+                entries.append(used)
+        else:
+            know = [np.zeros(0, dtype=np.int64)] * B
+            entries = [[] for _ in range(B)]
+        extra = np.array([len(k) + 1 if len(k) else 0 for k in know])  # K_w and its [SEP]
+        n = np.minimum([len(x) for x in ids], self.max_length - 2 - extra).astype(np.int64)  # [B] context lengths
+        levels = {lvl for i in set(strategy.tolist()) for lvl in (STRATEGIES[i], *FALLBACK[STRATEGIES[i]])} - {"char"}
+        spans = {t: self._gather(rows, t, n) for t in levels}
+        masked_ctx, taken = choose_batch(n, spans, strategy, cfg.mask_rate, rng)  # [B, max n]
+        width = int((n + 2 + extra).max())
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        original = np.full((B, width), self.pad_id, dtype=np.int64)  # [B, T]
+        token_type = np.zeros((B, width), dtype=np.int64)  # [B, T]
+        for i in range(B):
+            k = n[i]
+            original[i, 0] = self.cls_id
+            original[i, 1 : k + 1] = ids[i][:k]
+            original[i, k + 1] = self.sep_id
+            if extra[i]:
+                original[i, k + 2 : k + 1 + extra[i]] = know[i]
+                original[i, k + 1 + extra[i]] = self.sep_id
+                token_type[i, k + 2 : k + 2 + extra[i]] = 1
+        attention = (np.arange(width)[None, :] < (n + 2 + extra)[:, None]).astype(np.int64)  # [B, T]
+        masked = np.zeros((B, width), dtype=bool)
+        masked[:, 1 : 1 + masked_ctx.shape[1]] = masked_ctx
+        chosen = [(int(spans[t].row[j]), t, int(spans[t].start[j]) + 1, int(spans[t].end[j]) + 1)
+                  for t, idx in taken for j in idx]
+        synonym = np.zeros((B, width), dtype=bool)
+        shown = original
+        if self.synonyms is not None and chosen:
+            shown = original.copy()
+            draws = rng.random(len(chosen))
+            for (i, _, s, e), u in zip(chosen, draws):
+                if u < cfg.synonym.rate:
+                    alt = self.synonyms.sample(tuple(original[i, s:e].tolist()), rng)
+                    if alt is not None:
+                        shown[i, s:e] = alt
+                        synonym[i, s:e] = True
+        input_ids, labels = apply_replacement(shown, masked, cfg, self.mask_id, self.random_ids, rng, exempt=synonym)
+        labels[masked] = original[masked]
+        return MaskedBatch(input_ids, labels, attention, token_type, original, n,
+                           [STRATEGIES[s] for s in strategy], chosen, synonym, entries)
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        pairs = [self.mask_row(r) for r in rows]
-        width = max(len(ids) for ids, _ in pairs)
-        input_ids = np.full((len(pairs), width), self.pad_id, dtype=np.int64)  # [B, T]
-        labels = np.full((len(pairs), width), -100, dtype=np.int64)  # [B, T]
-        attention = np.zeros((len(pairs), width), dtype=np.int64)  # [B, T]
-        for i, (ids, lab) in enumerate(pairs):
-            input_ids[i, : len(ids)] = ids
-            labels[i, : len(lab)] = lab
-            attention[i, : len(ids)] = 1
-        return {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention),
-            "token_type_ids": torch.zeros_like(torch.from_numpy(input_ids)),
-            "labels": torch.from_numpy(labels),
-        }
+        return self.mask_batch(rows).to_torch()
+
+    @staticmethod
+    def _gather(rows: Sequence[dict[str, Any]], span_type: str, n: np.ndarray) -> BatchSpans:
+        """One type's spans of all rows, flat, without spans cut by truncation."""
+        parts, owners = [], []
+        for i, r in enumerate(rows):
+            v = r.get(f"{span_type}_spans")
+            if v is None or len(v) == 0:
+                continue
+            arr = np.asarray(v, dtype=np.int64).reshape(-1, 2)  # [k, 2]
+            parts.append(arr)
+            owners.append(np.full(len(arr), i, dtype=np.int64))
+        if not parts:
+            return BatchSpans.empty()
+        flat, row = np.concatenate(parts), np.concatenate(owners)
+        keep = (flat[:, 0] >= 0) & (flat[:, 0] < flat[:, 1]) & (flat[:, 1] <= n[row])
+        return BatchSpans(row[keep], flat[keep, 0], flat[keep, 1])
+
+
+class LengthBucketSampler(torch.utils.data.Sampler):
+    """Batches of similar length (less padding): shuffle, sort pools of `pool_batches` batches by length, split.
+
+    Deterministic per (seed, epoch); call set_epoch(e) each epoch for a new order.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, pool_batches: int = 50,
+                 drop_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size {batch_size} must be >= 1")
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.seed, self.pool, self.drop_last, self.epoch = batch_size, seed, pool_batches, drop_last, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        size = self.batch_size * self.pool
+        batches = []
+        for lo in range(0, len(order), size):
+            pool = order[lo : lo + size]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches += [pool[j : j + self.batch_size] for j in range(0, len(pool), self.batch_size)]
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        for k in rng.permutation(len(batches)):
+            yield batches[k].tolist()
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.lengths), self.batch_size)
+        return full if self.drop_last else full + (rest > 0)

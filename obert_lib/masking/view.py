@@ -1,165 +1,459 @@
-"""Look at masks: mask one paragraph for display, an ipywidgets view, and per-strategy statistics."""
+"""Look at masks: one paragraph masked for display, the ipywidgets view over it, and per-strategy figures.
+
+The widget is thin: every control change calls `render_controls(previewer, values)`, a plain function
+of the control values that returns the HTML, so tests (and scripts) drive exactly what the widget shows.
+"""
 from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..corpus.annotate import SPAN_TYPES, EntityMatcher, annotate
+from ..config import ConfigError
+from ..corpus.annotate import SPAN_TYPES, EntityMatcher, annotate_linked
 from ..corpus.tokenizer import char_spans_to_token_spans
 from .collator import MaskingCollator
+from .knowledge import KnowledgeSegments
 from .strategies import STRATEGIES, MaskConfig
+
+# Token colours by span type: a token takes the colour of the first type in this order that contains it
+# (an entity word is green even though it is also a word); clauses are underlined, words separated by a gap.
+TYPE_COLOURS = {"entity": "#b2f2bb", "keyword": "#ffd8a8", "phrase": "#a5d8ff", "word": "#e9ecef"}
+CLAUSE_UNDERLINE = "#495057"
+# How a masked token is shown to the model, and the outline that marks it.
+KIND_STYLES = {
+    "mask": ("[MASK]", "2px solid #e03131"),
+    "random": ("random token", "2px dashed #f08c00"),
+    "keep": ("kept unchanged", "2px dotted #1c7ed6"),
+    "synonym": ("synonym", "2px double #9c36b5"),
+}
+MIXTURE = "mixture"  # the strategy control's value that selects the mixture field
 
 
 @dataclass
 class MaskedView:
-    """One paragraph after masking: original tokens, what the model sees, and which positions are targets."""
+    """One paragraph after masking: original tokens, what the model sees, targets and why they were chosen.
+
+    Per-token lists are over the context tokens (no [CLS]/[SEP]); `units` are the masked units as
+    (type, start, end) in context positions: whole spans of a strategy or fallback, or 'char' singles.
+    """
 
     tokens: list[str]
     shown: list[str]
     masked: list[bool]
-    strategy: str
+    strategy: str  # the strategy this paragraph drew (a mixture draws one per sequence)
+    kinds: list[str] = field(default_factory=list)  # per token: '' or mask / random / keep / synonym
+    span_types: list[list[str]] = field(default_factory=list)  # per token: the span types containing it
+    word_start: list[bool] = field(default_factory=list)  # per token: begins a word span
+    clause: list[int] = field(default_factory=list)  # per token: index of its clause span, -1 outside clauses
+    units: list[tuple[str, int, int]] = field(default_factory=list)
+    config: MaskConfig | None = None
+    knowledge_tokens: list[str] = field(default_factory=list)  # the K_w segment (token type 1, never masked)
+    knowledge_entries: list[tuple[str, str]] = field(default_factory=list)  # (entry id, name) in K_w
 
     @property
     def realised_rate(self) -> float:
         return sum(self.masked) / max(1, len(self.masked))
 
+    def counts(self) -> dict[str, int]:
+        """Targets per replacement kind (mask / random / keep / synonym)."""
+        return {k: self.kinds.count(k) for k in KIND_STYLES}
+
+    def unit_counts(self) -> dict[str, int]:
+        """Masked units per span type: the strategies' own types, then the fallbacks word and 'char' (single tokens)."""
+        order = ("entity", "keyword", "phrase", "clause", "word", "char")
+        found = [u[0] for u in self.units]
+        return {t: found.count(t) for t in order if t in found}
+
 
 class MaskPreviewer:
     """Annotates and masks free text exactly as the corpus stage and the collator do."""
 
-    def __init__(self, tokenizer, matcher: EntityMatcher | None = None, keywords_top_k: int = 3):
+    def __init__(self, tokenizer, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
+                 knowledge: KnowledgeSegments | None = None):
         self.tokenizer, self.matcher, self.keywords_top_k = tokenizer, matcher, keywords_top_k
+        self.knowledge = knowledge
 
     @classmethod
     def from_corpus(cls, corpus_dir: str | Path) -> "MaskPreviewer":
-        """The tokenizer, knowledge base and keyword settings a corpus output directory was built with."""
+        """The tokenizer, knowledge base (matcher, K_w segments), user dictionary and keyword settings of a corpus."""
         from transformers import AutoTokenizer
 
-        from ..corpus.annotate import load_knowledge_base
+        from ..corpus.annotate import load_knowledge_base, load_user_dict
         from ..paths import resolve_data_path
 
         corpus_dir = Path(corpus_dir)
         cfg = json.loads((corpus_dir / "config.json").read_text(encoding="utf-8"))
         tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
-        kb = cfg.get("knowledge_base")
-        matcher = EntityMatcher(load_knowledge_base(resolve_data_path(kb))) if kb else None
-        return cls(tokenizer, matcher, cfg.get("keywords_top_k", 3))
+        if cfg.get("user_dict"):
+            load_user_dict(resolve_data_path(cfg["user_dict"]))
+        matcher = knowledge = None
+        if cfg.get("knowledge_base"):
+            entries = load_knowledge_base(resolve_data_path(cfg["knowledge_base"]))
+            matcher, knowledge = EntityMatcher(entries), KnowledgeSegments(entries, tokenizer)
+        return cls(tokenizer, matcher, cfg.get("keywords_top_k", 3), knowledge)
 
     def row(self, text: str) -> dict[str, Any]:
-        """A corpus-shard row (input_ids + token spans) for `text`."""
+        """A corpus-shard row (input_ids, token spans, linked knowledge ids) for `text`."""
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        spans = annotate(text, self.matcher, self.keywords_top_k)
-        row = {"input_ids": enc["input_ids"]}
+        spans, linked = annotate_linked(text, self.matcher, self.keywords_top_k)
+        row = {"text": text, "input_ids": enc["input_ids"], "knowledge_ids": linked}
         for t in SPAN_TYPES:
             row[f"{t}_spans"] = [list(s) for s in char_spans_to_token_spans(enc["offset_mapping"], spans[t])]
         return row
 
-    def mask(self, text: str, strategy: str = "word", mask_rate: float = 0.15, seed: int = 0) -> MaskedView:
-        """Mask `text` with one strategy; the same seed gives the same view."""
-        cfg = MaskConfig(strategy=strategy, mask_rate=mask_rate)
+    def mask(self, text: str, strategy: str | MaskConfig = "word", mask_rate: float = 0.15,
+             seed: int = 0) -> MaskedView:
+        """Mask `text` with a strategy name (at `mask_rate`) or a full MaskConfig; the same seed gives the same view."""
+        cfg = strategy if isinstance(strategy, MaskConfig) else MaskConfig(strategy=strategy, mask_rate=mask_rate)
         row = self.row(text)
-        collator = MaskingCollator(self.tokenizer, cfg, max_length=len(row["input_ids"]) + 2, seed=seed)
-        ids, labels = collator.mask_row(row)
-        ids, labels = ids[1:-1], labels[1:-1]  # drop [CLS]/[SEP]
-        tokens = self.tokenizer.convert_ids_to_tokens(row["input_ids"])
-        return MaskedView(tokens=tokens, shown=self.tokenizer.convert_ids_to_tokens(ids.tolist()),
-                          masked=(labels != -100).tolist(), strategy=strategy)
+        n_ctx = len(row["input_ids"])
+        # room for the whole context, and for K_w (+ its [SEP]) when knowledge is on: nothing is truncated
+        max_length = n_ctx + 2 + (cfg.knowledge.summary_budget + 3 if cfg.knowledge.enabled else 0)
+        collator = MaskingCollator(self.tokenizer, cfg, max_length=max(max_length, 5), seed=seed,
+                                   knowledge=self.knowledge)
+        b = collator.mask_batch([row])
+        n = int(b.context_length[0])
+        ctx = slice(1, n + 1)  # drop [CLS]/[SEP]
+        ids, labels, original = b.input_ids[0, ctx], b.labels[0, ctx], b.original_ids[0, ctx]
+        masked = labels != -100
+        synonym = b.synonym[0, ctx]
+        kinds = np.where(~masked, "", np.where(synonym, "synonym", np.where(
+            ids == self.tokenizer.mask_token_id, "mask", np.where(ids == original, "keep", "random"))))
+        units = [(t, s - 1, e - 1) for _, t, s, e in b.spans]
+        covered = np.zeros(n, dtype=bool)
+        for _, s, e in units:
+            covered[s:e] = True
+        units += [("char", int(i), int(i) + 1) for i in np.flatnonzero(masked & ~covered)]
+        span_types: list[list[str]] = [[] for _ in range(n)]
+        for t in ("entity", "keyword", "phrase", "word", "clause"):
+            for s, e in row[f"{t}_spans"]:
+                for i in range(s, min(e, n)):
+                    span_types[i].append(t)
+        word_start = [False] * n
+        for s, _ in row["word_spans"]:
+            if s < n:
+                word_start[s] = True
+        clause = [-1] * n
+        for k, (s, e) in enumerate(row["clause_spans"]):
+            clause[s:e] = [k] * len(clause[s:e])
+        segment = np.flatnonzero(b.token_type_ids[0] == 1)[:-1]  # K_w without its closing [SEP]
+        names = self.knowledge.names if self.knowledge is not None else {}
+        return MaskedView(
+            tokens=self.tokenizer.convert_ids_to_tokens(row["input_ids"]),
+            shown=self.tokenizer.convert_ids_to_tokens(ids.tolist()), masked=masked.tolist(), strategy=b.strategy[0],
+            kinds=kinds.tolist(), span_types=span_types, word_start=word_start, clause=clause,
+            units=sorted(units, key=lambda u: u[1]),
+            config=cfg, knowledge_tokens=self.tokenizer.convert_ids_to_tokens(b.input_ids[0, segment].tolist()),
+            knowledge_entries=[(i, names.get(i, i)) for i in b.knowledge_entries[0]])
 
-    def render(self, text: str, strategy: str = "word", mask_rate: float = 0.15, seed: int = 0) -> str:
-        """HTML of the masked paragraph (the widget's callback)."""
+    def render(self, text: str, strategy: str | MaskConfig = "word", mask_rate: float = 0.15, seed: int = 0) -> str:
+        """HTML of the masked paragraph."""
         return render_html(self.mask(text, strategy, mask_rate, seed))
 
 
+def _piece(token: str) -> str:
+    return html.escape(token.removeprefix("##"))
+
+
+def _legend() -> str:
+    swatch = 'display:inline-block;padding:0 4px;margin-right:4px;border-radius:3px'
+    types = "".join(f'<span style="{swatch};background:{c}">{t}</span>' for t, c in TYPE_COLOURS.items())
+    types += f'<span style="{swatch};border-bottom:2px solid {CLAUSE_UNDERLINE}">clause</span>'
+    marks = "".join(f'<span style="{swatch};outline:{style}">{label}</span>' for label, style in KIND_STYLES.values())
+    return (f'<div class="obert-legend" style="font-size:85%;color:#495057;margin-top:4px">span type: {types} · '
+            f'masked, shown to the model as: {marks} (small text above = what the model sees)</div>')
+
+
+def _stats_line(view: MaskedView) -> str:
+    cfg = view.config or MaskConfig(strategy=view.strategy)
+    counts = view.counts()
+    drawn = (f"mixture <b>{html.escape(cfg.label)}</b> drew <b>{html.escape(view.strategy)}</b>" if cfg.mixture
+             else f"strategy <b>{html.escape(view.strategy)}</b>")
+    kept = 1.0 - cfg.replace_mask - cfg.replace_random
+    units = ", ".join(f"{t} {k}" for t, k in view.unit_counts().items()) or "none"
+    syn = f"on (rate {cfg.synonym.rate:g})" if cfg.synonym.enabled else "off"
+    return (f'<div class="obert-stats" style="font-size:90%;color:#212529;margin-top:4px">{drawn} · '
+            f'masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}, '
+            f'target {cfg.mask_rate:.0%}) · [MASK] {counts["mask"]} · random {counts["random"]} · '
+            f'kept {counts["keep"]} · synonym {counts["synonym"]} · '
+            f'spans masked: {units} · policy {cfg.replace_mask:.0%}/{cfg.replace_random:.0%}/{kept:.0%} '
+            f'[MASK]/random/kept · synonyms {syn} · knowledge {"on" if cfg.knowledge.enabled else "off"}</div>')
+
+
+def _knowledge_block(view: MaskedView) -> str:
+    if view.config is None or not view.config.knowledge.enabled:
+        return ""
+    style = "margin-top:6px;padding:4px 6px;border-left:4px solid #5f3dc4;background:#f3f0ff"
+    if not view.knowledge_entries:
+        body = "no knowledge-base entity linked in this text: no K<sub>w</sub> segment"
+    else:
+        entries = ", ".join(f"<b>{html.escape(name)}</b> ({html.escape(i)})" for i, name in view.knowledge_entries)
+        body = (f"entries: {entries} · {len(view.knowledge_tokens)} tokens<br>"
+                f'<span class="obert-knowledge-text">{"".join(_piece(t) for t in view.knowledge_tokens)}</span>')
+    return (f'<div class="obert-knowledge" style="{style}"><span style="color:#5f3dc4">knowledge segment K<sub>w</sub> '
+            f'([CLS] context [SEP] K<sub>w</sub> [SEP], token type 1, never masked)</span><br>{body}</div>')
+
+
 def render_html(view: MaskedView) -> str:
-    """Tokens as inline boxes: masked targets highlighted, with what the model sees above the original."""
+    """The paragraph as tokens coloured by span type, masked targets outlined with what the model sees above
+    them, the knowledge segment (when knowledge masking is on), a statistics line and a legend."""
+    unit_of = {}
+    for t, s, e in view.units:
+        for i in range(s, e):
+            unit_of[i] = t
     parts = []
-    for tok, shown, m in zip(view.tokens, view.shown, view.masked):
-        tok_h = html.escape(tok.removeprefix("##"))
+    n = len(view.tokens)
+    for i, (tok, shown, m) in enumerate(zip(view.tokens, view.shown, view.masked)):
+        types = view.span_types[i] if i < len(view.span_types) else []
+        colour = next((TYPE_COLOURS[t] for t in TYPE_COLOURS if t in types), None)
+        style = []
+        if colour:
+            style.append(f"background:{colour}")
+        if i < len(view.word_start) and view.word_start[i] and i:
+            style.append("margin-left:3px")
+        if i < len(view.clause) and view.clause[i] >= 0:
+            style.append(f"border-bottom:2px solid {CLAUSE_UNDERLINE}")
+        kind = view.kinds[i] if i < len(view.kinds) else ("mask" if m else "")
+        title = ", ".join(types) or "no span"
         if m:
-            kind = "mask" if shown == "[MASK]" else ("keep" if shown == tok else "random")
-            colour = {"mask": "#f4a6a6", "random": "#f9d77e", "keep": "#a6d8f4"}[kind]
-            parts.append(f'<span class="obert-tok obert-{kind}" title="{kind}: {html.escape(shown)}" '
-                         f'style="background:{colour};border-radius:3px;padding:0 2px;margin:0 1px">'
-                         f'<sup>{html.escape(shown) if kind != "keep" else "="}</sup>{tok_h}</span>')
+            style.append(f"outline:{KIND_STYLES[kind][1]};outline-offset:-1px")
+            above = {"mask": "[M]", "keep": "="}.get(kind, _piece(shown))
+            title += f" · masked as part of a {unit_of.get(i, 'char')} unit · model sees {html.escape(shown)} ({kind})"
+            body = f"<ruby>{_piece(tok)}<rt>{above}</rt></ruby>"
         else:
-            parts.append(f'<span class="obert-tok">{tok_h}</span>')
-    legend = ('<div style="font-size:90%;color:#555">strategy <b>{}</b> · masked {}/{} tokens ({:.1%}) · '
-              '<span style="background:#f4a6a6">[MASK]</span> <span style="background:#f9d77e">random</span> '
-              '<span style="background:#a6d8f4">kept</span></div>').format(
-        html.escape(view.strategy), sum(view.masked), len(view.masked), view.realised_rate)
-    return f'<div style="line-height:2.2;font-size:110%">{"".join(parts)}</div>{legend}'
+            body = _piece(tok)
+        cls = f"obert-tok obert-{kind}" if m else "obert-tok"
+        data_type = next((t for t in TYPE_COLOURS if t in types), "")
+        parts.append(f'<span class="{cls}" data-type="{data_type}" title="{title}" '
+                     f'style="{";".join(style)}">{body}</span>')
+    text = f'<div class="obert-text" style="line-height:2.6;font-size:115%">{"".join(parts)}</div>' if n else ""
+    return f'<div class="obert-view">{text}{_knowledge_block(view)}{_stats_line(view)}{_legend()}</div>'
 
 
-def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str]):
-    """ipywidgets controls (paragraph, free text, strategy, mask rate, seed) over a live HTML view."""
+def parse_mixture(spec: str | Mapping[str, float]) -> dict[str, float]:
+    """`'word:0.5, phrase:0.5'` (or `word=0.5 …`, or a dict) -> {'word': 0.5, 'phrase': 0.5}."""
+    if isinstance(spec, Mapping):
+        return {str(k): float(v) for k, v in spec.items()}
+    out: dict[str, float] = {}
+    for part in spec.replace(";", ",").replace("+", ",").split(","):
+        if not part.strip():
+            continue
+        name, sep, weight = part.replace("=", ":").partition(":")
+        try:
+            out[name.strip()] = float(weight) if sep else 1.0
+        except ValueError:
+            raise ConfigError(f"mixture: weight {weight.strip()!r} of {name.strip()!r} is not a number; "
+                              "write e.g. 'word:0.5, phrase:0.5'") from None
+    if not out:
+        raise ConfigError("mixture: empty; write e.g. 'word:0.5, phrase:0.5'")
+    return out
+
+
+@dataclass
+class MaskControls:
+    """The widget's control values; `config()` is the MaskConfig they describe."""
+
+    text: str = ""
+    strategy: str = "word"  # one of STRATEGIES, or 'mixture' to use `mixture`
+    mixture: str | dict = "word:0.4, entity:0.2, phrase:0.2, clause:0.2"
+    mask_rate: float = 0.15
+    replace_mask: float = 0.8  # share of targets shown as [MASK]
+    replace_random: float = 0.1  # share shown as a random token; the rest stay unchanged
+    synonym: bool = False
+    synonym_rate: float = 0.5
+    knowledge: bool = False
+    seed: int = 0
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> "MaskControls":
+        """From a dict of control values (the widget's 'sample' and 'output' are ignored; other unknown keys raise)."""
+        return cls(**{k: v for k, v in values.items() if k not in ("sample", "output")})
+
+    def config(self) -> MaskConfig:
+        mixture = parse_mixture(self.mixture) if self.strategy == MIXTURE else {}
+        return MaskConfig(strategy="word" if self.strategy == MIXTURE else self.strategy, mixture=mixture,
+                          mask_rate=float(self.mask_rate), replace_mask=float(self.replace_mask),
+                          replace_random=float(self.replace_random),
+                          synonym={"enabled": bool(self.synonym), "rate": float(self.synonym_rate)},
+                          knowledge={"enabled": bool(self.knowledge)})
+
+
+def render_controls(previewer: MaskPreviewer, values: MaskControls | Mapping[str, Any]) -> str:
+    """The widget's callback: HTML for the control values ('' for empty text, a message for an impossible setting)."""
+    controls = values if isinstance(values, MaskControls) else MaskControls.from_values(values)
+    if not controls.text.strip():
+        return ""
+    try:
+        cfg = controls.config()
+        if cfg.knowledge.enabled and previewer.knowledge is None:
+            raise ConfigError("knowledge: this corpus was built without a knowledge_base, so there are no K_w segments")
+        view = previewer.mask(controls.text, cfg, seed=int(controls.seed))
+    except ConfigError as e:  # an impossible setting: say which and why instead of a traceback in the widget
+        return f'<div class="obert-error" style="color:#c92a2a">{html.escape(str(e))}</div>'
+    return render_html(view)
+
+
+def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str], **initial: Any):
+    """ipywidgets controls over a live HTML view; `box.controls` maps control names to widgets (and 'output').
+
+    Controls: sample (paragraph picker, fills text), text, strategy (or 'mixture'), mixture, mask_rate,
+    replace_mask, replace_random, synonym, synonym_rate, knowledge, seed. `initial` overrides MaskControls defaults.
+    """
     import ipywidgets as w
 
-    picker = w.Dropdown(options=[(p[:30] + "…", p) for p in paragraphs], description="sample")
-    text = w.Textarea(value=paragraphs[0] if paragraphs else "", layout=w.Layout(width="100%", height="70px"), description="text")
-    strategy = w.Dropdown(options=list(STRATEGIES), value="word", description="strategy")
-    rate = w.FloatSlider(value=0.15, min=0.05, max=0.5, step=0.01, description="mask rate")
-    seed = w.IntText(value=0, description="seed")
+    start = MaskControls(**{"text": paragraphs[0] if paragraphs else "", **initial})
+    wide = w.Layout(width="100%")
+
+    def slider(value: float, lo: float, hi: float, step: float, label: str):
+        return w.FloatSlider(value=value, min=lo, max=hi, step=step, description=label, continuous_update=False)
+
+    c = {
+        "sample": w.Dropdown(options=[(p[:40] + ("…" if len(p) > 40 else ""), p) for p in paragraphs],
+                             value=start.text if start.text in paragraphs else None, description="sample", layout=wide),
+        "text": w.Textarea(value=start.text, layout=w.Layout(width="100%", height="70px"), description="text"),
+        "strategy": w.Dropdown(options=[*STRATEGIES, MIXTURE], value=start.strategy, description="strategy"),
+        "mixture": w.Text(value=start.mixture if isinstance(start.mixture, str) else
+                          ", ".join(f"{k}:{v:g}" for k, v in start.mixture.items()),
+                          description="mixture", placeholder="word:0.5, phrase:0.5 (strategy 'mixture')"),
+        "mask_rate": slider(start.mask_rate, 0.01, 0.9, 0.01, "mask rate"),
+        "replace_mask": slider(start.replace_mask, 0.0, 1.0, 0.05, "[MASK] share"),
+        "replace_random": slider(start.replace_random, 0.0, 1.0, 0.05, "random share"),
+        "synonym": w.Checkbox(value=start.synonym, description="synonym replacement"),
+        "synonym_rate": slider(start.synonym_rate, 0.0, 1.0, 0.05, "synonym rate"),
+        "knowledge": w.Checkbox(value=start.knowledge, description="knowledge segment",
+                                disabled=previewer.knowledge is None),
+        "seed": w.IntText(value=start.seed, description="seed"),
+    }
     out = w.HTML()
+    c["output"] = out
+
+    def values() -> dict[str, Any]:
+        return {name: widget.value for name, widget in c.items() if name not in ("sample", "output")}
 
     def update(*_):
-        out.value = previewer.render(text.value, strategy.value, rate.value, seed.value) if text.value.strip() else ""
+        out.value = render_controls(previewer, values())
 
-    picker.observe(lambda ch: setattr(text, "value", ch["new"]), names="value")
-    for control in (text, strategy, rate, seed):
-        control.observe(update, names="value")
+    c["sample"].observe(lambda ch: setattr(c["text"], "value", ch["new"] or ""), names="value")
+    # [MASK] + random shares stay <= 1: the random slider's maximum follows the [MASK] share (and clamps its value)
+    c["replace_random"].max = round(1.0 - start.replace_mask, 6)
+    c["replace_mask"].observe(lambda ch: setattr(c["replace_random"], "max", round(1.0 - ch["new"], 6)),
+                              names="value")
+    for name in ("text", "strategy", "mixture", "mask_rate", "replace_mask", "replace_random", "synonym",
+                 "synonym_rate", "knowledge", "seed"):
+        c[name].observe(update, names="value")
     update()
-    box = w.VBox([picker, text, w.HBox([strategy, rate, seed]), out])
-    box.controls = {"sample": picker, "text": text, "strategy": strategy, "mask_rate": rate, "seed": seed, "output": out}
+    box = w.VBox([c["sample"], c["text"], w.HBox([c["strategy"], c["mixture"], c["mask_rate"]]),
+                  w.HBox([c["replace_mask"], c["replace_random"], c["seed"]]),
+                  w.HBox([c["synonym"], c["synonym_rate"], c["knowledge"]]), out])
+    box.controls = c
     return box
 
 
-def strategy_statistics(rows: Sequence[dict[str, Any]], tokenizer, mask_rate: float = 0.15, max_length: int = 128, seed: int = 0) -> pd.DataFrame:
-    """Per strategy over corpus rows: realised mask rate, mean masked-run length, replacement shares."""
-    records = []
-    for strategy in STRATEGIES:
-        collator = MaskingCollator(tokenizer, MaskConfig(strategy=strategy, mask_rate=mask_rate), max_length, seed)
-        n_tok = n_masked = n_mask_tok = n_same = 0
-        runs: list[int] = []
-        for row in rows:
-            ids, labels = collator.mask_row(row)
-            target = labels != -100
-            n_tok += len(ids) - 2
-            n_masked += int(target.sum())
-            n_mask_tok += int((ids[target] == tokenizer.mask_token_id).sum())
-            n_same += int((ids[target] == labels[target]).sum())
-            # lengths of runs of consecutive masked positions (adjacent spans merge into one run)
-            edges = np.diff(np.concatenate([[0], target.astype(np.int8), [0]]))
-            runs.extend((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).tolist())
-        records.append({
-            "strategy": strategy, "sequences": len(rows), "tokens": n_tok,
-            "mask_rate": n_masked / max(1, n_tok),
-            "mean_run_length": float(np.mean(runs)) if runs else 0.0,
-            "share_mask": n_mask_tok / max(1, n_masked),
-            "share_kept": n_same / max(1, n_masked),
-        })
-    return pd.DataFrame(records)
+def render_strategies(previewer: MaskPreviewer, text: str, mask_rate: float = 0.15, seed: int = 0,
+                      knowledge: bool = False) -> str:
+    """HTML of `text` masked by every strategy in turn, one titled block each."""
+    return "".join(f"<h4>{s}</h4>" + render_controls(previewer, MaskControls(text, s, mask_rate=mask_rate, seed=seed,
+                                                                              knowledge=knowledge))
+                   for s in STRATEGIES)
 
 
-def plot_strategy_statistics(df: pd.DataFrame):
-    """Bar charts of realised mask rate and mean masked-run length per strategy."""
+def strategy_comparison(rows: Sequence[dict[str, Any]], tokenizer, knowledge: KnowledgeSegments | None = None,
+                        mask_rate: float = 0.15, max_length: int = 128, seed: int = 0,
+                        mixture: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """strategy_statistics for every strategy plus a mixture, synonym replacement and (with `knowledge`) K_w masking."""
+    from .statistics import strategy_statistics
+
+    mixture = dict(mixture or {"word": 0.4, "entity": 0.2, "phrase": 0.2, "clause": 0.2})
+    extra = {"mixture": MaskConfig(mixture=mixture, mask_rate=mask_rate),
+             "word + synonym": MaskConfig(strategy="word", mask_rate=mask_rate, synonym={"enabled": True})}
+    if knowledge is not None:
+        extra["entity + knowledge"] = MaskConfig(strategy="entity", mask_rate=mask_rate, knowledge={"enabled": True})
+    df = strategy_statistics(rows, tokenizer, mask_rate=mask_rate, max_length=max_length, seed=seed, extra=extra,
+                             knowledge=knowledge)
+    labels = {**{s: s for s in STRATEGIES}, "mixture": extra["mixture"].label, "word + synonym": "word, synonym rate "
+              f"{extra['word + synonym'].synonym.rate:g}", "entity + knowledge": "entity, K_w segment"}
+    df.insert(1, "config", df["strategy"].map(labels))
+    return df
+
+
+def plot_strategy_statistics(df: pd.DataFrame, target_rate: float = 0.15):
+    """Bars of realised mask rate (dashed: `target_rate`) and mean masked-unit length per strategy_statistics row."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].bar(df["strategy"], df["mask_rate"], color="#d9534f")
-    axes[0].axhline(0.15, ls="--", c="k", lw=1)
+    from ..reports import setup_cjk_font
+
+    setup_cjk_font()  # the titles are Chinese
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    labels = df["strategy"].tolist()
+    axes[0].bar(labels, df["mask_rate"], color="#d9534f")
+    axes[0].axhline(target_rate, ls="--", c="k", lw=1)
     axes[0].set_title("实际掩码率 realised mask rate")
-    axes[1].bar(df["strategy"], df["mean_run_length"], color="#5bc0de")
-    axes[1].set_title("平均掩码片段长度 mean masked-run length (tokens)")
+    axes[1].bar(labels, df["mean_span_length"], color="#5bc0de")
+    axes[1].set_title("平均掩码片段长度 mean masked span length (tokens)")
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=30)
+        plt.setp(ax.get_xticklabels(), ha="right")
     fig.tight_layout()
     return fig
 
 
-def render_strategies(previewer: MaskPreviewer, text: str, mask_rate: float = 0.15, seed: int = 0) -> str:
-    """HTML of `text` masked by every strategy in turn, one titled block each."""
-    return "".join(f"<h4>{s}</h4>" + previewer.render(text, s, mask_rate, seed) for s in STRATEGIES)
+def plot_span_lengths(df: pd.DataFrame, max_length: int = 16):
+    """One histogram per strategy of masked-unit lengths (span_length_table); longer units pile up in the last bar."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from ..reports import setup_cjk_font
+
+    setup_cjk_font()  # the titles are Chinese
+    strategies = list(dict.fromkeys(df["strategy"]))
+    cols = 3
+    rows = -(-len(strategies) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.8 * rows), squeeze=False)
+    bins = np.arange(1, max_length + 2) - 0.5
+    for ax, s in zip(axes.flat, strategies):
+        lengths = np.minimum(df.loc[df["strategy"] == s, "length"].to_numpy(), max_length)
+        weights = np.full(len(lengths), 1.0 / max(1, len(lengths)))
+        ax.hist(lengths, bins=bins, weights=weights, color="#4c6ef5", edgecolor="white")
+        mean = float(np.mean(df.loc[df["strategy"] == s, "length"])) if len(lengths) else 0.0
+        ax.set_title(f"{s} · 平均 mean {mean:.1f}", fontsize=10)
+        ax.set_ylabel("占比 share")
+        ax.set_xlim(0, max_length + 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes.flat[len(strategies):]:
+        ax.set_visible(False)
+    for k in range(min(cols, len(strategies))):  # the lowest plot of each column
+        axes[(len(strategies) - 1 - k) // cols, k].set_xlabel(
+            f"掩码单元长度 masked unit length (tokens; {max_length} = {max_length}+)")
+    fig.suptitle("各策略掩码单元长度分布 masked-unit length per strategy")
+    fig.tight_layout()
+    return fig
+
+
+def export_figures(figures: Mapping[str, Any], reports_dir: str | Path) -> list[Path]:
+    """Save every figure as reports_dir/<name>.png and .svg (reports.save_figure); returns the paths written."""
+    from ..reports import save_figure
+
+    return [p for name, fig in figures.items() for p in save_figure(fig, name, reports_dir)]
+
+
+def export_button(figures: Mapping[str, Any], reports_dir: str | Path):
+    """An 'export figures' button (ipywidgets) whose click runs export_figures and lists the files written."""
+    import ipywidgets as w
+
+    button = w.Button(description="export figures", icon="download", tooltip=f"PNG + SVG into {reports_dir}")
+    status = w.HTML()
+
+    def on_click(_):
+        paths = export_figures(figures, reports_dir)
+        status.value = f"wrote {len(paths)} files: " + ", ".join(html.escape(p.name) for p in paths)
+
+    button.on_click(on_click)
+    box = w.HBox([button, status])
+    box.button, box.status = button, status
+    return box

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .. import config as cfgmod
 from ..corpus import load_shards
-from ..masking import MaskingCollator
+from ..masking import KnowledgeSegments, MaskingCollator
 from ..model import build_masked_lm, count_parameters
 from ..results import append_result
 from .plan import PretrainConfig, SpeedConfig, StageConfig, validate
@@ -125,7 +125,8 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
         torch.manual_seed(cfg.seed + si)
         engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                                config=deepspeed_config(stage, speed, accum))
-        collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si)
+        knowledge = KnowledgeSegments.from_corpus(corpus_dir, tokenizer) if stage.mask.knowledge.enabled else None
+        collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge)
         batches = _batches(rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank, world=speed.data_parallel_size)
         engine.train()
         bar = tqdm(range(stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}", disable=not progress or rank != 0)
@@ -133,6 +134,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
             t0 = time.perf_counter()
             losses, correct, targets, tokens = [], 0, 0, 0
             lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
+            collator.set_step(step)  # a mask schedule counts this stage's optimiser steps
             for _ in range(accum):
                 batch = next(batches)
                 outputs = engine(**batch)
@@ -147,7 +149,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
             global_step += 1
             dt = time.perf_counter() - t0
             rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
-                   "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.strategy,
+                   "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.label,
                    "loss": float(np.mean(losses)), "mlm_accuracy": correct / max(1, targets),
                    "lr": lr, "tokens_per_s": tokens / dt}
             records.append(rec)
@@ -220,7 +222,7 @@ def plan_table(cfg: PretrainConfig | dict | str, speed: SpeedConfig | dict | Non
     speed = cfgmod.load(SpeedConfig, speed)
     accum = validate(cfg, speed, torch.cuda.is_available())
     return pd.DataFrame([{"stage": s.name, "seq_len": s.seq_len, "global_batch": s.global_batch, "micro_batch": s.micro_batch,
-                          "accumulation": a, "steps": s.steps, "lr": s.lr, "strategy": s.mask.strategy,
+                          "accumulation": a, "steps": s.steps, "lr": s.lr, "strategy": s.mask.label,
                           "tokens": s.steps * s.global_batch * s.seq_len} for s, a in zip(cfg.stages, accum)])
 
 

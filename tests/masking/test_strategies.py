@@ -1,36 +1,73 @@
+"""Mask rules on hand-written spans with exact expected outcomes, and the collator's layout and determinism."""
 import numpy as np
 import pytest
 
 from obert_lib.config import ConfigError
-from obert_lib.masking import FALLBACK, MaskConfig, MaskingCollator, apply_replacement, choose_masked_positions
-from obert_lib.masking.strategies import replaceable_ids
+from obert_lib.config import load as load_config
+from obert_lib.masking import (FALLBACK, STRATEGIES, LengthBucketSampler, MaskConfig, MaskingCollator, apply_replacement,
+                               choose_masked_positions, pack_rows)
+from obert_lib.masking.strategies import replaceable_ids, stochastic_budget
 
 
-def test_whole_spans_only_and_budget():
-    spans = {"word": [(0, 2), (2, 4), (4, 5), (5, 8), (8, 10)]}
-    for seed in range(20):
+def positions(mask) -> list[int]:
+    return np.flatnonzero(mask).tolist()
+
+
+# Each case leaves exactly one candidate that fits at every level, so the outcome is forced by the rules
+# (strategy first, then FALLBACK order, then single tokens) whatever the random order.
+FORCED = {
+    # n=20, rate 0.1 -> budget 2: words of 3 do not fit, the only 2-token word does
+    "word": (20, 0.1, {"word": [(0, 3), (3, 6), (6, 8), (8, 11)]}, [6, 7]),
+    # budget 6: the entity (4), then the only word of <= 2 tokens that does not touch it
+    "entity": (20, 0.3, {"entity": [(10, 14)], "word": [(0, 3), (3, 5), (5, 8), (10, 12), (16, 19)]},
+               [3, 4, 10, 11, 12, 13]),
+    # budget 4: the 3-token keyword, then one single token (no word of 1 fits? (8, 9) does)
+    "keyword": (20, 0.2, {"keyword": [(2, 5), (12, 18)], "word": [(0, 2), (8, 9), (12, 14)]}, [2, 3, 4, 8]),
+    # budget 5: phrase of 5 exactly; the 6-token phrase never fits
+    "phrase": (20, 0.25, {"phrase": [(0, 6), (10, 15)], "word": [(10, 12)]}, [10, 11, 12, 13, 14]),
+    # budget 8: clause (4), phrase (3), then the only 1-token word
+    "clause": (20, 0.4, {"clause": [(0, 4), (10, 20)], "phrase": [(5, 8), (12, 17)], "word": [(5, 6), (9, 10), (12, 14)]},
+               [0, 1, 2, 3, 5, 6, 7, 9]),
+}
+
+
+@pytest.mark.parametrize("strategy", sorted(FORCED))
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_each_strategy_forced_outcome(strategy, seed):
+    n, rate, spans, expected = FORCED[strategy]
+    assert positions(choose_masked_positions(n, spans, strategy, rate, np.random.default_rng(seed))) == expected
+
+
+def test_char_masks_exactly_the_budget_of_free_tokens():
+    for seed in range(10):
+        m = choose_masked_positions(40, {}, "char", 0.25, np.random.default_rng(seed))  # budget 10
+        assert m.sum() == 10
+    a = choose_masked_positions(40, {}, "char", 0.25, np.random.default_rng(3))
+    b = choose_masked_positions(40, {}, "char", 0.25, np.random.default_rng(3))
+    assert positions(a) == positions(b)
+
+
+def test_budget_never_exceeded_and_spans_whole():
+    spans = {"word": [(0, 2), (2, 4), (4, 5), (5, 8), (8, 10), (10, 14), (14, 20)]}
+    for seed in range(50):
         m = choose_masked_positions(20, spans, "word", 0.15, np.random.default_rng(seed))
-        assert m.sum() >= 3  # budget round(0.15 * 20) = 3 ...
-        assert m.sum() < 3 + 3  # ... exceeded by less than one span (longest word span is 3)
-        for s, e in spans["word"]:
-            assert m[s:e].all() or not m[s:e].any()  # a span is masked entirely or not at all
+        assert m.sum() == 3  # 0.15 * 20 = 3.0: no rounding
+        assert sum(m[s:e].all() for s, e in spans["word"]) >= 1  # at least one whole word, not only single tokens
 
 
-def test_exact_mask_for_seed():
-    spans = {"clause": [(0, 6), (6, 12)], "word": [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12)]}
-    m = choose_masked_positions(12, spans, "clause", 0.25, np.random.default_rng(0))
-    assert m.astype(int).tolist() in ([1] * 6 + [0] * 6, [0] * 6 + [1] * 6)  # one clause covers budget 3
+def test_stochastic_budget_is_unbiased():
+    rng = np.random.default_rng(0)
+    b = stochastic_budget(np.full(100_000, 7), 0.15, rng)  # 1.05 tokens per row
+    assert set(np.unique(b)) == {1, 2}
+    assert abs(b.mean() - 1.05) < 0.005
 
 
-def test_fallback_fills_from_finer_granularity():
+def test_fallback_order_is_documented_finer_first():
     assert FALLBACK["clause"] == ("phrase", "word", "char")
-    spans = {"entity": [(0, 2)], "word": [(2, 4), (4, 6), (6, 8)]}
-    m = choose_masked_positions(20, spans, "entity", 0.3, np.random.default_rng(1))  # budget 6
-    assert m[0:2].all()  # the only entity
-    assert m.sum() == 6  # filled with words (2 each) then characters
+    assert all(chain[-1] == "char" for s, chain in FALLBACK.items() if s != "char")
 
 
-def test_replacement_split_and_labels():
+def test_replacement_split_labels_and_exempt_positions():
     rng = np.random.default_rng(0)
     ids = np.arange(10, 100010) % 1000 + 10  # [100000]
     masked = np.ones_like(ids, dtype=bool)
@@ -38,20 +75,104 @@ def test_replacement_split_and_labels():
     assert (labels == ids).all()
     assert abs((new == 4).mean() - 0.8) < 0.01
     assert abs(np.isin(new, [7, 8]).mean() - 0.1) < 0.01
-    not_masked = ~masked.copy()
-    not_masked[:10] = True
-    new2, labels2 = apply_replacement(ids, ~not_masked, MaskConfig(), 4, np.array([7]), np.random.default_rng(0))
-    assert (labels2[:10] == -100).all() and (new2[:10] == ids[:10]).all()
+    exempt = np.zeros_like(masked)
+    exempt[:100] = True
+    new2, labels2 = apply_replacement(ids, masked, MaskConfig(), 4, np.array([7]), np.random.default_rng(0), exempt=exempt)
+    assert (new2[:100] == ids[:100]).all() and (labels2[:100] == ids[:100]).all()
+    only_mask = MaskConfig(replace_mask=1.0, replace_random=0.0)
+    new3, _ = apply_replacement(ids[:50], masked[:50], only_mask, 4, np.array([7]), rng)
+    assert (new3 == 4).all()
 
 
-def test_config_errors_name_key():
+def test_config_errors_name_key_and_fix():
     with pytest.raises(ConfigError, match="strategy: 'sentence' is unknown"):
         MaskConfig(strategy="sentence")
     with pytest.raises(ConfigError, match="mask_rate"):
         MaskConfig(mask_rate=1.5)
+    with pytest.raises(ConfigError, match="mixture.sentence: unknown strategy"):
+        MaskConfig(mixture={"word": 1.0, "sentence": 1.0})
+    with pytest.raises(ConfigError, match="mixture.word: weight -1"):
+        MaskConfig(mixture={"word": -1.0, "char": 1.0})
+    with pytest.raises(ConfigError, match=r"schedule\[1\].from_step: entries must be in increasing"):
+        MaskConfig(schedule=[{"from_step": 5, "mixture": {"word": 1}}, {"from_step": 5, "mixture": {"clause": 1}}])
+    with pytest.raises(ConfigError, match="synonym.rate"):
+        load_config(MaskConfig, {"synonym": {"rate": 2.0}})
+    with pytest.raises(ConfigError, match="knowledge.summary_budgt: unknown key"):
+        load_config(MaskConfig, {"knowledge": {"summary_budgt": 10}})
 
 
-def test_random_ids_exclude_special_and_continuation(sample_corpus):
+def test_mixture_and_schedule_weights():
+    cfg = load_config(MaskConfig, {"mixture": {"word": 3, "clause": 1},
+                                   "schedule": [{"from_step": 100, "mixture": {"phrase": 1, "clause": 1}}]})
+    assert cfg.mixture_at(0) == {"word": 0.75, "clause": 0.25}
+    assert cfg.mixture_at(99) == {"word": 0.75, "clause": 0.25}
+    assert cfg.mixture_at(100) == {"phrase": 0.5, "clause": 0.5}
+    assert MaskConfig(strategy="entity").mixture_at(10**6) == {"entity": 1.0}
+
+
+class FakeTokenizer:
+    """Ids 0-4 special ([PAD] [UNK] [CLS] [SEP] [MASK]), 5-9 '##' pieces, 10-99 whole tokens."""
+
+    pad_token_id, unk_token_id, cls_token_id, sep_token_id, mask_token_id = 0, 1, 2, 3, 4
+    all_special_ids = [0, 1, 2, 3, 4]
+
+    def get_vocab(self):
+        names = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"##p{i}" for i in range(5)] + [f"t{i}" for i in range(90)]
+        return {t: i for i, t in enumerate(names)}
+
+
+def fake_row(n: int, **spans) -> dict:
+    return {"input_ids": list(range(10, 10 + n)), **{f"{k}_spans": v for k, v in spans.items()}}
+
+
+def test_collator_layout_specials_and_truncation():
+    rows = [fake_row(12, clause=[[0, 4], [4, 12]], word=[[0, 2], [2, 4], [4, 6]]), fake_row(3, word=[[0, 3]])]
+    col = MaskingCollator(FakeTokenizer(), MaskConfig(strategy="clause", mask_rate=0.5), max_length=10, seed=0)
+    b = col.mask_batch(rows)
+    assert b.input_ids.shape == (2, 10)
+    assert b.context_length.tolist() == [8, 3]  # 12 tokens truncated to 10 - [CLS] - [SEP]
+    assert b.original_ids[0].tolist() == [2, *range(10, 18), 3]
+    assert b.original_ids[1].tolist() == [2, 10, 11, 12, 3, 0, 0, 0, 0, 0]
+    assert b.attention_mask[1].tolist() == [1] * 5 + [0] * 5
+    target = b.labels != -100
+    assert not target[:, 0].any() and not target[0, 9] and not target[1, 4:].any()
+    # budget 4 of 8: the clause (4, 12) was cut by truncation and is gone; (0, 4) is exactly the budget
+    assert positions(target[0]) == [1, 2, 3, 4]
+    assert (b.labels[target] == b.original_ids[target]).all()
+    assert ("clause" in {t for r, t, s, e in b.spans if r == 0})
+
+
+def test_collator_is_deterministic_per_seed_and_step_schedule():
+    rows = [fake_row(30, word=[[i, i + 2] for i in range(0, 30, 2)], clause=[[0, 10], [10, 20], [20, 30]])] * 8
+    cfg = MaskConfig(schedule=[{"from_step": 0, "mixture": {"word": 1}}, {"from_step": 10, "mixture": {"clause": 1}}])
+    a = MaskingCollator(FakeTokenizer(), cfg, 64, seed=5)
+    b = MaskingCollator(FakeTokenizer(), cfg, 64, seed=5)
+    c = MaskingCollator(FakeTokenizer(), cfg, 64, seed=6)
+    x, y, z = a.mask_batch(rows), b.mask_batch(rows), c.mask_batch(rows)
+    assert (x.input_ids == y.input_ids).all() and (x.labels == y.labels).all()
+    assert not (x.labels == z.labels).all()
+    assert set(x.strategy) == {"word"}
+    a.set_step(10)
+    later = a.mask_batch(rows)
+    assert set(later.strategy) == {"clause"}
+    assert {t for _, t, _, _ in later.spans} <= {"clause", "phrase", "word"}
+
+
+def test_mixture_draws_strategies_by_weight():
+    rows = [fake_row(20, word=[[i, i + 1] for i in range(20)])] * 4000
+    b = MaskingCollator(FakeTokenizer(), MaskConfig(mixture={"word": 0.7, "char": 0.3}), 32, seed=0).mask_batch(rows)
+    assert abs(b.strategy.count("word") / 4000 - 0.7) < 0.03
+
+
+def test_random_replacements_are_whole_tokens_only():
+    rows = [fake_row(60, word=[[i, i + 3] for i in range(0, 60, 3)])] * 200
+    cfg = MaskConfig(strategy="word", mask_rate=0.3, replace_mask=0.0, replace_random=1.0)
+    b = MaskingCollator(FakeTokenizer(), cfg, 64, seed=0).mask_batch(rows)
+    written = b.input_ids[b.labels != -100]
+    assert written.min() >= 10  # never special (0-4) or '##' (5-9)
+
+
+def test_replaceable_ids_exclude_special_and_continuation(sample_corpus):
     from transformers import AutoTokenizer
 
     tk = AutoTokenizer.from_pretrained(sample_corpus.output_dir / "tokenizer")
@@ -61,21 +182,51 @@ def test_random_ids_exclude_special_and_continuation(sample_corpus):
     assert not any(t.startswith("##") or t.startswith("[") for t in tokens)
 
 
-def test_collator_shapes_and_special_tokens_never_masked(sample_corpus):
+def test_collator_in_dataloader_workers_is_deterministic(sample_corpus):
+    import torch
     from transformers import AutoTokenizer
 
     from obert_lib.corpus import load_shards
 
     tk = AutoTokenizer.from_pretrained(sample_corpus.output_dir / "tokenizer")
-    rows = load_shards(sample_corpus.output_dir).slice(0, 16).to_pylist()
-    batch = MaskingCollator(tk, MaskConfig(strategy="phrase"), max_length=32, seed=0)(rows)
-    B, T = batch["input_ids"].shape
-    assert B == 16 and T <= 32
-    assert (batch["input_ids"][:, 0] == tk.cls_token_id).all()
-    labels, att = batch["labels"], batch["attention_mask"]
-    assert (labels[:, 0] == -100).all()
-    assert (labels[att == 0] == -100).all()  # padding never a target
-    sep_positions = batch["input_ids"] == tk.sep_token_id
-    assert (labels[sep_positions] == -100).all()
-    again = MaskingCollator(tk, MaskConfig(strategy="phrase"), max_length=32, seed=0)(rows)
-    assert (again["input_ids"] == batch["input_ids"]).all()  # deterministic for a seed
+    rows = load_shards(sample_corpus.output_dir).slice(0, 64).to_pylist()
+
+    def batches():
+        col = MaskingCollator(tk, MaskConfig(strategy="phrase"), max_length=32, seed=0)
+        loader = torch.utils.data.DataLoader(rows, batch_size=16, num_workers=2, collate_fn=col,
+                                             multiprocessing_context="spawn")
+        return [b["labels"] for b in loader]
+
+    first, second = batches(), batches()
+    assert len(first) == 4 and all((a == b).all() for a, b in zip(first, second))
+
+
+def test_pack_rows_shifts_spans_and_keeps_boundaries():
+    rows = [{"text": "a", "input_ids": [1, 2, 3], "word_spans": [[0, 2]], "clause_spans": [[0, 3]], "knowledge_ids": ["E1"]},
+            {"text": "b", "input_ids": [4, 5], "word_spans": [[0, 1], [1, 2]], "clause_spans": [[0, 2]], "knowledge_ids": ["E1", "E2"]},
+            {"text": "c", "input_ids": [6, 7, 8, 9], "word_spans": [[0, 4]]}]
+    packed = list(pack_rows(rows, max_tokens=6))
+    assert [p["input_ids"] for p in packed] == [[1, 2, 3, 4, 5], [6, 7, 8, 9]]
+    assert packed[0]["word_spans"] == [[0, 2], [3, 4], [4, 5]]
+    assert packed[0]["clause_spans"] == [[0, 3], [3, 5]]
+    assert packed[0]["knowledge_ids"] == ["E1", "E2"]
+    assert packed[1]["word_spans"] == [[0, 4]] and packed[1]["entity_spans"] == []
+
+
+def test_length_bucket_sampler_covers_each_index_once_with_similar_lengths():
+    lengths = np.random.default_rng(0).integers(5, 500, size=1003)
+    sampler = LengthBucketSampler(lengths, batch_size=8, seed=1, pool_batches=10)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 126
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1003))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches if len(b) == 8])
+    assert spread < np.ptp(lengths) / 5  # sorted pools of 80 give tight batches
+    assert batches == list(LengthBucketSampler(lengths, batch_size=8, seed=1, pool_batches=10))
+    sampler.set_epoch(1)
+    assert batches != list(sampler)
+    assert all(len(b) == 8 for b in LengthBucketSampler(lengths, 8, drop_last=True))
+
+
+def test_every_strategy_name_has_a_fallback_chain():
+    assert set(FALLBACK) == set(STRATEGIES)
