@@ -29,6 +29,7 @@ class PretrainResult:
     checkpoints: list[Path]
     metrics: pd.DataFrame
     parameters: int
+    status: str = "finished"  # or "interrupted" (a resume point was written; run again with resume=True)
 
 
 def _single_process_env() -> None:
@@ -75,25 +76,157 @@ def deepspeed_config(stage: StageConfig, speed: SpeedConfig, accumulation: int) 
     return cfg
 
 
-def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed: int, rank: int = 0, world: int = 1):
-    """Endless micro-batches: a fresh permutation each epoch (same on every rank), this rank's 1/world share."""
-    rng = np.random.default_rng(seed)
-    epoch = 0
+def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed: int, rank: int = 0, world: int = 1,
+             start: int = 0):
+    """Endless micro-batches from micro-batch index `start`: epoch e is permutation (seed, e), same on every rank.
+
+    Each epoch's order depends only on (seed, epoch), so a resumed run jumps straight to the batch it
+    stopped at instead of replaying the data.
+    """
+    per_epoch = len(range(rank, len(rows), world)) // micro_batch
+    if per_epoch == 0:
+        raise ValueError(f"rank {rank} gets {len(rows[rank::world])} rows, fewer than one micro-batch ({micro_batch})")
+    epoch, offset = divmod(start, per_epoch)
     while True:
-        order = rng.permutation(len(rows))[rank::world]
-        for start in range(0, len(order) - micro_batch + 1, micro_batch):
-            yield collator([rows[i] for i in order[start : start + micro_batch]])
-        epoch += 1
+        order = np.random.default_rng([seed, epoch]).permutation(len(rows))[rank::world]
+        for k in range(offset, per_epoch):
+            yield collator([rows[i] for i in order[k * micro_batch : (k + 1) * micro_batch]])
+        epoch, offset = epoch + 1, 0
 
 
-def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dict | None = None, progress: bool = True) -> PretrainResult:
-    """Train every stage of the plan; a HF checkpoint (+ DeepSpeed state, resolved plan) after each stage."""
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunStatus:
+    """<output_dir>/run.json: pid, status (running/finished/interrupted/failed/diverged), progress; rank 0 writes it."""
+
+    def __init__(self, out: Path, total_steps: int, enabled: bool):
+        self.path, self.enabled = out / "run.json", enabled
+        self.data = {"pid": os.getpid(), "status": "running", "global_step": 0, "total_steps": total_steps, "stage": 0,
+                     "started": _now(), "message": ""}
+
+    def update(self, **fields) -> None:
+        self.data.update(fields, updated=_now())
+        if self.enabled:
+            _write_json_atomic(self.path, self.data)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+METRIC_COLUMNS = ["global_step", "stage", "stage_name", "stage_step", "seq_len", "global_batch", "strategy", "loss",
+                  "mlm_accuracy", "lr", "tokens_per_s"]
+
+
+def _append_metrics(path: Path, record: dict) -> None:
+    """One row per optimiser step, flushed at once (a live view or a resumed run reads it)."""
+    new = not path.exists()
+    with open(path, "a", encoding="utf-8") as fh:
+        pd.DataFrame([record], columns=METRIC_COLUMNS).to_csv(fh, header=new, index=False)
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM during training: finish the step, write a resume checkpoint, stop (installed in the main thread)."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self.previous = {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # a second interrupt: stop now, the last checkpoint stays as it was
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _resume_dir(out: Path) -> Path:
+    return out / "checkpoints" / "resume"
+
+
+def _save_resume(engine, out: Path, state: dict, collator: MaskingCollator, rank: int) -> Path:
+    """A resume point: DeepSpeed engine state (weights, optimiser, schedule) + data position + RNG states, atomically.
+
+    Written into step-<global>.tmp, renamed, then `latest` (a JSON pointer) replaced; older points are removed.
+    """
+    import torch.distributed as dist
+
+    root = _resume_dir(out)
+    final = root / f"step-{state['global_step']}"
+    tmp = final.with_name(final.name + ".tmp")
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    if dist.is_initialized():
+        dist.barrier()
+    engine.save_checkpoint(str(tmp / "deepspeed"), tag="resume")
+    torch.save({"torch": torch.get_rng_state(), "collator": collator.rng.bit_generator.state, "collator_step": collator.step},
+               tmp / f"rng-rank{rank}.pt")
+    if dist.is_initialized():
+        dist.barrier()
+    if rank == 0:
+        _write_json_atomic(tmp / "state.json", state)
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        _write_json_atomic(root / "latest.json", {"path": final.name, **state})
+        for old in root.glob("step-*"):
+            if old != final and not old.name.endswith(".tmp"):
+                shutil.rmtree(old, ignore_errors=True)
+    if dist.is_initialized():
+        dist.barrier()
+    return final
+
+
+def resume_point(output_dir: str | Path) -> dict | None:
+    """The latest resume point of a run ({stage, stage_step, global_step, micro_batches, path}) or None."""
+    latest = _resume_dir(Path(output_dir)) / "latest.json"
+    if not latest.is_file():
+        return None
+    state = json.loads(latest.read_text(encoding="utf-8"))
+    state["path"] = str(_resume_dir(Path(output_dir)) / state["path"])
+    return state
+
+
+def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dict | None = None, progress: bool = True,
+        resume: bool = False) -> PretrainResult:
+    """Train every stage of the plan; a HF checkpoint (+ DeepSpeed state, resolved plan) after each stage.
+
+    resume=True continues a stopped or killed run in `output_dir` from its latest resume point, at the
+    same step with the same data order and RNG states (stages already finished are not rerun).
+    """
     import deepspeed
-    from transformers import AutoTokenizer, BertForMaskedLM
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     cfg = cfgmod.load(PretrainConfig, cfg)
     speed = cfgmod.load(SpeedConfig, speed)
     accumulation = validate(cfg, speed, torch.cuda.is_available())
+    out = Path(cfg.output_dir)
+    point = resume_point(out) if resume else None
+    if resume and point is None:
+        raise FileNotFoundError(f"resume: no resume point under {out}/checkpoints/resume; start without --resume")
+    if point is not None:
+        saved = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+        if saved != cfgmod.to_dict(cfg):
+            raise cfgmod.ConfigError(f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "
+                                     "resume with that plan, or start a new output_dir")
     corpus_dir = Path(cfg.corpus_dir)
     tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
     rows = load_shards(corpus_dir).to_pylist()
@@ -108,67 +241,116 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
         raise cfgmod.ConfigError(f"speed.data_parallel_size: {speed.data_parallel_size} but the launcher started "
                                  f"{os.environ['WORLD_SIZE']} processes; make them equal")
     rank = int(os.environ["RANK"])
-    out = Path(cfg.output_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.csv"
+    records: list[dict] = []
     if rank == 0:
         cfgmod.save(cfg, out / "plan.json")
         cfgmod.save(speed, out / "speed.json")
+        if point is not None and metrics_path.exists():  # keep the rows up to the resume point, drop any after it
+            kept = pd.read_csv(metrics_path)
+            kept = kept[kept["global_step"] <= point["global_step"]]
+            kept.to_csv(metrics_path, index=False)
+            records = kept.to_dict("records")
+        elif metrics_path.exists():
+            metrics_path.unlink()
+    status = RunStatus(out, sum(st.steps for st in cfg.stages), enabled=rank == 0)
+    status.update(global_step=point["global_step"] if point else 0)
 
-    model = build_masked_lm(cfg.model, len(tokenizer), tokenizer.pad_token_id, seed=cfg.seed)
+    first_stage = point["stage"] if point else 0
+    checkpoints = [out / "checkpoints" / f"stage-{i + 1}-{st.name}" for i, st in enumerate(cfg.stages[:first_stage])]
+    if first_stage:
+        model = AutoModelForMaskedLM.from_pretrained(checkpoints[-1])  # architecture and weights from the checkpoint
+    else:
+        model = build_masked_lm(cfg.model, len(tokenizer), tokenizer.pad_token_id, seed=cfg.seed)
     n_params = count_parameters(model)
-    records: list[dict] = []
-    checkpoints: list[Path] = []
-    global_step = 0
-    for si, (stage, accum) in enumerate(zip(cfg.stages, accumulation)):
-        if checkpoints:  # warm start: the previous stage's weights, a fresh optimiser and schedule
-            model = BertForMaskedLM.from_pretrained(checkpoints[-1])
-        torch.manual_seed(cfg.seed + si)
-        engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
-                                               config=deepspeed_config(stage, speed, accum))
-        knowledge = KnowledgeSegments.from_corpus(corpus_dir, tokenizer) if stage.mask.knowledge.enabled else None
-        collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge)
-        batches = _batches(rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank, world=speed.data_parallel_size)
-        engine.train()
-        bar = tqdm(range(stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}", disable=not progress or rank != 0)
-        for step in bar:
-            t0 = time.perf_counter()
-            losses, correct, targets, tokens = [], 0, 0, 0
-            lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
-            collator.set_step(step)  # a mask schedule counts this stage's optimiser steps
-            for _ in range(accum):
-                batch = next(batches)
-                outputs = engine(**batch)
-                engine.backward(outputs.loss)
-                engine.step()
-                losses.append(outputs.loss.item())
-                with torch.no_grad():
-                    mask = batch["labels"] != -100  # [B, T]
-                    correct += int((outputs.logits.argmax(-1)[mask] == batch["labels"][mask]).sum())
-                    targets += int(mask.sum())
-                tokens += int(batch["attention_mask"].sum())
-            global_step += 1
-            dt = time.perf_counter() - t0
-            rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
-                   "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.label,
-                   "loss": float(np.mean(losses)), "mlm_accuracy": correct / max(1, targets),
-                   "lr": lr, "tokens_per_s": tokens / dt}
-            records.append(rec)
-            if step % speed.log_every == 0:
-                bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['mlm_accuracy']:.3f}")
-        model = engine.module
-        checkpoints.append(_save_stage(engine, tokenizer, cfg, speed, si, out, rank))
-        if rank != 0:
-            continue
-        stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
-        append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
-                      {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
-                      {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
-                       "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
-                       "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
-    metrics = pd.DataFrame(records)
-    if rank == 0:
-        metrics.to_csv(out / "metrics.csv", index=False)
-    return PretrainResult(output_dir=out, checkpoints=checkpoints, metrics=metrics, parameters=n_params)
+    global_step = point["global_step"] if point else 0
+    with _StopRequest() as stop:
+        try:
+            for si in range(first_stage, len(cfg.stages)):
+                stage, accum = cfg.stages[si], accumulation[si]
+                start_step = point["stage_step"] if point and si == first_stage else 0
+                if si > first_stage:  # warm start: the previous stage's weights, a fresh optimiser and schedule
+                    model = AutoModelForMaskedLM.from_pretrained(checkpoints[-1])
+                torch.manual_seed(cfg.seed + si)
+                engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
+                                                       config=deepspeed_config(stage, speed, accum))
+                knowledge = KnowledgeSegments.from_corpus(corpus_dir, tokenizer) if stage.mask.knowledge.enabled else None
+                collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge)
+                if start_step:
+                    engine.load_checkpoint(point["path"] + "/deepspeed", tag="resume")
+                    rng = torch.load(Path(point["path"]) / f"rng-rank{rank}.pt", weights_only=False)
+                    torch.set_rng_state(rng["torch"])
+                    collator.rng.bit_generator.state = rng["collator"]
+                batches = _batches(rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank,
+                                   world=speed.data_parallel_size, start=start_step * accum)
+                engine.train()
+                bar = tqdm(range(start_step, stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}",
+                           disable=not progress or rank != 0, initial=start_step, total=stage.steps)
+                for step in bar:
+                    t0 = time.perf_counter()
+                    losses, correct, targets, tokens = [], 0, 0, 0
+                    lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
+                    collator.set_step(step)  # a mask schedule counts this stage's optimiser steps
+                    for _ in range(accum):
+                        batch = next(batches)
+                        outputs = engine(**batch)
+                        engine.backward(outputs.loss)
+                        engine.step()
+                        losses.append(outputs.loss.item())
+                        with torch.no_grad():
+                            mask = batch["labels"] != -100  # [B, T]
+                            correct += int((outputs.logits.argmax(-1)[mask] == batch["labels"][mask]).sum())
+                            targets += int(mask.sum())
+                        tokens += int(batch["attention_mask"].sum())
+                    global_step += 1
+                    dt = time.perf_counter() - t0
+                    rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
+                           "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.label,
+                           "loss": float(np.mean(losses)), "mlm_accuracy": correct / max(1, targets),
+                           "lr": lr, "tokens_per_s": tokens / dt}
+                    records.append(rec)
+                    if rank == 0:
+                        _append_metrics(metrics_path, rec)
+                    status.update(global_step=global_step, stage=si + 1)
+                    if step % speed.log_every == 0:
+                        bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['mlm_accuracy']:.3f}")
+                    last = step + 1 == stage.steps
+                    due = speed.checkpoint_every and (step + 1) % speed.checkpoint_every == 0
+                    if (due or stop.signal is not None) and not last:
+                        state = {"stage": si, "stage_step": step + 1, "global_step": global_step}
+                        path = _save_resume(engine, out, state, collator, rank)
+                        if stop.signal is not None:
+                            status.update(status="interrupted", message=f"stopped by signal {stop.signal} after step "
+                                          f"{global_step}; resume point {path}")
+                            bar.close()
+                            return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
+                bar.close()
+                model = engine.module
+                checkpoints.append(_save_stage(engine, tokenizer, cfg, speed, si, out, rank))
+                if rank == 0 and si + 1 < len(cfg.stages):  # the next resume starts the next stage from this one
+                    root = _resume_dir(out)
+                    root.mkdir(parents=True, exist_ok=True)
+                    _write_json_atomic(root / "latest.json", {"path": "", "stage": si + 1, "stage_step": 0,
+                                                              "global_step": global_step})
+                    for old in root.glob("step-*"):  # mid-stage points of a finished stage are not needed any more
+                        shutil.rmtree(old, ignore_errors=True)
+                if rank != 0:
+                    continue
+                stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
+                append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
+                              {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
+                              {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
+                               "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
+                               "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
+                if stop.signal is not None:
+                    status.update(status="interrupted", message=f"stopped by signal {stop.signal} after stage {si + 1}")
+                    return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
+        except BaseException as exc:
+            status.update(status="failed", message=f"{type(exc).__name__}: {exc}")
+            raise
+    status.update(status="finished", message=f"{len(checkpoints)} stage checkpoints")
+    return PretrainResult(output_dir=out, checkpoints=checkpoints, metrics=pd.DataFrame(records), parameters=n_params)
 
 
 def _save_stage(engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, index: int, out: Path, rank: int = 0) -> Path:

@@ -1,0 +1,49 @@
+"""Exact resume: a run killed with SIGKILL and resumed matches an uninterrupted run step for step."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+
+from obert_lib import pretraining
+
+STEPS = {"stages.0.steps": 6, "stages.1.steps": 4, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1}
+
+
+def _plan(corpus_dir, out):
+    return pretraining.load_plan("tiny", corpus_dir=str(corpus_dir), output_dir=str(out), **STEPS)
+
+
+def test_killed_run_resumes_at_the_same_step_with_the_same_losses(sample_corpus, tmp_path):
+    corpus_dir = sample_corpus.output_dir
+    reference = pretraining.run(_plan(corpus_dir, tmp_path / "reference"), {"checkpoint_every": 2}, progress=False)
+    assert list(reference.metrics["global_step"]) == list(range(1, 11))
+
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "obert_lib.cli", "pretrain", "--plan", "tiny", "--output", str(out),
+            "--set", f"corpus_dir={corpus_dir}", "--speed", "checkpoint_every=2"]
+    args += [a for k, v in STEPS.items() for a in ("--set", f"{k}={v}")]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = out / "checkpoints" / "resume" / "latest.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:  # kill mid-way through stage 1, after its step-4 point
+        if latest.exists() and json.loads(latest.read_text())["global_step"] >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    point = pretraining.resume_point(out)
+    assert point["global_step"] >= 4 and (point["stage"], point["stage_step"]) in ((0, 4), (1, 0), (1, 2))
+
+    resumed = pretraining.run(_plan(corpus_dir, out), {"checkpoint_every": 2}, progress=False, resume=True)
+    assert resumed.status == "finished"
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics["global_step"]) == list(range(1, 11))  # every step exactly once
+    diff = (metrics["loss"] - reference.metrics["loss"]).abs().max()
+    assert diff < 1e-5, metrics[["global_step", "loss"]].assign(reference=reference.metrics["loss"])
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
