@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .. import config as cfgmod
 from ..corpus import load_shards
-from ..masking import KnowledgeSegments, MaskingCollator
+from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words
 from ..model import build_masked_lm, count_parameters
 from ..results import append_result
 from .plan import PretrainConfig, SpeedConfig, StageConfig, validate
@@ -272,11 +272,18 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                 start_step = point["stage_step"] if point and si == first_stage else 0
                 if si > first_stage:  # warm start: the previous stage's weights, a fresh optimiser and schedule
                     model = AutoModelForMaskedLM.from_pretrained(checkpoints[-1])
+                synonyms = None
+                if stage.mask.synonym.enabled and stage.mask.synonym.source == "embeddings":
+                    # neighbours in the input embeddings the stage starts from (the previous stage's, when warm-started)
+                    synonyms = SynonymTable.from_embeddings(
+                        model.get_input_embeddings().weight.detach().float().cpu().numpy(), corpus_words(rows),
+                        stage.mask.synonym.top_k, stage.mask.synonym.temperature)
                 torch.manual_seed(cfg.seed + si)
                 engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                                        config=deepspeed_config(stage, speed, accum))
                 knowledge = KnowledgeSegments.from_corpus(corpus_dir, tokenizer) if stage.mask.knowledge.enabled else None
-                collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge)
+                collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge,
+                                           synonyms=synonyms)
                 if start_step:
                     engine.load_checkpoint(point["path"] + "/deepspeed", tag="resume")
                     rng = torch.load(Path(point["path"]) / f"rng-rank{rank}.pt", weights_only=False)

@@ -42,3 +42,17 @@ def test_results_table_has_a_row_per_stage(tiny_checkpoint):
     df = pd.read_csv(tiny_checkpoint.output_dir / "results.csv")
     assert list(df["stage"]) == ["pretrain/seq64", "pretrain/seq128"]
     assert df["data_hash"].nunique() == 1 and "config.stage.mask.strategy" in df.columns
+
+
+def test_stage_mask_schedule_knowledge_and_embedding_synonyms_drive_the_collator(sample_corpus, tmp_path):
+    from obert_lib import pretraining
+
+    mask = {"schedule": [{"from_step": 0, "mixture": {"word": 1}}, {"from_step": 2, "mixture": {"entity": 1, "clause": 1}}],
+            "knowledge": {"enabled": True, "summary_budget": 16},
+            "synonym": {"enabled": True, "source": "embeddings", "top_k": 4}}
+    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
+                                 **{"stages": [{"name": "kw", "seq_len": 48, "global_batch": 8, "micro_batch": 8, "steps": 3,
+                                                "warmup_steps": 1, "mask": mask}]})
+    result = pretraining.run(plan, {"checkpoint_every": 0}, progress=False)
+    assert list(result.metrics["strategy"]) == ["schedule"] * 3
+    assert result.metrics["loss"].notna().all()
