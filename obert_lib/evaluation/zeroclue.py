@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from .. import config as cfgmod
 from ..config import require
 from ..results import append_result, hash_files

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from .. import config as cfgmod
 from ..config import require
 from ..evaluation.fewclue import label_index, load_split, task_spec

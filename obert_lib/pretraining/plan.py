@@ -1,7 +1,9 @@
 """Stage plans for curriculum pretraining and their validation before any work starts."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from ..config import ConfigError, require
@@ -11,26 +13,53 @@ from ..model import ModelConfig
 
 @dataclass
 class StageConfig:
-    """One curriculum stage: sequence length, batch, steps, optimiser schedule and mask strategy."""
+    """One curriculum stage: sequence length, batch, length (steps or tokens), optimiser, schedule and mask strategy."""
 
     name: str = "stage"
     seq_len: int = 64
     global_batch: int = 16
     micro_batch: int = 8
-    steps: int = 20
+    steps: int | None = None  # optimiser steps; or give `tokens` instead (neither: DEFAULT_STEPS)
     lr: float = 5e-4
-    warmup_steps: int = 2  # DeepSpeed's WarmupLR uses max(2, warmup_steps); its first step has lr 0
+    warmup_steps: int = 2  # DeepSpeed's warm-up schedulers use max(2, warmup_steps); their first step has lr 0
     weight_decay: float = 0.01
     gradient_clipping: float = 1.0
     mask: MaskConfig = field(default_factory=MaskConfig)
+    optimizer: Literal["adamw", "lamb"] = "adamw"  # lamb: optim.Lamb, needs ZeRO stage 0 (see optim.py)
+    tokens: int | None = None  # training tokens instead of steps: steps = ceil(tokens / (global_batch * seq_len))
+    warm_start: bool = True  # start from the previous stage's weights (False: a fresh initialisation)
+    lr_schedule: Literal["warmup_linear", "warmup_constant", "warmup_cosine"] = "warmup_linear"
 
     def __post_init__(self):
         require(self.seq_len >= 8, "seq_len", f"{self.seq_len} is too short; use >= 8")
         require(self.micro_batch >= 1, "micro_batch", "must be >= 1")
         require(self.global_batch >= self.micro_batch, "global_batch", f"{self.global_batch} < micro_batch {self.micro_batch}; raise it")
+        require(self.tokens is None or self.tokens >= 1, "tokens", f"{self.tokens} must be >= 1 (or leave it out and give steps)")
+        if self.tokens is not None:
+            from_tokens = steps_for_tokens(self.tokens, self.global_batch, self.seq_len)
+            # A resolved plan (plan.json) holds both; they must agree, otherwise exactly one may be given.
+            require(self.steps is None or self.steps == from_tokens, "steps",
+                    f"{self.steps} and tokens ({self.tokens}, i.e. ceil(tokens / (global_batch {self.global_batch} x "
+                    f"seq_len {self.seq_len})) = {from_tokens} steps) are both given; give exactly one of steps or tokens")
+            self.steps = from_tokens
+        elif self.steps is None:
+            self.steps = DEFAULT_STEPS
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.lr > 0, "lr", "must be > 0")
         require(0 <= self.warmup_steps < self.steps, "warmup_steps", f"{self.warmup_steps} must be within [0, steps={self.steps})")
+
+    @property
+    def stage_tokens(self) -> int:
+        """Tokens this stage trains on (steps x global_batch x seq_len, padding included)."""
+        return self.steps * self.global_batch * self.seq_len
+
+
+DEFAULT_STEPS = 20  # a stage that gives neither steps nor tokens (the CPU demo scale)
+
+
+def steps_for_tokens(tokens: int, global_batch: int, seq_len: int) -> int:
+    """Optimiser steps that cover `tokens`: ceil(tokens / (global_batch x seq_len))."""
+    return -(-tokens // (global_batch * seq_len))
 
 
 def _two_stage_default() -> list[StageConfig]:
@@ -72,6 +101,12 @@ class SpeedConfig:
         require(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0: stage ends and interrupts only)")
 
 
+# Keys the plan derives for every stage; a speed-only DeepSpeed file must not hold them.
+BATCH_KEYS = frozenset({"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps"})
+# The speed-only DeepSpeed configs shipped with the repository (env/deepspeed/*.json).
+DEEPSPEED_DIR = Path(__file__).resolve().parents[2] / "env" / "deepspeed"
+
+
 def gradient_accumulation(stage: StageConfig, dp: int, index: int) -> int:
     """Accumulation steps so that global = micro x accumulation x data-parallel size, or a ConfigError."""
     per_step = stage.micro_batch * dp
@@ -83,14 +118,55 @@ def gradient_accumulation(stage: StageConfig, dp: int, index: int) -> int:
     return stage.global_batch // per_step
 
 
+def deepspeed_extra(speed: SpeedConfig) -> dict:
+    """The speed-only DeepSpeed keys of `speed.deepspeed_config` ({} when none), read and checked."""
+    if not speed.deepspeed_config:
+        return {}
+    path = Path(speed.deepspeed_config)
+    if not path.is_file():
+        raise ConfigError(f"speed.deepspeed_config: {path} does not exist; pass one of "
+                          f"{sorted(p.name for p in DEEPSPEED_DIR.glob('*.json'))} from {DEEPSPEED_DIR}")
+    try:
+        extra = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"speed.deepspeed_config: {path} is not valid JSON ({exc}); fix the file") from None
+    if not isinstance(extra, dict):
+        raise ConfigError(f"speed.deepspeed_config: {path} must hold a JSON object of DeepSpeed keys")
+    clash = sorted(BATCH_KEYS & set(extra))
+    if clash:
+        raise ConfigError(f"speed.deepspeed_config: remove {clash} from {path}; batch sizes come from the stage plan")
+    return extra
+
+
+def zero_stage(speed: SpeedConfig) -> int:
+    """The ZeRO stage DeepSpeed will run: the deepspeed_config file's zero_optimization.stage (merged last by
+    trainer.deepspeed_config) when it sets one, else speed.zero_stage."""
+    stage = deepspeed_extra(speed).get("zero_optimization", {}).get("stage")
+    return speed.zero_stage if stage is None else int(stage)
+
+
 def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> list[int]:
     """Check the whole plan before any work; returns the accumulation steps per stage."""
     accum = []
+    zero = zero_stage(speed)
     for i, st in enumerate(cfg.stages):
         accum.append(gradient_accumulation(st, speed.data_parallel_size, i))
-        if st.seq_len > cfg.model.max_positions:
+        if cfg.model.position == "absolute" and st.seq_len > cfg.model.max_positions:  # relative/rotary: no table
             raise ConfigError(f"stages[{i}].seq_len: {st.seq_len} exceeds model.max_positions ({cfg.model.max_positions}); "
-                              f"lower seq_len or raise max_positions")
+                              f"lower stages[{i}].seq_len to <= {cfg.model.max_positions} or raise model.max_positions to >= {st.seq_len}")
+        if not 0 <= st.warmup_steps < st.steps:
+            raise ConfigError(f"stages[{i}].warmup_steps: {st.warmup_steps} must be within [0, stages[{i}].steps={st.steps}) "
+                              f"for lr_schedule {st.lr_schedule}; lower warmup_steps or give more steps/tokens")
+        for j, entry in enumerate(st.mask.schedule):
+            if entry.from_step >= st.steps:
+                raise ConfigError(f"stages[{i}].mask.schedule[{j}].from_step: {entry.from_step} is not below the stage's "
+                                  f"stages[{i}].steps ({st.steps}), so this mixture never applies; lower from_step below "
+                                  f"{st.steps} or remove the entry")
+        if st.optimizer == "lamb" and zero > 0:
+            raise ConfigError(f"stages[{i}].optimizer: lamb computes a trust ratio per parameter tensor, but ZeRO stage {zero} "
+                              f"(speed.zero_stage / speed.deepspeed_config) hands the optimiser flat partitions mixing layers; "
+                              f"set speed.zero_stage=0 with a ZeRO-0 speed config (env/deepspeed/v100_fp16_zero0.json), "
+                              f"or use optimizer adamw")
     if speed.precision in ("fp16", "bf16") and not cuda_available:
         raise ConfigError(f"speed.precision: {speed.precision} needs a CUDA GPU; use fp32 on CPU")
     names = [s.name for s in cfg.stages]
@@ -99,7 +175,30 @@ def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> l
     return accum
 
 
-PLANS_DIR = __import__("pathlib").Path(__file__).parent / "plans"
+def scheduler_config(stage: StageConfig) -> dict:
+    """The DeepSpeed "scheduler" entry of a stage (deepspeed.runtime.lr_schedules, stepped once per optimiser step).
+
+    warmup_linear: WarmupDecayLR, linear warm-up from 0 to lr, then linear decay to 0 at `steps`.
+    warmup_constant: WarmupLR, linear warm-up, then constant lr.
+    warmup_cosine: WarmupCosineLR, linear warm-up, then cosine decay to cos_min_ratio x lr; it scales the
+    optimiser's own lr (the client optimiser must be built with lr=stage.lr), it has no max-lr parameter.
+    DeepSpeed warms up over max(2, warmup_num_steps) steps and rejects 0, hence max(1, warmup_steps).
+    """
+    warmup = max(1, stage.warmup_steps)
+    if stage.lr_schedule == "warmup_linear":
+        return {"type": "WarmupDecayLR", "params": {"warmup_min_lr": 0.0, "warmup_max_lr": stage.lr, "warmup_num_steps": warmup,
+                                                    "total_num_steps": stage.steps, "warmup_type": "linear"}}
+    if stage.lr_schedule == "warmup_constant":
+        return {"type": "WarmupLR", "params": {"warmup_min_lr": 0.0, "warmup_max_lr": stage.lr, "warmup_num_steps": warmup,
+                                               "warmup_type": "linear"}}
+    if stage.lr_schedule == "warmup_cosine":
+        return {"type": "WarmupCosineLR", "params": {"total_num_steps": stage.steps, "warmup_min_ratio": 0.0,
+                                                     "warmup_num_steps": warmup, "cos_min_ratio": 0.0001,
+                                                     "warmup_type": "linear"}}
+    raise ConfigError(f"lr_schedule: {stage.lr_schedule!r} is unknown; use warmup_linear, warmup_constant or warmup_cosine")
+
+
+PLANS_DIR = Path(__file__).parent / "plans"
 
 
 def load_plan(plan: str = "tiny", **overrides) -> PretrainConfig:
@@ -111,7 +210,7 @@ def load_plan(plan: str = "tiny", **overrides) -> PretrainConfig:
 
     path = PLANS_DIR / f"{plan}.yaml"
     if not path.is_file():
-        path = __import__("pathlib").Path(plan)
+        path = Path(plan)
     if not path.is_file():
         presets = sorted(p.stem for p in PLANS_DIR.glob("*.yaml"))
         raise ConfigError(f"plan: {plan!r} is neither a preset {presets} nor an existing YAML file")

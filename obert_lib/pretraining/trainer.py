@@ -18,9 +18,12 @@ from tqdm.auto import tqdm
 from .. import config as cfgmod
 from ..corpus import load_shards
 from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words
-from ..model import build_masked_lm, count_parameters
+from ..model import build_masked_lm, count_parameters, load_masked_lm
 from ..results import append_result
-from .plan import PretrainConfig, SpeedConfig, StageConfig, validate
+from .guards import TrainingDiverged, TrainingGuard, loss_scale
+from .optim import build_optimizer
+from .plan import PretrainConfig, SpeedConfig, StageConfig, deepspeed_extra, scheduler_config, validate
+from .throughput import mfu, model_flops_per_token, peak_flops
 
 
 @dataclass
@@ -43,32 +46,26 @@ def _single_process_env() -> None:
 
 
 def deepspeed_config(stage: StageConfig, speed: SpeedConfig, accumulation: int) -> dict:
-    """The DeepSpeed config dict of one stage (batch keys always consistent by construction)."""
-    extra = {}
-    if speed.deepspeed_config:
-        extra = json.loads(Path(speed.deepspeed_config).read_text())
-        clash = {"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps"} & set(extra)
-        if clash:
-            raise cfgmod.ConfigError(f"speed.deepspeed_config: remove {sorted(clash)}; batch sizes come from the stage plan")
+    """The DeepSpeed config dict of one stage (batch keys always consistent by construction).
+
+    The optimiser is ours (pretraining.optim: AdamW or LAMB, no decay on biases/LayerNorm), passed to
+    deepspeed.initialize as a client optimiser, so there is no "optimizer" entry here.
+    """
     cfg = {
         "train_batch_size": stage.global_batch,
         "train_micro_batch_size_per_gpu": stage.micro_batch,
         "gradient_accumulation_steps": accumulation,
         "gradient_clipping": stage.gradient_clipping,
-        # torch_adam: DeepSpeed's fused Adam is CUDA-only; torch's AdamW runs on CPU and GPU.
-        "optimizer": {"type": "AdamW", "params": {"lr": stage.lr, "weight_decay": stage.weight_decay, "torch_adam": True}},
-        "scheduler": {"type": "WarmupDecayLR", "params": {"warmup_min_lr": 0.0, "warmup_max_lr": stage.lr,
-                                                          "warmup_num_steps": stage.warmup_steps, "total_num_steps": stage.steps,
-                                                          "warmup_type": "linear"}},
+        "scheduler": scheduler_config(stage),
         "zero_optimization": {"stage": speed.zero_stage},
         "steps_per_print": 10**9,  # we log ourselves
         "wall_clock_breakdown": False,
     }
-    if speed.precision == "fp16":
+    if speed.precision == "fp16":  # dynamic loss scaling (loss_scale 0) from 2^16, DeepSpeed's defaults otherwise
         cfg["fp16"] = {"enabled": True, "loss_scale": 0, "initial_scale_power": 16}
     elif speed.precision == "bf16":
         cfg["bf16"] = {"enabled": True}
-    for key, value in extra.items():
+    for key, value in deepspeed_extra(speed).items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key] = {**cfg[key], **value}
         else:
@@ -119,7 +116,7 @@ def _now() -> str:
 
 
 METRIC_COLUMNS = ["global_step", "stage", "stage_name", "stage_step", "seq_len", "global_batch", "strategy", "loss",
-                  "mlm_accuracy", "lr", "tokens_per_s"]
+                  "mlm_accuracy", "lr", "tokens_per_s", "loss_scale", "mfu"]
 
 
 def _append_metrics(path: Path, record: dict) -> None:
@@ -213,7 +210,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
     same step with the same data order and RNG states (stages already finished are not rerun).
     """
     import deepspeed
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     cfg = cfgmod.load(PretrainConfig, cfg)
     speed = cfgmod.load(SpeedConfig, speed)
@@ -259,10 +256,14 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
 
     first_stage = point["stage"] if point else 0
     checkpoints = [out / "checkpoints" / f"stage-{i + 1}-{st.name}" for i, st in enumerate(cfg.stages[:first_stage])]
-    if first_stage:
-        model = AutoModelForMaskedLM.from_pretrained(checkpoints[-1])  # architecture and weights from the checkpoint
-    else:
-        model = build_masked_lm(cfg.model, len(tokenizer), tokenizer.pad_token_id, seed=cfg.seed)
+
+    def stage_model(si: int):
+        """Stage si's starting weights: fresh for the first stage (or warm_start false), else the previous stage's."""
+        if si > 0 and cfg.stages[si].warm_start:  # architecture and weights from the checkpoint
+            return load_masked_lm(checkpoints[si - 1], cfg.model)
+        return build_masked_lm(cfg.model, len(tokenizer), tokenizer.pad_token_id, seed=cfg.seed + si)
+
+    model = stage_model(first_stage)
     n_params = count_parameters(model)
     global_step = point["global_step"] if point else 0
     with _StopRequest() as stop:
@@ -270,8 +271,8 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
             for si in range(first_stage, len(cfg.stages)):
                 stage, accum = cfg.stages[si], accumulation[si]
                 start_step = point["stage_step"] if point and si == first_stage else 0
-                if si > first_stage:  # warm start: the previous stage's weights, a fresh optimiser and schedule
-                    model = AutoModelForMaskedLM.from_pretrained(checkpoints[-1])
+                if si > first_stage:  # a fresh optimiser and schedule each stage
+                    model = stage_model(si)
                 synonyms = None
                 if stage.mask.synonym.enabled and stage.mask.synonym.source == "embeddings":
                     # neighbours in the input embeddings the stage starts from (the previous stage's, when warm-started)
@@ -279,8 +280,12 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                         model.get_input_embeddings().weight.detach().float().cpu().numpy(), corpus_words(rows),
                         stage.mask.synonym.top_k, stage.mask.synonym.temperature)
                 torch.manual_seed(cfg.seed + si)
-                engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
+                optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
+                engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer,
                                                        config=deepspeed_config(stage, speed, accum))
+                guard = TrainingGuard()
+                flops_per_token = model_flops_per_token(n_params, cfg.model.layers, cfg.model.hidden, stage.seq_len)
+                peak = peak_flops(torch.cuda.get_device_name(), speed.precision) if torch.cuda.is_available() else None
                 knowledge = KnowledgeSegments.from_corpus(corpus_dir, tokenizer) if stage.mask.knowledge.enabled else None
                 collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge,
                                            synonyms=synonyms)
@@ -303,7 +308,13 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                         batch = next(batches)
                         outputs = engine(**batch)
                         engine.backward(outputs.loss)
-                        engine.step()
+                        try:
+                            engine.step()
+                        except Exception as exc:  # ZeRO 1-3 raise a bare Exception when the loss scale hits its floor
+                            diverged = guard.from_deepspeed_error(global_step + 1, exc)
+                            if diverged is None:
+                                raise
+                            raise diverged from exc
                         losses.append(outputs.loss.item())
                         with torch.no_grad():
                             mask = batch["labels"] != -100  # [B, T]
@@ -315,7 +326,9 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                     rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
                            "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.label,
                            "loss": float(np.mean(losses)), "mlm_accuracy": correct / max(1, targets),
-                           "lr": lr, "tokens_per_s": tokens / dt}
+                           "lr": lr, "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
+                           "mfu": mfu(tokens / dt, flops_per_token, peak) if peak else None}
+                    guard.check(global_step, rec["loss"], rec["loss_scale"])  # TrainingDiverged before any save
                     records.append(rec)
                     if rank == 0:
                         _append_metrics(metrics_path, rec)
@@ -353,6 +366,9 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                 if stop.signal is not None:
                     status.update(status="interrupted", message=f"stopped by signal {stop.signal} after stage {si + 1}")
                     return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
+        except TrainingDiverged as exc:  # the last stage checkpoint and resume point stay as they were
+            status.update(status="diverged", message=str(exc))
+            raise
         except BaseException as exc:
             status.update(status="failed", message=f"{type(exc).__name__}: {exc}")
             raise
