@@ -50,7 +50,7 @@ def test_all_notebooks_execute_in_order(tmp_path):
     assert [p.name for p in executed] == [p.name for p in NOTEBOOKS]
     reports = sorted(p.name for p in (tmp_path / "reports").iterdir())
     for stem in ("01_document_lengths", "01_span_statistics", "02_strategy_statistics", "02_span_lengths",
-                 "02_masked_pos", "03_pretraining_loss", "04_zero_shot_eprstmt",
+                 "02_masked_pos", "03_plan", "03_pretraining_loss", "04_zero_shot_eprstmt",
                  "05_ablation_eprstmt"):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports
     nb = json.loads((tmp_path / "notebooks" / "03_staged_pretraining.ipynb").read_text())

@@ -1,6 +1,13 @@
 """Pretraining stage: curriculum stage plans trained through DeepSpeed."""
-from .plan import PretrainConfig, SpeedConfig, StageConfig, gradient_accumulation, load_plan, validate
+from .plan import (PretrainConfig, SpeedConfig, StageConfig, gradient_accumulation, load_plan, scheduler_config,
+                   steps_for_tokens, validate, zero_stage)
+from .optim import Lamb, build_optimizer, param_groups
+from .guards import TrainingDiverged, TrainingGuard, loss_scale
+from .throughput import mfu, model_flops_per_token, peak_flops
+from .launch import RunFailedError, RunHandle, RunningError, RunState, attach, launch, plot_plan
 from .trainer import PretrainResult, deepspeed_config, latest_checkpoint, plan_table, plot_losses, resume_point, run
 
-__all__ = ["PretrainConfig", "PretrainResult", "SpeedConfig", "StageConfig", "deepspeed_config", "gradient_accumulation", "latest_checkpoint", "load_plan",
-           "plan_table", "plot_losses", "resume_point", "run", "validate"]
+__all__ = ["PretrainConfig", "PretrainResult", "RunFailedError", "RunHandle", "RunState", "RunningError", "SpeedConfig", "StageConfig", "deepspeed_config", "gradient_accumulation", "latest_checkpoint", "load_plan",
+           "attach", "launch", "plan_table", "plot_losses", "plot_plan", "resume_point", "run", "validate",
+           "scheduler_config", "steps_for_tokens", "zero_stage", "Lamb", "build_optimizer", "param_groups",
+           "TrainingDiverged", "TrainingGuard", "loss_scale", "mfu", "model_flops_per_token", "peak_flops"]

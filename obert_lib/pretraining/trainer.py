@@ -102,7 +102,7 @@ class RunStatus:
 
     def __init__(self, out: Path, total_steps: int, enabled: bool):
         self.path, self.enabled = out / "run.json", enabled
-        self.data = {"pid": os.getpid(), "status": "running", "global_step": 0, "total_steps": total_steps, "stage": 0,
+        self.data = {"pid": os.getpid(), "host": socket.gethostname(), "status": "running", "global_step": 0, "total_steps": total_steps, "stage": 0,
                      "started": _now(), "message": ""}
 
     def update(self, **fields) -> None:
@@ -146,6 +146,15 @@ class _StopRequest:
         if self.signal is not None:  # a second interrupt: stop now, the last checkpoint stays as it was
             raise KeyboardInterrupt
         self.signal = signum
+
+    def agree(self, device) -> None:
+        """Make the stop decision collective: if any rank was signalled, all ranks stop after this step."""
+        import torch.distributed as dist
+
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            flag = torch.tensor([0 if self.signal is None else int(self.signal)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            self.signal = int(flag.item()) or None
 
     def __exit__(self, *exc):
         import signal
@@ -220,8 +229,11 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
     if resume and point is None:
         raise FileNotFoundError(f"resume: no resume point under {out}/checkpoints/resume; start without --resume")
     if point is not None:
+        def comparable(plan: dict) -> dict:  # the same plan whether paths were given relative or absolute
+            return {**plan, "output_dir": None, "corpus_dir": str(Path(plan["corpus_dir"]).resolve())}
+
         saved = json.loads((out / "plan.json").read_text(encoding="utf-8"))
-        if saved != cfgmod.to_dict(cfg):
+        if comparable(saved) != comparable(cfgmod.to_dict(cfg)):
             raise cfgmod.ConfigError(f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "
                                      "resume with that plan, or start a new output_dir")
     corpus_dir = Path(cfg.corpus_dir)
@@ -337,6 +349,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                         bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['mlm_accuracy']:.3f}")
                     last = step + 1 == stage.steps
                     due = speed.checkpoint_every and (step + 1) % speed.checkpoint_every == 0
+                    stop.agree(engine.device)  # every rank stops after the same step
                     if (due or stop.signal is not None) and not last:
                         state = {"stage": si, "stage_step": step + 1, "global_step": global_step}
                         path = _save_resume(engine, out, state, collator, rank)
