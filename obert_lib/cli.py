@@ -61,6 +61,15 @@ def cmd_bench(args) -> None:
         from .corpus import bench
 
         bench.run(args.input, args.vocab)
+    elif args.what == "collate":
+        from .masking import bench
+
+        bench.run(args.corpus, args.batches, args.repeats, args.seed)
+    elif args.what == "train":
+        from .pretraining import bench
+
+        bench.run(args.corpus, args.preset, args.seq_len, args.micro_batch, args.warmup, args.steps, args.threads,
+                  args.precision, args.zero_stage, args.seed)
 
 
 def cmd_mask(args) -> None:
@@ -79,7 +88,7 @@ def cmd_pretrain(args) -> None:
     if args.output:
         cfg.output_dir = args.output
     speed = apply_overrides({}, _overrides(args.speed or []))
-    result = pretraining.run(cfg, speed)
+    result = pretraining.run(cfg, speed, resume=args.resume)
     _print({"checkpoints": [str(p) for p in result.checkpoints], "parameters": result.parameters,
             "final_loss": float(result.metrics["loss"].iloc[-1])})
 
@@ -129,9 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime-config", help="YAML of speed-only settings (e.g. env/cluster/preprocess_slurm.yaml)")
     p = sub.add_parser("bench", help="Benchmarks that print a side-by-side comparison.", description="Benchmarks.")
     p.set_defaults(func=cmd_bench)
-    p.add_argument("what", choices=["preprocess"], help="preprocess: MB/s per worker, ours vs jieba.posseg")
-    p.add_argument("--input", nargs="+", help="JSONL files with a 'text' field (default: the shared FewCLUE texts)")
-    p.add_argument("--vocab", help="BERT vocab.txt (default: the shared Chinese BERT vocab)")
+    p.add_argument("what", choices=["preprocess", "collate", "train"],
+                   help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
+                        "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
+                        "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
+                        "same size, batch and DeepSpeed setup")
+    p.add_argument("--input", nargs="+", help="preprocess: JSONL files with a 'text' field (default: the shared FewCLUE texts)")
+    p.add_argument("--vocab", help="preprocess: BERT vocab.txt (default: the shared Chinese BERT vocab)")
+    p.add_argument("--corpus", help="collate: a corpus output directory (default: build one from the shared FewCLUE texts); "
+                                    "train: one (default: build one from the embedded sample corpus)")
+    p.add_argument("--batches", type=int, default=20, help="collate: batches of 64 per timed round (default 20)")
+    p.add_argument("--repeats", type=int, default=5, help="collate: timed rounds; each batch counts with its best (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="collate: seed of both collators; train: of data order, masks and weights (default 0)")
+    p.add_argument("--preset", default="small", help="train: model preset of both models (default small)")
+    p.add_argument("--seq-len", type=int, default=128, help="train: sequence length cap (default 128)")
+    p.add_argument("--micro-batch", type=int, default=16, help="train: sequences per step (default 16)")
+    p.add_argument("--warmup", type=int, default=3, help="train: untimed steps per model (default 3)")
+    p.add_argument("--steps", type=int, default=20, help="train: timed steps per model (default 20)")
+    p.add_argument("--threads", type=int, default=None, help="train: torch.set_num_threads (default: torch's)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None,
+                   help="train: fp32 on CPU; fp16 or bf16 on a GPU (default bf16 where supported)")
+    p.add_argument("--zero-stage", type=int, default=2, choices=[0, 1, 2, 3], help="train: DeepSpeed ZeRO stage (default 2)")
     p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.", config=False)
     p.add_argument("--corpus", required=True, help="corpus output directory (from `obert preprocess`)")
     p.add_argument("--text", required=True)
@@ -143,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a plan key (stages.0.steps=5)")
     p.add_argument("--speed", action="append", metavar="KEY=VALUE", help="speed-only setting (zero_stage=3)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the stopped or killed run in --output from its latest resume point")
     add("zeroshot", cmd_zeroshot, "Score a checkpoint zero-shot on a FewCLUE task with a cloze template.")
     add("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an optional trick.")
     p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).", config=False)

@@ -26,6 +26,14 @@ def test_help_lists_every_stage_and_each_has_help():
         assert exc.value.code == 0
 
 
+def test_bench_help_lists_collate(capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["bench", "collate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "collate" in out and "--corpus" in out and "--batches" in out
+
+
 def test_bad_config_key_exits_2_with_message(capsys):
     assert main(["preprocess", "--set", "quality.min_cjk_char=3"]) == 2
     assert "quality.min_cjk_char: unknown key" in capsys.readouterr().err

@@ -7,8 +7,9 @@ knowledge segment takes up to `knowledge.summary_budget` tokens and the context 
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -63,6 +64,8 @@ class MaskingCollator:
             synonyms = SynonymTable.from_lexicon(resolve_data_path(mask.synonym.lexicon), tokenizer)
         self.mask, self.max_length, self.seed = mask, max_length, seed
         self.synonyms = synonyms if mask.synonym.enabled else None
+        self._synonym_first = np.array(sorted({k[0] for k in self.synonyms.table if k}) if self.synonyms else [],
+                                       dtype=np.int64)  # first ids of the words that have synonyms
         self.knowledge = knowledge if mask.knowledge.enabled else None
         self.pad_to_multiple_of = pad_to_multiple_of
         self.cls_id, self.sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -92,7 +95,8 @@ class MaskingCollator:
         strategy = np.array([STRATEGIES.index(n) for n in names])[
             rng.choice(len(names), size=B, p=np.array(list(mixture.values())))] if len(names) > 1 else \
             np.full(B, STRATEGIES.index(names[0]))
-        ids = [np.asarray(r["input_ids"], dtype=np.int64) for r in rows]
+        lengths = np.array([len(r["input_ids"]) for r in rows], dtype=np.int64)  # [B]
+        flat_ids = _flat_ints([r["input_ids"] for r in rows], int(lengths.sum()))  # all rows' ids, concatenated
         know: list[np.ndarray] = []
         entries: list[list[str]] = []
         if self.knowledge is not None:
@@ -106,7 +110,7 @@ class MaskingCollator:
             know = [np.zeros(0, dtype=np.int64)] * B
             entries = [[] for _ in range(B)]
         extra = np.array([len(k) + 1 if len(k) else 0 for k in know])  # K_w and its [SEP]
-        n = np.minimum([len(x) for x in ids], self.max_length - 2 - extra).astype(np.int64)  # [B] context lengths
+        n = np.minimum(lengths, self.max_length - 2 - extra).astype(np.int64)  # [B] context lengths
         levels = {lvl for i in set(strategy.tolist()) for lvl in (STRATEGIES[i], *FALLBACK[STRATEGIES[i]])} - {"char"}
         spans = {t: self._gather(rows, t, n) for t in levels}
         masked_ctx, taken = choose_batch(n, spans, strategy, cfg.mask_rate, rng)  # [B, max n]
@@ -115,31 +119,39 @@ class MaskingCollator:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         original = np.full((B, width), self.pad_id, dtype=np.int64)  # [B, T]
         token_type = np.zeros((B, width), dtype=np.int64)  # [B, T]
-        for i in range(B):
+        owner = np.repeat(np.arange(B), lengths)  # [sum lengths] row of each id
+        pos = np.arange(len(flat_ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # position within its row
+        keep = pos < n[owner]  # truncation
+        original[owner[keep], pos[keep] + 1] = flat_ids[keep]
+        original[:, 0] = self.cls_id
+        original[np.arange(B), n + 1] = self.sep_id
+        for i in np.flatnonzero(extra):
             k = n[i]
-            original[i, 0] = self.cls_id
-            original[i, 1 : k + 1] = ids[i][:k]
-            original[i, k + 1] = self.sep_id
-            if extra[i]:
-                original[i, k + 2 : k + 1 + extra[i]] = know[i]
-                original[i, k + 1 + extra[i]] = self.sep_id
-                token_type[i, k + 2 : k + 2 + extra[i]] = 1
+            original[i, k + 2 : k + 1 + extra[i]] = know[i]
+            original[i, k + 1 + extra[i]] = self.sep_id
+            token_type[i, k + 2 : k + 2 + extra[i]] = 1
         attention = (np.arange(width)[None, :] < (n + 2 + extra)[:, None]).astype(np.int64)  # [B, T]
         masked = np.zeros((B, width), dtype=bool)
         masked[:, 1 : 1 + masked_ctx.shape[1]] = masked_ctx
-        chosen = [(int(spans[t].row[j]), t, int(spans[t].start[j]) + 1, int(spans[t].end[j]) + 1)
-                  for t, idx in taken for j in idx]
+        c_row = np.concatenate([spans[t].row[idx] for t, idx in taken] or [np.zeros(0, dtype=np.int64)])
+        c_start = np.concatenate([spans[t].start[idx] for t, idx in taken] or [np.zeros(0, dtype=np.int64)]) + 1
+        c_end = np.concatenate([spans[t].end[idx] for t, idx in taken] or [np.zeros(0, dtype=np.int64)]) + 1
+        c_type = [t for t, idx in taken for _ in range(len(idx))]
+        chosen = list(zip(c_row.tolist(), c_type, c_start.tolist(), c_end.tolist()))
         synonym = np.zeros((B, width), dtype=bool)
         shown = original
         if self.synonyms is not None and chosen:
             shown = original.copy()
             draws = rng.random(len(chosen))
-            for (i, _, s, e), u in zip(chosen, draws):
-                if u < cfg.synonym.rate:
-                    alt = self.synonyms.sample(tuple(original[i, s:e].tolist()), rng)
-                    if alt is not None:
-                        shown[i, s:e] = alt
-                        synonym[i, s:e] = True
+            # Only spans whose first id starts some table key can have a synonym: the dict look-ups (and the
+            # draws they make) happen for those alone, in the same order, so the outcome is unchanged.
+            tried = np.flatnonzero((draws < cfg.synonym.rate) & np.isin(original[c_row, c_start], self._synonym_first))
+            for j in tried.tolist():
+                i, _, s, e = chosen[j]
+                alt = self.synonyms.sample(tuple(original[i, s:e].tolist()), rng)
+                if alt is not None:
+                    shown[i, s:e] = alt
+                    synonym[i, s:e] = True
         input_ids, labels = apply_replacement(shown, masked, cfg, self.mask_id, self.random_ids, rng, exempt=synonym)
         labels[masked] = original[masked]
         return MaskedBatch(input_ids, labels, attention, token_type, original, n,
@@ -151,19 +163,23 @@ class MaskingCollator:
     @staticmethod
     def _gather(rows: Sequence[dict[str, Any]], span_type: str, n: np.ndarray) -> BatchSpans:
         """One type's spans of all rows, flat, without spans cut by truncation."""
-        parts, owners = [], []
-        for i, r in enumerate(rows):
-            v = r.get(f"{span_type}_spans")
-            if v is None or len(v) == 0:
-                continue
-            arr = np.asarray(v, dtype=np.int64).reshape(-1, 2)  # [k, 2]
-            parts.append(arr)
-            owners.append(np.full(len(arr), i, dtype=np.int64))
-        if not parts:
+        values = [r.get(f"{span_type}_spans") for r in rows]
+        counts = np.array([0 if v is None else len(v) for v in values], dtype=np.int64)  # [B] spans per row
+        if not counts.any():
             return BatchSpans.empty()
-        flat, row = np.concatenate(parts), np.concatenate(owners)
+        if all(v is None or isinstance(v, list) for v in values):  # lists of pairs, as to_pylist() gives them
+            pairs = itertools.chain.from_iterable(v for v in values if v)
+            flat = _flat_ints(pairs, 2 * int(counts.sum())).reshape(-1, 2)
+        else:
+            flat = np.concatenate([np.asarray(v, dtype=np.int64).reshape(-1, 2) for v in values if v is not None and len(v)])
+        row = np.repeat(np.arange(len(rows)), counts)
         keep = (flat[:, 0] >= 0) & (flat[:, 0] < flat[:, 1]) & (flat[:, 1] <= n[row])
         return BatchSpans(row[keep], flat[keep, 0], flat[keep, 1])
+
+
+def _flat_ints(parts: Iterable[Sequence[int]], total: int) -> np.ndarray:
+    """The concatenation of many short int sequences as one int64 array (one pass, no per-part arrays)."""
+    return np.fromiter(itertools.chain.from_iterable(parts), dtype=np.int64, count=total)
 
 
 class LengthBucketSampler(torch.utils.data.Sampler):

@@ -190,7 +190,9 @@ def select_spans(masked: np.ndarray, budget: np.ndarray, spans: BatchSpans, acti
         pool = pool[free & (length[pool] <= need[r])]
         if len(pool) == 0:
             break
-        order = np.lexsort((rng.random(len(pool)), spans.row[pool]))  # random order within each row
+        # Random order within each row, by one float argsort of row + u/2 (u ~ U[0, 1)) instead of a lexsort;
+        # u/2 < 0.5 so that rounding never lifts a key to the next row.
+        order = np.argsort(spans.row[pool] + 0.5 * rng.random(len(pool)))
         cand = pool[order]
         rows, lens = spans.row[cand], length[cand]
         inclusive = np.cumsum(lens)
@@ -233,8 +235,8 @@ def choose_batch(lengths: np.ndarray, spans: dict[str, BatchSpans], strategies: 
     taken: list[tuple[str, np.ndarray]] = []
     for depth in range(max(len(c) for c in chains)):
         for level in STRATEGIES[1:]:  # 'char' is filled last, for every row
-            use = [i for i, c in enumerate(chains) if depth < len(c) and c[depth] == level]
-            active = np.isin(strategies, use)
+            use = np.array([depth < len(c) and c[depth] == level for c in chains])  # [len(STRATEGIES)] bool
+            active = use[strategies]
             if active.any() and level in spans:
                 taken.append((level, select_spans(masked, budget, spans[level], active, rng)))
     fill_tokens(masked, budget, valid, rng)
