@@ -21,7 +21,7 @@ from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_w
 from ..model import build_masked_lm, count_parameters, load_masked_lm
 from ..results import append_result
 from .guards import TrainingDiverged, TrainingGuard, loss_scale
-from .optim import build_optimizer
+from .optim import build_optimizer, param_groups
 from .plan import PretrainConfig, SpeedConfig, StageConfig, deepspeed_extra, scheduler_config, validate
 from .throughput import mfu, model_flops_per_token, peak_flops
 
@@ -164,6 +164,29 @@ class _StopRequest:
         return False
 
 
+class _NoBoard:
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _board(out: Path, rank: int, purge_step: int | None = None):
+    """A TensorBoard writer on rank 0 (`tensorboard --logdir <output_dir>/tensorboard`); others write nothing.
+
+    purge_step: on resume, TensorBoard hides what a killed run logged from that step on.
+    """
+    if rank != 0:
+        return _NoBoard()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out / "tensorboard"), flush_secs=10, purge_step=purge_step)
+
+
 def _resume_dir(out: Path) -> Path:
     return out / "checkpoints" / "resume"
 
@@ -278,7 +301,8 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
     model = stage_model(first_stage)
     n_params = count_parameters(model)
     global_step = point["global_step"] if point else 0
-    with _StopRequest() as stop:
+    board = _board(out, rank, purge_step=global_step + 1 if point else None)
+    with _StopRequest() as stop, board:
         try:
             for si in range(first_stage, len(cfg.stages)):
                 stage, accum = cfg.stages[si], accumulation[si]
@@ -292,9 +316,16 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                         model.get_input_embeddings().weight.detach().float().cpu().numpy(), corpus_words(rows),
                         stage.mask.synonym.top_k, stage.mask.synonym.temperature)
                 torch.manual_seed(cfg.seed + si)
-                optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
-                engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer,
-                                                       config=deepspeed_config(stage, speed, accum))
+                ds_config = deepspeed_config(stage, speed, accum)
+                if torch.cuda.is_available() and stage.optimizer == "adamw":
+                    # DeepSpeed builds its fused CUDA Adam from this entry (FusedAdam, adam_w_mode), over our
+                    # parameter groups so biases and LayerNorm weights stay undecayed. Not run here (no GPU).
+                    ds_config["optimizer"] = {"type": "AdamW", "params": {"lr": stage.lr, "weight_decay": stage.weight_decay}}
+                    engine, _, _, _ = deepspeed.initialize(model=model, config=ds_config,
+                                                           model_parameters=param_groups(model, stage.weight_decay))
+                else:
+                    optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
+                    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
                 guard = TrainingGuard()
                 flops_per_token = model_flops_per_token(n_params, cfg.model.layers, cfg.model.hidden, stage.seq_len)
                 peak = peak_flops(torch.cuda.get_device_name(), speed.precision) if torch.cuda.is_available() else None
@@ -344,6 +375,9 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                     records.append(rec)
                     if rank == 0:
                         _append_metrics(metrics_path, rec)
+                        for key in ("loss", "mlm_accuracy", "lr", "tokens_per_s", "loss_scale", "mfu"):
+                            if rec[key] is not None:
+                                board.add_scalar(f"train/{key}", rec[key], global_step)
                     status.update(global_step=global_step, stage=si + 1)
                     if step % speed.log_every == 0:
                         bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['mlm_accuracy']:.3f}")

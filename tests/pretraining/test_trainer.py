@@ -56,3 +56,29 @@ def test_stage_mask_schedule_knowledge_and_embedding_synonyms_drive_the_collator
     result = pretraining.run(plan, {"checkpoint_every": 0}, progress=False)
     assert list(result.metrics["strategy"]) == ["schedule"] * 3
     assert result.metrics["loss"].notna().all()
+
+
+def test_tensorboard_gets_every_step(tiny_checkpoint):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tiny_checkpoint.output_dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]
+    assert {"train/lr", "train/mlm_accuracy", "train/tokens_per_s"} <= set(events.Tags()["scalars"])
+
+
+def test_divergence_stops_the_run_with_the_step_and_keeps_the_last_checkpoint(sample_corpus, tmp_path):
+    import pytest
+
+    from obert_lib import pretraining
+    from obert_lib.pretraining.guards import TrainingDiverged
+
+    # stage 2 at lr 1e9: weights explode within a few steps and the loss becomes NaN/inf (fp32: no loss scale)
+    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
+                                 **{"stages.0.steps": 2, "stages.1.steps": 20, "stages.0.warmup_steps": 1,
+                                    "stages.1.warmup_steps": 1, "stages.1.lr": 1e9})
+    with pytest.raises(TrainingDiverged, match="step"):
+        pretraining.run(plan, {"checkpoint_every": 0}, progress=False)
+    status = json.loads((tmp_path / "run.json").read_text())
+    assert status["status"] == "diverged" and "step" in status["message"]
+    assert latest_checkpoint(tmp_path).name == "stage-1-seq64"
