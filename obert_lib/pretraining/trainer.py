@@ -437,11 +437,13 @@ def _save_stage(engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, inde
     if dist.is_initialized():
         dist.barrier()
     engine.save_checkpoint(str(tmp / "deepspeed"), tag="final")
+    # ZeRO-3 partitions every weight across ranks: gather full ones (a collective: every rank calls it)
+    full_state = engine._zero3_consolidated_16bit_state_dict() if engine.zero_optimization_stage() == 3 else None
     if rank != 0:
         if dist.is_initialized():
             dist.barrier()
         return final
-    engine.module.save_pretrained(tmp, safe_serialization=True)
+    engine.module.save_pretrained(tmp, safe_serialization=True, state_dict=full_state)
     tokenizer.save_pretrained(tmp)
     cfgmod.save(cfg, tmp / "plan.json")
     cfgmod.save(speed, tmp / "speed.json")
