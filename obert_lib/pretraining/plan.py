@@ -29,6 +29,9 @@ class StageConfig:
     tokens: int | None = None  # training tokens instead of steps: steps = ceil(tokens / (global_batch * seq_len))
     warm_start: bool = True  # start from the previous stage's weights (False: a fresh initialisation)
     lr_schedule: Literal["warmup_linear", "warmup_constant", "warmup_cosine"] = "warmup_linear"
+    # none: one paragraph per sequence; consecutive / first_fit: masking.pack_rows joins whole paragraphs up to
+    # seq_len (first_fit leaves the least padding; paragraphs of different documents then share a sequence)
+    packing: Literal["none", "consecutive", "first_fit"] = "none"
 
     def __post_init__(self):
         require(self.seq_len >= 8, "seq_len", f"{self.seq_len} is too short; use >= 8")

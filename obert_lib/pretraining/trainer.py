@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .. import config as cfgmod
 from ..corpus import load_shards
-from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words
+from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words, pack_rows
 from ..model import build_masked_lm, count_parameters, load_masked_lm
 from ..results import append_result
 from .guards import TrainingDiverged, TrainingGuard, loss_scale
@@ -116,7 +116,7 @@ def _now() -> str:
 
 
 METRIC_COLUMNS = ["global_step", "stage", "stage_name", "stage_step", "seq_len", "global_batch", "strategy", "loss",
-                  "mlm_accuracy", "lr", "tokens_per_s", "loss_scale", "mfu"]
+                  "mlm_accuracy", "lr", "tokens", "tokens_per_s", "loss_scale", "mfu"]
 
 
 def _append_metrics(path: Path, record: dict) -> None:
@@ -337,7 +337,8 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                     rng = torch.load(Path(point["path"]) / f"rng-rank{rank}.pt", weights_only=False)
                     torch.set_rng_state(rng["torch"])
                     collator.rng.bit_generator.state = rng["collator"]
-                batches = _batches(rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank,
+                stage_rows = rows if stage.packing == "none" else list(pack_rows(rows, stage.seq_len - 2, stage.packing))
+                batches = _batches(stage_rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank,
                                    world=speed.data_parallel_size, start=start_step * accum)
                 engine.train()
                 bar = tqdm(range(start_step, stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}",
@@ -369,7 +370,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                     rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
                            "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.label,
                            "loss": float(np.mean(losses)), "mlm_accuracy": correct / max(1, targets),
-                           "lr": lr, "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
+                           "lr": lr, "tokens": tokens, "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
                            "mfu": mfu(tokens / dt, flops_per_token, peak) if peak else None}
                     guard.check(global_step, rec["loss"], rec["loss_scale"])  # TrainingDiverged before any save
                     records.append(rec)

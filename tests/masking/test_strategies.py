@@ -230,3 +230,16 @@ def test_length_bucket_sampler_covers_each_index_once_with_similar_lengths():
 
 def test_every_strategy_name_has_a_fallback_chain():
     assert set(FALLBACK) == set(STRATEGIES)
+
+
+def test_first_fit_packing_fills_rows_tighter_and_keeps_every_token():
+    lengths = [7, 5, 4, 3, 3, 2, 6, 1]
+    rows = [{"input_ids": [i] * n, "word_spans": [[0, n]], "text": str(i)} for i, n in enumerate(lengths)]
+    consecutive = list(pack_rows(rows, 10))
+    first_fit = list(pack_rows(rows, 10, method="first_fit"))
+    assert [len(p["input_ids"]) for p in consecutive] == [7, 9, 8, 7]
+    assert [len(p["input_ids"]) for p in first_fit] == [10, 10, 10, 1]  # 7+3, 6+4, 5+3+2, 1
+    assert sorted(t for p in first_fit for t in p["input_ids"]) == sorted(t for p in consecutive for t in p["input_ids"])
+    assert first_fit[0]["word_spans"] == [[0, 7], [7, 10]] and first_fit[0]["input_ids"] == [0] * 7 + [3] * 3
+    with pytest.raises(ValueError, match="method 'best' is unknown"):
+        list(pack_rows(rows, 10, method="best"))

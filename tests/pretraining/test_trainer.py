@@ -82,3 +82,17 @@ def test_divergence_stops_the_run_with_the_step_and_keeps_the_last_checkpoint(sa
     status = json.loads((tmp_path / "run.json").read_text())
     assert status["status"] == "diverged" and "step" in status["message"]
     assert latest_checkpoint(tmp_path).name == "stage-1-seq64"
+
+
+def test_packed_stage_fills_sequences(sample_corpus, tmp_path):
+    from obert_lib import pretraining
+
+    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
+                                 **{"stages": [{"name": "packed", "seq_len": 128, "global_batch": 4, "micro_batch": 4,
+                                                "steps": 2, "warmup_steps": 1, "packing": "first_fit"}]})
+    packed = pretraining.run(plan, {"checkpoint_every": 0}, progress=False).metrics
+    plan.stages[0].packing, plan.output_dir = "none", str(tmp_path / "unpacked")
+    single = pretraining.run(plan, {"checkpoint_every": 0}, progress=False).metrics
+    # real tokens per sequence ([CLS] ... [SEP]): packed rows fill most of the 128, single paragraphs do not
+    per_sequence = lambda m: m["tokens"].mean() / 4  # noqa: E731
+    assert per_sequence(packed) > 110 > per_sequence(single) * 1.2
