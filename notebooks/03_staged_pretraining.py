@@ -58,6 +58,23 @@ fig_plan = pretraining.plot_plan(plan)
 reports.save_figure(fig_plan, "03_plan", reports_dir)
 
 # %% [markdown]
+# ## Model presets and a memory plan for V100-32GB
+#
+# Parameter counts are measured (the models built on the meta device with the 21,128-token Chinese
+# vocab). The plan gives, per preset, ZeRO stage, GPU count and sequence length, the model-state memory
+# per GPU (DeepSpeed's ZeRO estimator formulas) and the largest micro-batch that fits 32 GiB with 2 GiB
+# kept free, without and with activation recomputation (Korthikanti et al. 2022 estimate): estimates to
+# choose `micro_batch` before a cluster run, not measurements.
+
+# %%
+from obert_lib import model
+
+model.preset_table()
+
+# %%
+model.memory_plan(["100M", "300M", "1B"], gpus=[1, 8, 64], seq_lens=[128, 512])
+
+# %% [markdown]
 # ## Train
 #
 # The cell blocks until the run ends. **Interrupting the kernel (■) stops the run cleanly**: the

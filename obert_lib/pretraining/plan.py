@@ -172,6 +172,13 @@ def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> l
                               f"or use optimizer adamw")
     if speed.precision in ("fp16", "bf16") and not cuda_available:
         raise ConfigError(f"speed.precision: {speed.precision} needs a CUDA GPU; use fp32 on CPU")
+    if speed.precision == "bf16" and cuda_available:
+        import torch
+
+        major, minor = torch.cuda.get_device_capability()
+        if major < 8:  # bf16 tensor cores arrived with Ampere (compute capability 8.0); a V100 is 7.0
+            raise ConfigError(f"speed.precision: bf16 needs an Ampere or newer GPU, this one has compute capability "
+                              f"{major}.{minor}; use fp16 (dynamic loss scaling) on V100")
     names = [s.name for s in cfg.stages]
     if len(set(names)) != len(names):
         raise ConfigError(f"stages[].name: names {names} repeat; give each stage its own name")
