@@ -73,11 +73,18 @@ def cmd_bench(args) -> None:
 
 
 def cmd_mask(args) -> None:
-    from .masking import MaskPreviewer
+    from .masking import MaskConfig, MaskPreviewer, parse_mixture
 
-    view = MaskPreviewer.from_corpus(args.corpus).mask(args.text, args.strategy, args.mask_rate, args.seed)
+    cfg = MaskConfig(strategy=args.strategy, mixture=parse_mixture(args.mixture) if args.mixture else {},
+                     mask_rate=args.mask_rate, synonym={"enabled": args.synonym, "rate": args.synonym_rate},
+                     knowledge={"enabled": args.knowledge})
+    view = MaskPreviewer.from_corpus(args.corpus).mask(args.text, cfg, seed=args.seed)
     print(" ".join(f"[{s}]" if m else t for t, s, m in zip(view.tokens, view.shown, view.masked)))
-    print(f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}) with strategy {view.strategy}")
+    if view.knowledge_tokens:
+        names = ", ".join(f"{name} ({i})" for i, name in view.knowledge_entries)
+        print(f"K_w [{names}]: {''.join(t.removeprefix('##') for t in view.knowledge_tokens)}")
+    print(f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}) with strategy {view.strategy}; "
+          + ", ".join(f"{k} {n}" for k, n in view.counts().items() if n))
 
 
 def cmd_pretrain(args) -> None:
@@ -162,8 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.", config=False)
     p.add_argument("--corpus", required=True, help="corpus output directory (from `obert preprocess`)")
     p.add_argument("--text", required=True)
-    p.add_argument("--strategy", default="word")
+    p.add_argument("--strategy", default="word", help="char, word, entity, keyword, phrase or clause")
+    p.add_argument("--mixture", help="weighted strategies instead, e.g. 'word:0.5,clause:0.5' (one drawn per text)")
     p.add_argument("--mask-rate", type=float, default=0.15)
+    p.add_argument("--synonym", action="store_true", help="show masked words with a lexicon synonym as it")
+    p.add_argument("--synonym-rate", type=float, default=1.0, help="share of such words shown as a synonym")
+    p.add_argument("--knowledge", action="store_true", help="append the linked entities' summaries as K_w")
     p.add_argument("--seed", type=int, default=0)
     p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.", config=False)
     p.add_argument("--plan", default="tiny", help="preset name or plan YAML")

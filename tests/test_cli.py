@@ -46,6 +46,10 @@ def test_preprocess_and_mask_commands(tmp_path, capsys):
     assert main(["mask", "--corpus", str(out), "--text", "李白与杜甫并称李杜。", "--strategy", "entity", "--seed", "1"]) == 0
     printed = capsys.readouterr().out
     assert "with strategy entity" in printed and "[" in printed
+    assert main(["mask", "--corpus", str(out), "--text", "北京的风景很美丽。", "--mixture", "entity:1,clause:0",
+                 "--mask-rate", "0.3", "--knowledge", "--synonym", "--seed", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "K_w [北京 (E001)]" in printed and "with strategy entity" in printed
 
 
 def test_preprocess_web_preset_and_workers(tmp_path, capsys):
