@@ -65,7 +65,7 @@ masking.mask_widget(previewer, paragraphs)
 HTML(masking.render_strategies(previewer, paragraphs[0], mask_rate=mask_rate, seed=seed))
 
 # %% [markdown]
-# A mixture with synonym replacement (every masked word with a synonym in the lexicon is shown as it)
+# A mixture with synonym replacement (every masked span the strategy chose whole -- a word, an entity -- that has a synonym in the lexicon is shown as it)
 # and the knowledge segment:
 
 # %%

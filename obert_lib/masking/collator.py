@@ -1,7 +1,10 @@
 """Collator: annotated corpus rows -> padded, masked MLM batches, vectorised over the batch.
 
 Rows are corpus-shard rows: `input_ids` (no special tokens), `<type>_spans` token [start, end) pairs
-(lists or [k, 2] arrays) and, for knowledge masking, `knowledge_ids`. Layout per row:
+(lists of pairs, as `to_pylist()` gives them, or [k, 2] int arrays; spans of one type must not overlap,
+as the corpus stage guarantees) and, for knowledge masking, `knowledge_ids`. Synonyms replace whole
+spans the strategy (or a fallback) chose, e.g. a masked word or entity; a word inside a masked phrase
+or clause is not looked up on its own. Layout per row:
 `[CLS] context [SEP]` or, with knowledge, `[CLS] context [SEP] K_w [SEP]` (K_w token type 1); the
 knowledge segment takes up to `knowledge.summary_budget` tokens and the context the rest.
 """
@@ -75,15 +78,21 @@ class MaskingCollator:
         self._rng: np.random.Generator | None = None
 
     def set_step(self, step: int) -> None:
-        """The training step, for a mask schedule (MaskConfig.schedule)."""
+        """The training step, for a mask schedule (MaskConfig.schedule); reaches DataLoader workers only with num_workers=0."""
         self.step = step
 
     @property
     def rng(self) -> np.random.Generator:
+        """Seeded on first use: (seed) in the main process, (seed, worker id, torch's per-epoch worker seed) in a worker."""
         if self._rng is None:
             info = torch.utils.data.get_worker_info()
-            self._rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.id + 1])
+            self._rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.id + 1, info.seed])
         return self._rng
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_rng"] = None  # each DataLoader worker seeds its own stream, whatever the main process drew before
+        return state
 
     def mask_batch(self, rows: Sequence[dict[str, Any]]) -> MaskedBatch:
         """Mask a list of rows; see the module docstring for the layout."""

@@ -40,7 +40,7 @@ class KnowledgeSegments:
         The budget is shared: each entry gets budget // entries tokens (the first ones one more while
         the remainder lasts), and an entry whose summary is shorter leaves its rest to the next.
         """
-        used = [i for i in dict.fromkeys(ids or []) if i in self.summary_ids][:max_entries]
+        used = [i for i in dict.fromkeys(ids if ids is not None else []) if i in self.summary_ids][:max_entries]
         used = used[:budget] if budget > 0 else []
         if not used:
             return np.zeros(0, dtype=np.int64), []

@@ -11,7 +11,7 @@ FIRST_FIT_WINDOW = 4096
 
 
 def _empty() -> dict[str, Any]:
-    return {"text": "", "input_ids": [], "knowledge_ids": [], **{f"{t}_spans": [] for t in SPAN_TYPES}}
+    return {"text": "", "texts": [], "input_ids": [], "knowledge_ids": [], **{f"{t}_spans": [] for t in SPAN_TYPES}}
 
 
 def _append(packed: dict[str, Any], row: dict[str, Any]) -> None:
@@ -21,7 +21,8 @@ def _append(packed: dict[str, Any], row: dict[str, Any]) -> None:
     for t in SPAN_TYPES:
         packed[f"{t}_spans"].extend([s + off, e + off] for s, e in row.get(f"{t}_spans") or [])
     packed["knowledge_ids"].extend(k for k in row.get("knowledge_ids") or [] if k not in packed["knowledge_ids"])
-    packed["text"] = row.get("text", "") if not off else packed["text"] + "\n" + row.get("text", "")
+    packed["texts"].append(row.get("text", ""))
+    packed["text"] = "\n".join(packed["texts"])
 
 
 def pack_rows(rows: Iterable[dict[str, Any]], max_tokens: int,

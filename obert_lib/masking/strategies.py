@@ -47,9 +47,9 @@ class SynonymConfig:
     temperature: float = 0.05  # embeddings: softmax temperature over cosine similarity (0.05: top neighbour dominates)
 
     def __post_init__(self):
-        require(0.0 <= self.rate <= 1.0, "synonym.rate", f"{self.rate} must be within [0, 1], e.g. 0.5")
-        require(self.top_k >= 1, "synonym.top_k", "must be >= 1")
-        require(self.temperature > 0, "synonym.temperature", "must be > 0, e.g. 0.05")
+        require(0.0 <= self.rate <= 1.0, "rate", f"{self.rate} must be within [0, 1], e.g. 0.5")
+        require(self.top_k >= 1, "top_k", "must be >= 1")
+        require(self.temperature > 0, "temperature", "must be > 0, e.g. 0.05")
 
 
 @dataclass
@@ -58,11 +58,11 @@ class KnowledgeConfig:
 
     enabled: bool = False
     max_entries: int = 2  # linked knowledge-base entries appended per sequence, in order of mention
-    summary_budget: int = 48  # tokens of summaries at most (a third of a 128-token sequence)
+    summary_budget: int = 48  # tokens of summaries at most (37.5% of a 128-token sequence, 9% of 512)
 
     def __post_init__(self):
-        require(self.max_entries >= 1, "knowledge.max_entries", "must be >= 1")
-        require(self.summary_budget >= 1, "knowledge.summary_budget", "must be >= 1 token")
+        require(self.max_entries >= 1, "max_entries", "must be >= 1")
+        require(self.summary_budget >= 1, "summary_budget", "must be >= 1 token")
 
 
 @dataclass
@@ -100,17 +100,18 @@ class MaskConfig:
                 "replace_mask", "replace_mask + replace_random must be within [0, 1] (default 0.8 + 0.1)")
         if self.mixture:
             _check_mixture(self.mixture, "mixture")
+        from ..config import from_dict
+
+        for name, cls in (("synonym", SynonymConfig), ("knowledge", KnowledgeConfig)):
+            if isinstance(getattr(self, name), dict):  # built in Python with a plain dict: same strict checks as YAML
+                setattr(self, name, from_dict(cls, getattr(self, name), f"{name}."))
         for i, entry in enumerate(self.schedule):
-            entry = self.schedule[i] = entry if isinstance(entry, ScheduleEntry) else ScheduleEntry(**entry)
+            entry = self.schedule[i] = entry if isinstance(entry, ScheduleEntry) else from_dict(ScheduleEntry, entry, f"schedule[{i}].")
             require(entry.from_step >= 0, f"schedule[{i}].from_step", "must be >= 0")
             _check_mixture(entry.mixture, f"schedule[{i}].mixture")
             if i:
                 require(entry.from_step > self.schedule[i - 1].from_step, f"schedule[{i}].from_step",
                         "entries must be in increasing from_step order")
-        for name in ("synonym", "knowledge"):
-            value = getattr(self, name)
-            if isinstance(value, dict):
-                setattr(self, name, (SynonymConfig if name == "synonym" else KnowledgeConfig)(**value))
 
     def mixture_at(self, step: int = 0) -> dict[str, float]:
         """The normalised strategy weights in force at training step `step`."""

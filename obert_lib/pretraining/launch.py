@@ -242,17 +242,19 @@ class _MetricsReader:
         self.path = path
         self._reset()
 
-    def _reset(self) -> None:
-        self.offset, self.header, self.frame = 0, None, pd.DataFrame()
+    def _reset(self, inode: int | None = None) -> None:
+        self.offset, self.header, self.frame, self.inode = 0, None, pd.DataFrame(), inode
 
     def read(self) -> pd.DataFrame:
         try:
-            size = self.path.stat().st_size
+            stat = self.path.stat()
         except FileNotFoundError:
             self._reset()
             return self.frame
-        if size < self.offset:  # rewritten (a fresh run, or a resume that dropped rows after its resume point)
-            self._reset()
+        size = stat.st_size
+        # replaced (a resume writes a new file without the rows after its resume point) or truncated: start over
+        if stat.st_ino != self.inode or size < self.offset:
+            self._reset(stat.st_ino)
         if size > self.offset:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
@@ -412,6 +414,10 @@ class RunHandle:
             status, message = run.get("status", "running"), run.get("message", "")
             fields = dict(global_step=int(run.get("global_step", 0)), total_steps=int(run.get("total_steps") or total),
                           stage=int(run.get("stage", 0)), pid=run.get("pid"), updated=run.get("updated"))
+            if status == "running" and not launcher_alive and not self._trainer_alive(run):
+                run = _read_json(self.output_dir / RUN_FILE) or run  # it may have finished just before exiting
+                status, message = run.get("status", "running"), run.get("message", "")
+                fields["global_step"] = int(run.get("global_step", fields["global_step"]))
             if status == "running" and not launcher_alive and not self._trainer_alive(run):
                 rc = self.process.returncode if self.process is not None else None
                 status = "failed"

@@ -22,7 +22,7 @@ from ..model import build_masked_lm, count_parameters, load_masked_lm
 from ..results import append_result
 from .guards import TrainingDiverged, TrainingGuard, loss_scale
 from .optim import build_optimizer, param_groups
-from .plan import PretrainConfig, SpeedConfig, StageConfig, deepspeed_extra, scheduler_config, validate
+from .plan import PretrainConfig, SpeedConfig, StageConfig, deepspeed_extra, scheduler_config, validate, zero_stage
 from .throughput import mfu, model_flops_per_token, peak_flops
 
 
@@ -80,7 +80,7 @@ def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed
     Each epoch's order depends only on (seed, epoch), so a resumed run jumps straight to the batch it
     stopped at instead of replaying the data.
     """
-    per_epoch = len(range(rank, len(rows), world)) // micro_batch
+    per_epoch = (len(rows) // world) // micro_batch  # the same on every rank, so ranks change epoch together
     if per_epoch == 0:
         raise ValueError(f"rank {rank} gets {len(rows[rank::world])} rows, fewer than one micro-batch ({micro_batch})")
     epoch, offset = divmod(start, per_epoch)
@@ -89,6 +89,17 @@ def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed
         for k in range(offset, per_epoch):
             yield collator([rows[i] for i in order[k * micro_batch : (k + 1) * micro_batch]])
         epoch, offset = epoch + 1, 0
+
+
+def _sum_over_ranks(values: list[float], device) -> list[float]:
+    """Element-wise sums of `values` over all ranks (the values themselves in a single process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return [float(v) for v in values]
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -207,7 +218,8 @@ def _save_resume(engine, out: Path, state: dict, collator: MaskingCollator, rank
     if dist.is_initialized():
         dist.barrier()
     engine.save_checkpoint(str(tmp / "deepspeed"), tag="resume")
-    torch.save({"torch": torch.get_rng_state(), "collator": collator.rng.bit_generator.state, "collator_step": collator.step},
+    torch.save({"torch": torch.get_rng_state(), "collator": collator.rng.bit_generator.state,
+                "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None},
                tmp / f"rng-rank{rank}.pt")
     if dist.is_initialized():
         dist.barrier()
@@ -251,6 +263,9 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
     point = resume_point(out) if resume else None
     if resume and point is None:
         raise FileNotFoundError(f"resume: no resume point under {out}/checkpoints/resume; start without --resume")
+    if point is not None and point.get("finished"):
+        raise cfgmod.ConfigError(f"resume: the run in {out} finished every stage; nothing to resume. Start a new "
+                                 "output_dir (or run without resume to train again from scratch)")
     if point is not None:
         def comparable(plan: dict) -> dict:  # the same plan whether paths were given relative or absolute
             return {**plan, "output_dir": None, "corpus_dir": str(Path(plan["corpus_dir"]).resolve())}
@@ -259,6 +274,12 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
         if comparable(saved) != comparable(cfgmod.to_dict(cfg)):
             raise cfgmod.ConfigError(f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "
                                      "resume with that plan, or start a new output_dir")
+        saved_speed = cfgmod.load(SpeedConfig, json.loads((out / "speed.json").read_text(encoding="utf-8")))
+        for key, before, now in (("data_parallel_size", saved_speed.data_parallel_size, speed.data_parallel_size),
+                                 ("zero_stage", zero_stage(saved_speed), zero_stage(speed))):
+            if before != now:  # the data split per rank and the optimiser-state layout depend on these
+                raise cfgmod.ConfigError(f"speed.{key}: the run was started with {before}, now {now}; resume with "
+                                         f"speed.{key}={before}")
     corpus_dir = Path(cfg.corpus_dir)
     tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
     rows = load_shards(corpus_dir).to_pylist()
@@ -282,10 +303,16 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
         if point is not None and metrics_path.exists():  # keep the rows up to the resume point, drop any after it
             kept = pd.read_csv(metrics_path)
             kept = kept[kept["global_step"] <= point["global_step"]]
-            kept.to_csv(metrics_path, index=False)
+            kept.to_csv(metrics_path.with_name("metrics.csv.tmp"), index=False)
+            os.replace(metrics_path.with_name("metrics.csv.tmp"), metrics_path)  # a new file: live readers start over
             records = kept.to_dict("records")
-        elif metrics_path.exists():
-            metrics_path.unlink()
+        elif point is None:  # a fresh run: nothing of an earlier run in this directory may mix into it
+            if _resume_dir(out).exists() or metrics_path.exists():
+                logging.getLogger(__name__).warning("starting afresh in %s: removing the earlier run's metrics, resume "
+                                                    "points and TensorBoard events (resume=True continues it instead)", out)
+            metrics_path.unlink(missing_ok=True)
+            shutil.rmtree(_resume_dir(out), ignore_errors=True)
+            shutil.rmtree(out / "tensorboard", ignore_errors=True)
     status = RunStatus(out, sum(st.steps for st in cfg.stages), enabled=rank == 0)
     status.update(global_step=point["global_step"] if point else 0)
 
@@ -316,7 +343,7 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                         model.get_input_embeddings().weight.detach().float().cpu().numpy(), corpus_words(rows),
                         stage.mask.synonym.top_k, stage.mask.synonym.temperature)
                 torch.manual_seed(cfg.seed + si)
-                ds_config = deepspeed_config(stage, speed, accum)
+                ds_config, optimizer = deepspeed_config(stage, speed, accum), None
                 if torch.cuda.is_available() and stage.optimizer == "adamw":
                     # DeepSpeed builds its fused CUDA Adam from this entry (FusedAdam, adam_w_mode), over our
                     # parameter groups so biases and LayerNorm weights stay undecayed. Not run here (no GPU).
@@ -336,8 +363,11 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                     engine.load_checkpoint(point["path"] + "/deepspeed", tag="resume")
                     rng = torch.load(Path(point["path"]) / f"rng-rank{rank}.pt", weights_only=False)
                     torch.set_rng_state(rng["torch"])
+                    if rng.get("cuda") is not None and torch.cuda.is_available():
+                        torch.cuda.set_rng_state(rng["cuda"])
                     collator.rng.bit_generator.state = rng["collator"]
-                stage_rows = rows if stage.packing == "none" else list(pack_rows(rows, stage.seq_len - 2, stage.packing))
+                room = stage.seq_len - 2 - (stage.mask.knowledge.summary_budget + 1 if stage.mask.knowledge.enabled else 0)
+                stage_rows = rows if stage.packing == "none" else list(pack_rows(rows, max(1, room), stage.packing))
                 batches = _batches(stage_rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank,
                                    world=speed.data_parallel_size, start=start_step * accum)
                 engine.train()
@@ -366,12 +396,15 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                             targets += int(mask.sum())
                         tokens += int(batch["attention_mask"].sum())
                     global_step += 1
+                    # over all ranks: the guard and the metrics see the whole global batch, not rank 0's share
+                    loss_sum, n_loss, correct, targets, tokens = _sum_over_ranks(
+                        [float(np.sum(losses)), len(losses), correct, targets, tokens], engine.device)
                     dt = time.perf_counter() - t0
                     rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
                            "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.label,
-                           "loss": float(np.mean(losses)), "mlm_accuracy": correct / max(1, targets),
-                           "lr": lr, "tokens": tokens, "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
-                           "mfu": mfu(tokens / dt, flops_per_token, peak) if peak else None}
+                           "loss": loss_sum / n_loss, "mlm_accuracy": correct / max(1, targets),
+                           "lr": lr, "tokens": int(tokens), "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
+                           "mfu": mfu(tokens / dt, flops_per_token, peak, devices=speed.data_parallel_size) if peak else None}
                     guard.check(global_step, rec["loss"], rec["loss_scale"])  # TrainingDiverged before any save
                     records.append(rec)
                     if rank == 0:
@@ -394,24 +427,28 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                             bar.close()
                             return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
                 bar.close()
-                model = engine.module
                 checkpoints.append(_save_stage(engine, tokenizer, cfg, speed, si, out, rank))
-                if rank == 0 and si + 1 < len(cfg.stages):  # the next resume starts the next stage from this one
+                stop.agree(engine.device)  # a signal during the save: every rank decides the same
+                engine.destroy()  # free this stage's optimiser state before the next stage builds its own
+                del engine, optimizer, batches, collator
+                model = None
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if rank == 0:  # the next resume starts the next stage from this checkpoint, or there is none
                     root = _resume_dir(out)
                     root.mkdir(parents=True, exist_ok=True)
+                    finished = si + 1 == len(cfg.stages)
                     _write_json_atomic(root / "latest.json", {"path": "", "stage": si + 1, "stage_step": 0,
-                                                              "global_step": global_step})
+                                                              "global_step": global_step, "finished": finished})
                     for old in root.glob("step-*"):  # mid-stage points of a finished stage are not needed any more
                         shutil.rmtree(old, ignore_errors=True)
-                if rank != 0:
-                    continue
-                stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
-                append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
-                              {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
-                              {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
-                               "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
-                               "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
-                if stop.signal is not None:
+                    stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
+                    append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
+                                  {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
+                                  {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
+                                   "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
+                                   "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
+                if stop.signal is not None and si + 1 < len(cfg.stages):
                     status.update(status="interrupted", message=f"stopped by signal {stop.signal} after stage {si + 1}")
                     return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
         except TrainingDiverged as exc:  # the last stage checkpoint and resume point stay as they were

@@ -95,8 +95,14 @@ def test_config_errors_name_key_and_fix():
         MaskConfig(mixture={"word": -1.0, "char": 1.0})
     with pytest.raises(ConfigError, match=r"schedule\[1\].from_step: entries must be in increasing"):
         MaskConfig(schedule=[{"from_step": 5, "mixture": {"word": 1}}, {"from_step": 5, "mixture": {"clause": 1}}])
-    with pytest.raises(ConfigError, match="synonym.rate"):
+    with pytest.raises(ConfigError) as err:
         load_config(MaskConfig, {"synonym": {"rate": 2.0}})
+    assert str(err.value) == "synonym.rate: 2.0 must be within [0, 1], e.g. 0.5"
+    with pytest.raises(ConfigError) as err:
+        MaskConfig(knowledge={"max_entries": 0})
+    assert str(err.value) == "knowledge.max_entries: must be >= 1"
+    with pytest.raises(ConfigError, match=r"schedule\[0\].from: unknown key in ScheduleEntry"):
+        MaskConfig(schedule=[{"from": 0, "mixture": {"word": 1}}])
     with pytest.raises(ConfigError, match="knowledge.summary_budgt: unknown key"):
         load_config(MaskConfig, {"knowledge": {"summary_budgt": 10}})
 
@@ -197,8 +203,27 @@ def test_collator_in_dataloader_workers_is_deterministic(sample_corpus):
                                              multiprocessing_context="spawn")
         return [b["labels"] for b in loader]
 
-    first, second = batches(), batches()
+    torch.manual_seed(0)
+    first = batches()
+    torch.manual_seed(0)
+    second = batches()
     assert len(first) == 4 and all((a == b).all() for a, b in zip(first, second))
+
+
+def test_workers_get_their_own_streams_even_after_the_main_process_masked(sample_corpus):
+    import torch
+    from transformers import AutoTokenizer
+
+    from obert_lib.corpus import load_shards
+
+    tk = AutoTokenizer.from_pretrained(sample_corpus.output_dir / "tokenizer")
+    row = load_shards(sample_corpus.output_dir).slice(0, 1).to_pylist()[0]
+    col = MaskingCollator(tk, MaskConfig(strategy="char", mask_rate=0.3), max_length=64, seed=0)
+    col.mask_batch([row])  # the main process draws first: workers must not inherit its generator
+    loader = torch.utils.data.DataLoader([row] * 16, batch_size=8, num_workers=2, collate_fn=col,
+                                         multiprocessing_context="spawn")
+    a, b = [batch["labels"] for batch in loader]  # batch 0 from worker 0, batch 1 from worker 1
+    assert not (a == b).all()
 
 
 def test_pack_rows_shifts_spans_and_keeps_boundaries():

@@ -7,6 +7,9 @@ import sys
 import time
 
 import pandas as pd
+import pytest
+
+from obert_lib.config import ConfigError
 
 from obert_lib import pretraining
 
@@ -21,6 +24,8 @@ def test_killed_run_resumes_at_the_same_step_with_the_same_losses(sample_corpus,
     corpus_dir = sample_corpus.output_dir
     reference = pretraining.run(_plan(corpus_dir, tmp_path / "reference"), {"checkpoint_every": 2}, progress=False)
     assert list(reference.metrics["global_step"]) == list(range(1, 11))
+    with pytest.raises(ConfigError, match="finished every stage; nothing to resume"):
+        pretraining.run(_plan(corpus_dir, tmp_path / "reference"), {"checkpoint_every": 2}, progress=False, resume=True)
 
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "obert_lib.cli", "pretrain", "--plan", "tiny", "--output", str(out),
@@ -40,6 +45,8 @@ def test_killed_run_resumes_at_the_same_step_with_the_same_losses(sample_corpus,
     point = pretraining.resume_point(out)
     assert point["global_step"] >= 4 and (point["stage"], point["stage_step"]) in ((0, 4), (1, 0), (1, 2))
 
+    with pytest.raises(ConfigError, match="speed.data_parallel_size: the run was started with 1, now 2"):
+        pretraining.run(_plan(corpus_dir, out), {"data_parallel_size": 2}, progress=False, resume=True)
     resumed = pretraining.run(_plan(corpus_dir, out), {"checkpoint_every": 2}, progress=False, resume=True)
     assert resumed.status == "finished"
     metrics = pd.read_csv(out / "metrics.csv")
