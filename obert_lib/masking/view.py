@@ -152,10 +152,6 @@ class MaskPreviewer:
             config=cfg, knowledge_tokens=self.tokenizer.convert_ids_to_tokens(b.input_ids[0, segment].tolist()),
             knowledge_entries=[(i, names.get(i, i)) for i in b.knowledge_entries[0]])
 
-    def render(self, text: str, strategy: str | MaskConfig = "word", mask_rate: float = 0.15, seed: int = 0) -> str:
-        """HTML of the masked paragraph."""
-        return render_html(self.mask(text, strategy, mask_rate, seed))
-
 
 def _piece(token: str) -> str:
     return html.escape(token.removeprefix("##"))

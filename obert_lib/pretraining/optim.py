@@ -22,7 +22,8 @@ One step, for a parameter tensor w with gradient g at step t (lr, betas b1/b2, e
 Biases and LayerNorm parameters sit in a group with weight_decay 0 and trust_ratio False (You et al.
 exclude them from both; their norms say nothing about the layer's scale), built by `param_groups`.
 
-Use with DeepSpeed. The trainer builds the optimiser and passes it as the client optimiser:
+Use with DeepSpeed. The trainer builds the optimiser and passes it as the client optimiser (on CUDA,
+AdamW instead goes to DeepSpeed's fused Adam through an "optimizer" entry over `param_groups(model)`):
 
     optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
     engine, optimizer, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)

@@ -49,7 +49,8 @@ def deepspeed_config(stage: StageConfig, speed: SpeedConfig, accumulation: int) 
     """The DeepSpeed config dict of one stage (batch keys always consistent by construction).
 
     The optimiser is ours (pretraining.optim: AdamW or LAMB, no decay on biases/LayerNorm), passed to
-    deepspeed.initialize as a client optimiser, so there is no "optimizer" entry here.
+    deepspeed.initialize as a client optimiser, so there is no "optimizer" entry here; run() adds one on
+    CUDA for AdamW, where DeepSpeed's fused Adam takes our parameter groups.
     """
     cfg = {
         "train_batch_size": stage.global_batch,
