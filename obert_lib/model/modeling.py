@@ -390,6 +390,12 @@ class OBertForMaskedLM(OBertPreTrainedModel):
         return out if return_dict is not False else out.to_tuple()
 
 
+def _classifier_head(config: OBertConfig) -> tuple[nn.Dropout, nn.Linear]:
+    """Dropout (classifier_dropout, else hidden_dropout_prob) and the linear layer to num_labels logits."""
+    p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+    return nn.Dropout(p), nn.Linear(config.hidden_size, config.num_labels)
+
+
 class OBertForSequenceClassification(OBertPreTrainedModel):
     """Pooled [CLS] -> dropout -> linear: num_labels logits; regression when num_labels == 1."""
 
@@ -400,9 +406,7 @@ class OBertForSequenceClassification(OBertPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.bert = OBertModel(config)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.dropout, self.classifier = _classifier_head(config)
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
@@ -433,9 +437,7 @@ class OBertForTokenClassification(OBertPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.bert = OBertModel(config, add_pooling_layer=False)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.dropout, self.classifier = _classifier_head(config)
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
