@@ -242,9 +242,17 @@ def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: in
 def annotate_linked(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
                     tagger: str = "rjieba") -> tuple[dict[str, list[Span]], list[str]]:
     """annotate() plus the knowledge-base ids linked in the paragraph, in order of first mention."""
-    words = TAGGERS[tagger](text)
-    word_spans = [(s, e) for s, e, tag in words if tag != "x"]  # jieba tags punctuation and spaces 'x'
     links = matcher.link(text) if matcher else []
+    return spans_from_words(text, TAGGERS[tagger](text), links, keywords_top_k), linked_ids(links)
+
+
+def spans_from_words(text: str, words: list[tuple[int, int, str]], links: list[tuple[int, int, str]],
+                     keywords_top_k: int) -> dict[str, list[Span]]:
+    """Every span type of a paragraph from its tagged words and knowledge-base links (the reference rules).
+
+    obert_lib.corpus.native/spans.c computes the same in one C call; tests check both agree.
+    """
+    word_spans = [(s, e) for s, e, tag in words if tag != "x"]  # jieba tags punctuation and spaces 'x'
     entities = [(s, e) for s, e, _ in links]
     taken = bytearray(len(text))
     for s, e in entities:
@@ -259,4 +267,4 @@ def annotate_linked(text: str, matcher: EntityMatcher | None = None, keywords_to
         "phrase": phrase_spans(words),
         "clause": clause_spans(text),
         "sentence": sentence_spans(text),
-    }, linked_ids(links)
+    }

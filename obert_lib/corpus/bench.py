@@ -59,10 +59,9 @@ class BenchRow:
 def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> float:
     """Wall seconds of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.writers import ParquetWriter
 
-    from .pipeline import CorpusConfig, _reader, shard_schema
-    from .steps import Annotate, LineRules, Normalize, ParagraphSplit, QualityFilter, ReaderDropFilter, shard_row
+    from .pipeline import CorpusConfig, _reader
+    from .steps import Annotate, LineRules, Normalize, ParagraphSplit, QualityFilter, ReaderDropFilter, ShardWriter
     from .tokenizer import load_vocab_tokenizer, train_tokenizer
 
     cfg = CorpusConfig(inputs=[str(p) for p in inputs])
@@ -84,7 +83,7 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
         QualityFilter(5, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction),
         ParagraphSplit(cfg.min_paragraph_chars, dedup_in_task=True),
         Annotate(str(tok_dir), None, cfg.keywords_top_k, tagger=tagger),
-        ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=shard_row, schema=shard_schema()),
+        ShardWriter(str(out / "shards")),
     ]
     t0 = time.perf_counter()
     LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=workers, logging_dir=str(out / "logs"),

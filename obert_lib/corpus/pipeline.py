@@ -120,6 +120,8 @@ class CorpusConfig:
     def __post_init__(self):
         require(len(self.inputs) > 0, "inputs", "give at least one input file or folder")
         require(self.max_chars > 0, "max_chars", "must be > 0")
+        require(self.keywords_top_k >= 0, "keywords_top_k", "must be >= 0 (0 marks no keywords)")
+        require(self.min_paragraph_chars >= 1, "min_paragraph_chars", "must be >= 1")
 
 
 @dataclass
@@ -130,6 +132,9 @@ class CorpusRuntime:
     workers: int = 1  # processes at once (local) or concurrent Ray tasks
     tasks: int | None = None  # input shards, at most one per input file (datatrove readers shard by file)
     progress: bool = True
+    # Which implementation annotates and tokenises: "native" (the C extensions) or "rjieba" (the Python
+    # reference rules over rjieba and the tokenizers backend). Both write identical shards (tested).
+    annotator: Literal["native", "rjieba"] = "rjieba"
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"
@@ -298,11 +303,11 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactDedupSignature, ExactFindDedups
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+    from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
 
     from .steps import (Annotate, CharMinhashSignature, LengthGuardFilter, LineRules, Normalize, ParagraphSplit,
-                        QualityFilter, ReaderDropFilter, cleaned_row, paragraph_dedup_key, removed_row, shard_row)
+                        QualityFilter, ReaderDropFilter, ShardWriter, cleaned_row, paragraph_dedup_key, removed_row)
 
     cfg = cfgmod.load(CorpusConfig, cfg)
     runtime = cfgmod.load(CorpusRuntime, runtime)
@@ -401,8 +406,8 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         annotate_pipeline.append(ExactDedupFilter(str(work / "para_dups"), config=para_cfg))
     annotate_pipeline += [
         Annotate(str(tokenizer_dir), str(kb_path) if kb_path else None, cfg.keywords_top_k,
-                 user_dict=str(user_dict) if user_dict else None),
-        ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=shard_row, schema=shard_schema()),
+                 tagger=runtime.annotator, user_dict=str(user_dict) if user_dict else None),
+        ShardWriter(str(out / "shards")),
     ]
 
     def tokenizer_step():

@@ -1,6 +1,7 @@
 """The corpus pipeline's datatrove steps: each does one thing and counts what it removes under a named reason."""
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -8,14 +9,45 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
-from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
+from datatrove.pipeline.writers import ParquetWriter
+from datatrove.utils.typeshelper import StatHints
 
 from . import filters, normalize
 from .dedup import shingles
 from .readers import DROP_KEY
 
 
-class ReaderDropFilter(BaseFilter):
+class CountingFilter(BaseFilter):
+    """A datatrove filter whose counts (total, forwarded, dropped, dropped_<reason>) are summed locally.
+
+    BaseFilter.run updates three or four shared stats per document, which on short paragraphs costs
+    more than most rules; the totals written to the logs are the same.
+    """
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        counts: Counter = Counter()
+        with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
+            for doc in data:
+                with self.track_time():
+                    keep, reason = get_filter_result(self.filter(doc))
+                counts[StatHints.total] += 1
+                if keep:
+                    counts[StatHints.forwarded] += 1
+                    yield doc
+                    continue
+                counts[StatHints.dropped] += 1
+                if reason:
+                    counts[f"dropped_{reason}"] += 1
+                if writer:
+                    if reason:
+                        doc.metadata["filter_reason"] = reason
+                    writer.write(doc, rank)
+        for label, value in counts.items():
+            self.stat_update(label, value=value)
+
+
+class ReaderDropFilter(CountingFilter):
     """Drop the placeholders readers emit for unreadable input, under the reader's reason."""
 
     name = "reader drops"
@@ -25,7 +57,7 @@ class ReaderDropFilter(BaseFilter):
         return (False, reason) if reason else True
 
 
-class LengthGuardFilter(BaseFilter):
+class LengthGuardFilter(CountingFilter):
     """Drop documents longer than `max_chars` before any costly step (a 10 MB single line, say)."""
 
     name = "length guard"
@@ -124,7 +156,7 @@ class LineRules(PipelineStep):
             yield doc
 
 
-class QualityFilter(BaseFilter):
+class QualityFilter(CountingFilter):
     """Chinese quality rules in a fixed order; the first that fails names the drop reason."""
 
     name = "quality"
@@ -238,52 +270,158 @@ def paragraph_dedup_key(doc: Document, min_chars: int) -> bytes:
 
 
 class Annotate(PipelineStep):
-    """Annotate and tokenise paragraph documents: metadata gains `input_ids` and the token span lists."""
+    """Annotate and tokenise paragraph documents: metadata gains `input_ids`, the token spans and `knowledge_ids`.
+
+    tagger "native" is the C path (paragraph_annotator.ParagraphAnnotator); "rjieba" and "jieba_posseg"
+    run the Python reference rules on those taggers (the same output for rjieba; `obert bench
+    preprocess` times jieba_posseg as its baseline). Ids and spans are packed int32 bytes (ShardWriter).
+    """
 
     name = "annotate + tokenise"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, keywords_top_k: int, tagger: str = "rjieba",
+    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, keywords_top_k: int, tagger: str = "native",
                  user_dict: str | None = None):
         super().__init__()
+        if tagger not in ("native", "rjieba", "jieba_posseg"):
+            raise ValueError(f"tagger: {tagger!r} is not one of native, rjieba, jieba_posseg")
         self.tokenizer_dir, self.knowledge_base = tokenizer_dir, knowledge_base
         self.keywords_top_k, self.tagger, self.user_dict = keywords_top_k, tagger, user_dict
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from tokenizers import Tokenizer
-
-        from .annotate import EntityMatcher, annotate_linked, load_knowledge_base, load_user_dict
-        from .tokenizer import spans_by_type_to_tokens
+    def _annotator(self):
+        """A callable text -> AnnotatedParagraph for this step's tagger."""
+        from .annotate import EntityMatcher, load_knowledge_base, load_user_dict
 
         if self.user_dict:
             load_user_dict(self.user_dict)
-        backend = Tokenizer.from_file(f"{self.tokenizer_dir}/tokenizer.json")
-        backend.no_padding()
-        backend.no_truncation()
         matcher = EntityMatcher(load_knowledge_base(self.knowledge_base)) if self.knowledge_base else None
-        counts: Counter = Counter()
+        if self.tagger == "native":
+            from .paragraph_annotator import ParagraphAnnotator
+
+            return ParagraphAnnotator(self.tokenizer_dir, matcher, self.keywords_top_k)
+        return ReferenceAnnotator(self.tokenizer_dir, matcher, self.keywords_top_k, self.tagger)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        annotate = self._annotator()
+        paragraphs = tokens = 0
         for doc in data:
             with self.track_time():
-                enc = backend.encode(doc.text, add_special_tokens=False)
-                spans, linked = annotate_linked(doc.text, matcher, self.keywords_top_k, self.tagger)
-                doc.metadata["input_ids"] = enc.ids
-                doc.metadata["knowledge_ids"] = linked
-                for t, token_spans in spans_by_type_to_tokens(enc.offsets, spans).items():
-                    doc.metadata[f"{t}_spans"] = token_spans
-                counts["paragraphs_out"] += 1
-                counts["tokens_out"] += len(enc.ids)
+                result = annotate(doc.text)
+                meta = doc.metadata
+                meta["input_ids"] = result.input_ids
+                meta["knowledge_ids"] = result.knowledge_ids
+                for t, packed in result.spans.items():
+                    meta[f"{t}_spans"] = packed
+                paragraphs += 1
+                tokens += len(result.input_ids) // 4
             yield doc
-        for label, value in counts.items():
-            self.stat_update(label, value=value)
+        self.stat_update("paragraphs_out", value=paragraphs)
+        self.stat_update("tokens_out", value=tokens)
+
+
+class ReferenceAnnotator:
+    """The Python reference of ParagraphAnnotator: a Python tagger, the tokenizers backend, annotate.py's rules."""
+
+    def __init__(self, tokenizer_dir: str, matcher, keywords_top_k: int, tagger: str = "rjieba"):
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_file(f"{tokenizer_dir}/tokenizer.json")
+        self.backend.no_padding()
+        self.backend.no_truncation()
+        self.matcher, self.keywords_top_k, self.tagger = matcher, keywords_top_k, tagger
+
+    def __call__(self, text: str):
+        import array
+
+        from .annotate import SPAN_TYPES, annotate_linked
+        from .paragraph_annotator import AnnotatedParagraph, pack_pairs
+        from .tokenizer import spans_by_type_to_tokens
+
+        enc = self.backend.encode(text, add_special_tokens=False)
+        spans, linked = annotate_linked(text, self.matcher, self.keywords_top_k, self.tagger)
+        token_spans = spans_by_type_to_tokens(enc.offsets, spans)
+        return AnnotatedParagraph(array.array("i", enc.ids).tobytes(), {t: pack_pairs(token_spans[t]) for t in SPAN_TYPES},
+                                  linked)
 
 
 def shard_row(self, doc: Document) -> dict:
-    """ParquetWriter adapter: a paragraph document -> one shard row (see pipeline.shard_schema)."""
+    """ShardWriter adapter: a paragraph document -> one shard row (see pipeline.shard_schema); ids/spans stay packed."""
     m = doc.metadata
     row = {"doc_id": m["doc_id"], "source": m["source"], "paragraph": m["paragraph"], "text": doc.text, "input_ids": m["input_ids"],
            "knowledge_ids": m.get("knowledge_ids", [])}
     row.update({k: v for k, v in m.items() if k.endswith("_spans")})
     return row
+
+
+class ShardWriter(ParquetWriter):
+    """datatrove's ParquetWriter for corpus shards: columns built from packed int32 ids/spans, stats counted locally.
+
+    Rows come from `shard_row`; `input_ids` and `<type>_spans` are packed native int32 bytes, turned into
+    Arrow list columns with one numpy copy per batch instead of one Python list per value. The file
+    name template may use ${rank} only (every document of a task goes to the same shard).
+    """
+
+    def __init__(self, output_folder, output_filename: str = "part-${rank}.parquet", batch_size: int = 1000, **kwargs):
+        from .pipeline import shard_schema
+
+        if "${" in output_filename.replace("${rank}", ""):
+            raise ValueError(f"ShardWriter: output_filename {output_filename!r} may only use ${{rank}}")
+        super().__init__(output_folder, output_filename=output_filename, adapter=shard_row, schema=shard_schema(),
+                         batch_size=batch_size, **kwargs)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        name = None
+        written = 0
+        with self:
+            for doc in data:
+                with self.track_time():
+                    if name is None:
+                        name = self._get_output_filename(doc, rank)
+                    filename = self._get_filename_with_file_id(name) if self.max_file_size > 0 else name
+                    if not self._batches[filename] and self.max_file_size > 0:  # size checks at batch starts only
+                        if self._get_output_file_with_retry(filename).tell() >= self.max_file_size:
+                            self.file_id_counter[name] += 1
+                            new = self._get_filename_with_file_id(name)
+                            self._on_file_switch(name, filename, new)
+                            filename = new
+                    self._write(self.adapter(doc), self._get_output_file_with_retry(filename), name)
+                    written += 1
+                yield doc
+        if written:
+            self.stat_update(self._get_output_filename(Document(text="", id=""), "XXXXX"), value=written)
+            self.stat_update(StatHints.total, value=written)
+
+    def _write_batch(self, filename):
+        rows = self._batches.pop(filename, None)
+        if rows:
+            self._writers[filename].write_batch(shard_batch(rows, self.schema))
+
+
+def shard_batch(rows: list[dict], schema) -> "Any":
+    """An Arrow RecordBatch of shard rows whose ids and spans are packed int32 bytes."""
+    import pyarrow as pa
+
+    def int32_lists(chunks: list[bytes], width: int) -> pa.Array:
+        values = np.frombuffer(b"".join(chunks), dtype=np.int32)
+        lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks)) // (4 * width)
+        offsets = np.zeros(len(chunks) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        if width == 1:
+            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.int32()))
+        inner = pa.ListArray.from_arrays(pa.array(np.arange(0, len(values) + 1, width, dtype=np.int32)),
+                                         pa.array(values, type=pa.int32()))
+        return pa.ListArray.from_arrays(pa.array(offsets), inner)
+
+    columns = []
+    for field in schema:
+        col = [r[field.name] for r in rows]
+        if field.name == "input_ids":
+            columns.append(int32_lists(col, 1))
+        elif field.name.endswith("_spans"):
+            columns.append(int32_lists(col, 2))
+        else:
+            columns.append(pa.array(col, type=field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def removed_row(self, doc: Document) -> dict:
@@ -300,5 +438,6 @@ def cleaned_row(self, doc: Document) -> dict:
     return {"id": doc.id, "text": doc.text, **keep}
 
 
-__all__ = ["Annotate", "CharMinhashSignature", "LengthGuardFilter", "LineRules", "Normalize", "ParagraphSplit", "QualityFilter",
-           "ReaderDropFilter", "cleaned_row", "paragraph_dedup_key", "removed_row", "shard_row"]
+__all__ = ["Annotate", "CharMinhashSignature", "CountingFilter", "LengthGuardFilter", "LineRules", "Normalize", "ParagraphSplit",
+           "QualityFilter", "ReaderDropFilter", "ReferenceAnnotator", "ShardWriter", "cleaned_row", "paragraph_dedup_key",
+           "removed_row", "shard_batch", "shard_row"]

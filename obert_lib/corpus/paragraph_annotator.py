@@ -1,0 +1,112 @@
+"""One paragraph -> WordPiece ids, token spans of every type and linked entities, in three C calls.
+
+The C path (native/segmenter.c, native/wordpiece.c, native/spans.c) gives the same output as the
+reference path (rjieba.tag, the tokenizers backend, annotate.spans_from_words and
+tokenizer.spans_by_type_to_tokens); tests/corpus/test_paragraph_annotator.py checks that on real text.
+Results are packed native int32 `bytes`, which ShardWriter turns into Arrow columns without Python lists.
+"""
+from __future__ import annotations
+
+import array
+import functools
+from dataclasses import dataclass
+
+from .annotate import (ENTITY_POS, MODIFIER_POS, NOUN_POS, SPAN_TYPES, EntityMatcher, jieba_idf, linked_ids,
+                       spans_from_words)
+
+# Class bits of a POS tag, as native/spans.c reads them (one byte per tag id).
+CLASS_X, CLASS_M, CLASS_ENTITY, CLASS_NOUN, CLASS_MODIFIER, CLASS_UJ, CLASS_V = 1, 2, 4, 8, 16, 32, 64
+
+
+def tag_class(tag: str) -> int:
+    """The class bits of one POS tag (annotate.py's ENTITY_POS, NOUN_POS, MODIFIER_POS, x, m, uj, v)."""
+    return ((tag == "x") * CLASS_X | (tag == "m") * CLASS_M | (tag in ENTITY_POS) * CLASS_ENTITY
+            | (tag in NOUN_POS) * CLASS_NOUN | (tag in MODIFIER_POS) * CLASS_MODIFIER | (tag == "uj") * CLASS_UJ
+            | (tag == "v") * CLASS_V)
+
+
+@functools.lru_cache(maxsize=1)
+def _keyword_table_loaded() -> bool:
+    """Hand jieba's IDF table and stop words to the C keyword rule, once per process."""
+    from . import _spans
+
+    idf, median, stop = jieba_idf()
+    if any(not w.isascii() for w in stop):  # spans.c compares only ASCII words with the stop list
+        raise RuntimeError("jieba's stop words are no longer ASCII: native/spans.c's stop-word test needs updating")
+    # Non-ASCII BMP characters whose lower case is ASCII (KELVIN SIGN -> k): such words go to the Python rule.
+    to_ascii = [c for c in range(0x80, 0x10000) if chr(c).lower().isascii()]
+    _spans.set_keyword_table(list(idf), list(idf.values()), sorted(stop), median, to_ascii)
+    return True
+
+
+@dataclass
+class AnnotatedParagraph:
+    input_ids: bytes           # int32 [n_tokens]
+    spans: dict[str, bytes]    # span type -> int32 [n_spans, 2] token [start, end)
+    knowledge_ids: list[str]   # linked knowledge-base ids, in order of first mention
+
+
+def pack_pairs(pairs: list[tuple[int, int]]) -> bytes:
+    """[(a, b), ...] -> packed native int32 [n, 2]."""
+    return array.array("i", [v for pair in pairs for v in pair]).tobytes()
+
+
+def unpack_pairs(packed: bytes) -> list[tuple[int, int]]:
+    """Packed native int32 [n, 2] -> [(a, b), ...]."""
+    flat = array.array("i")
+    flat.frombytes(packed)
+    return list(zip(flat[0::2], flat[1::2]))
+
+
+class ParagraphAnnotator:
+    """Annotate and tokenise paragraphs with the C segmenter, WordPiece encoder and span rules."""
+
+    def __init__(self, tokenizer_dir: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
+                 segmenter=None):
+        from . import _spans
+        from .segmenter import default_segmenter
+        from .wordpiece import WordPieceEncoder
+
+        if keywords_top_k < 0:
+            raise ValueError(f"keywords_top_k: {keywords_top_k} must be >= 0")
+        self._spans = _spans
+        self.segmenter = segmenter or default_segmenter()
+        self.encoder = WordPieceEncoder.from_tokenizer_dir(tokenizer_dir)
+        self.matcher, self.keywords_top_k = matcher, keywords_top_k
+        self.python_fallbacks = 0  # paragraphs whose keywords needed Python's str.lower()
+        _keyword_table_loaded()
+        self._n_tags = -1
+        self._sync_tags()
+
+    def _sync_tags(self) -> None:
+        names = self.segmenter.tag_names
+        if len(names) != self._n_tags:  # add_word may have brought new tags
+            self._spans.set_tag_classes(bytes(tag_class(t) for t in names))
+            self._n_tags = len(names)
+
+    def words(self, text: str) -> list[tuple[int, int, str]]:
+        """[(start, end, POS)] of the segmenter's words (the reference rules' input)."""
+        flat = array.array("i")
+        flat.frombytes(self.segmenter.tag_offsets(text))
+        names = self.segmenter.tag_names
+        return [(flat[i], flat[i + 1], names[flat[i + 2]]) for i in range(0, len(flat), 4)]
+
+    def __call__(self, text: str) -> AnnotatedParagraph:
+        self._sync_tags()
+        words = self.segmenter.tag_offsets(text)
+        ids, offsets = self.encoder.encode_packed(text)
+        links = self.matcher.link(text) if self.matcher is not None else []
+        kb = pack_pairs([(s, e) for s, e, _ in links]) if links else b""
+        packed = self._spans.annotate(text, words, offsets, kb, self.keywords_top_k)
+        if packed is None:
+            self.python_fallbacks += 1
+            packed = self._python_spans(text, links, offsets)
+        return AnnotatedParagraph(ids, dict(zip(SPAN_TYPES, packed)), linked_ids(links))
+
+    def _python_spans(self, text: str, links, offsets: bytes) -> list[bytes]:
+        """The reference rules on the same words and tokens (for the rare paragraph spans.c hands back)."""
+        from .tokenizer import spans_by_type_to_tokens
+
+        spans = spans_from_words(text, self.words(text), links, self.keywords_top_k)
+        token_spans = spans_by_type_to_tokens(unpack_pairs(offsets), spans)
+        return [pack_pairs(token_spans[t]) for t in SPAN_TYPES]
