@@ -113,6 +113,15 @@ def _floor_pass(inputs: list[Path], out: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _same_shards(a: Path, b: Path) -> bool:
+    """Whether two shard folders hold the same rows."""
+    import pyarrow.parquet as pq
+
+    files_a, files_b = sorted(a.glob("*.parquet")), sorted(b.glob("*.parquet"))
+    return [f.name for f in files_a] == [f.name for f in files_b] and all(
+        pq.read_table(x).equals(pq.read_table(y)) for x, y in zip(files_a, files_b))
+
+
 def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: float | None = None) -> list[BenchRow]:
     """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; print a table."""
     tmp = Path(tempfile.mkdtemp(prefix="obert-bench-"))
@@ -126,10 +135,12 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
                           if (shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt").is_file() else None)
         rows = []
         for workers in (1, 2):
-            secs = _single_pass(paths, tmp / f"ours-{workers}", workers, "rjieba", vocab)
-            rows.append(BenchRow("ours (rjieba)", workers, secs, mb))
+            secs = _single_pass(paths, tmp / f"ours-{workers}", workers, "native", vocab)
+            rows.append(BenchRow("ours (C annotate+tokenise)", workers, secs, mb))
         secs = _single_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab)
         rows.append(BenchRow("baseline (jieba.posseg)", 1, secs, mb))
+        reference = BenchRow("ours, Python rules (rjieba)", 1, _single_pass(paths, tmp / "reference", 1, "rjieba", vocab), mb)
+        same = _same_shards(tmp / "ours-1" / "shards", tmp / "reference" / "shards")
         floor = BenchRow("datatrove read+write only", 1, _floor_pass(paths, tmp / "floor"), mb)
         from . import pipeline
 
@@ -137,12 +148,13 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
                              "tokenizer": {"vocab_file": vocab}, "quality": {"min_cjk_chars": 5}},
                             {"workers": 2, "progress": False})
         stage_s = full.stats["stage_seconds"]
-        rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        rss_mb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
         print(f"\ninput: {mb:.1f} MB of text in {len(paths)} files")
-        print(f"{'pipeline':26s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
-        for r in [*rows, floor]:
-            print(f"{r.pipeline:26s} {r.workers:7d} {r.seconds:9.1f} {r.mb_per_s_per_worker:12.2f}")
+        print(f"{'pipeline':28s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
+        for r in [*rows, reference, floor]:
+            print(f"{r.pipeline:28s} {r.workers:7d} {r.seconds:9.1f} {r.mb_per_s_per_worker:12.2f}")
         one, two, base = rows
+        print(f"C path and Python rules wrote identical shards: {'yes' if same else 'NO'}")
         print(f"2 workers vs 1: {one.seconds / two.seconds:.2f}x")
         print(f"peak RSS of a worker process: {rss_mb:.0f} MB")
         minhash = {k: v for k, v in stage_s.items() if k.startswith(("exact-filter", "minhash"))}

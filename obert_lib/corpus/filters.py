@@ -1,11 +1,23 @@
-"""Line-level removal rules and document-level quality rules, each with a named reason."""
+"""Line-level removal rules and document-level quality rules, each with a named reason.
+
+The measures and the cheap "cannot match" tests run as one-pass scans of obert_lib.corpus._textscan
+(native/textscan.c); the regular expressions run only when a line might match them. The pure-Python
+definitions are kept as `_reference_*`: they are what tests/test_native_textscan.py compares against.
+"""
 from __future__ import annotations
 
 import re
+import re._constants as _sre_constants
+import re._parser as _sre_parser
+import sys
 from collections import Counter
+from typing import NamedTuple
+
+from . import _textscan
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _NAV_SPLIT = re.compile(r"\s*[|｜>»›/·]\s*|\s{1,}")
+_SEO_SPLIT = re.compile(r"[\s_\-|｜,，]+")
 _SENTENCE_END = re.compile(r"[。！？!?]")
 
 # Lines that are site furniture rather than content. Matched only on short lines (see
@@ -26,14 +38,51 @@ _URL = re.compile(r"(https?://|www\.)[A-Za-z0-9\-._~/?%&=#:+@!$]+", re.I)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d[- ]?\d{4}[- ]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)")
 
+_SPACE = re.compile(r"\s")
+_PUNCT = re.compile(r"[，。！？：；、“”‘’（）《》【】…—·,.!?:;'\"()\[\]<>/\\|~`@#$%^&*_+=\-]")
+_DIGIT = re.compile(r"\d")
 
-def cjk_count(text: str) -> int:
-    """Number of CJK ideographs in `text`."""
+
+def _required_chars(pattern: str) -> str:
+    """Characters every match of `pattern` contains: its top-level literals ('' when it has none, or when it
+    ignores case). Read from the parse tree of Python's own regex compiler."""
+    parsed = _sre_parser.parse(pattern)
+    if parsed.state.flags & re.IGNORECASE:
+        return ""
+    return "".join(chr(value) for op, value in parsed if op is _sre_constants.LITERAL)
+
+
+# Keyword group slots of _textscan.groups_present: a keyword / pattern can only occur in a text that
+# holds all of its (required) characters.
+_SPAM_SLOT, _BOILERPLATE_SLOT = 0, 1
+
+
+def _mark_classes() -> None:
+    """Mark the class bits that the scans of this module read, from the patterns they stand for."""
+    everything = _textscan.code_points(0, sys.maxunicode + 1)
+    for pattern, bit in ((_SPACE, _textscan.SPACE), (_DIGIT, _textscan.DIGIT), (_PUNCT, _textscan.PUNCT),
+                         (_CJK, _textscan.CJK), (_SENTENCE_END, _textscan.SENT_END)):
+        _textscan.mark("".join(pattern.findall(everything)), bit)
+    # Separators of the two splits (whitespace included): every character some match of the split consumes.
+    _textscan.mark("".join(_NAV_SPLIT.findall(everything)), _textscan.NAV_SEP)
+    _textscan.mark("".join(_SEO_SPLIT.findall(everything)), _textscan.SEO_SEP)
+    _textscan.set_groups(_SPAM_SLOT, SPAM_KEYWORDS)
+    _textscan.set_groups(_BOILERPLATE_SLOT, tuple(_required_chars(p) for p in BOILERPLATE_PATTERNS))
+
+
+_mark_classes()
+
+
+def _reference_cjk_count(text: str) -> int:
     return len(_CJK.findall(text))
 
 
-def is_navigation_line(line: str) -> bool:
-    """A menu/breadcrumb line: 4+ short items (<= 4 chars on average) split by | > / · or spaces, no sentence end."""
+def cjk_count(text: str) -> int:
+    """Number of CJK ideographs in `text`."""
+    return _textscan.count(text, _textscan.CJK)
+
+
+def _reference_is_navigation_line(line: str) -> bool:
     if _SENTENCE_END.search(line):
         return False
     parts = [p for p in _NAV_SPLIT.split(line) if p]
@@ -42,14 +91,27 @@ def is_navigation_line(line: str) -> bool:
     return sum(len(p) for p in parts) / len(parts) <= 4.0
 
 
-def is_boilerplate_line(line: str) -> bool:
-    """A copyright, disclaimer, reprint, editor, share or 'related reading' line."""
+def is_navigation_line(line: str) -> bool:
+    """A menu/breadcrumb line: 4+ short items (<= 4 chars on average) split by | > / · or spaces, no sentence end."""
+    # The non-empty items of _NAV_SPLIT.split are the runs of characters that no match of it consumes.
+    items, chars, classes = _textscan.runs(line, _textscan.NAV_SEP)
+    if classes & _textscan.SENT_END or items < 4:
+        return False
+    return chars / items <= 4.0
+
+
+def _reference_is_boilerplate_line(line: str) -> bool:
     return len(line) <= BOILERPLATE_MAX_CHARS and bool(_BOILERPLATE.search(line))
 
 
-def is_seo_spam_line(line: str) -> bool:
-    """A keyword-stuffed line: 4+ items split by spaces/_/-/| where one item is contained in 3+ others."""
-    parts = [p for p in re.split(r"[\s_\-|｜,，]+", line) if p]
+def is_boilerplate_line(line: str) -> bool:
+    """A copyright, disclaimer, reprint, editor, share or 'related reading' line."""
+    return (len(line) <= BOILERPLATE_MAX_CHARS and _textscan.groups_present(line, _BOILERPLATE_SLOT)
+            and bool(_BOILERPLATE.search(line)))
+
+
+def _reference_is_seo_spam_line(line: str) -> bool:
+    parts = [p for p in _SEO_SPLIT.split(line) if p]
     if len(parts) < 4 or _SENTENCE_END.search(line):
         return False
     for p in set(parts):
@@ -58,8 +120,12 @@ def is_seo_spam_line(line: str) -> bool:
     return False
 
 
-def scrub_private(text: str) -> tuple[str, int]:
-    """Remove URLs, e-mail addresses and phone numbers; returns the text and how many were removed."""
+def is_seo_spam_line(line: str) -> bool:
+    """A keyword-stuffed line: 4+ items split by spaces/_/-/| where one item is contained in 3+ others."""
+    return _textscan.seo_spam(line)
+
+
+def _reference_scrub_private(text: str) -> tuple[str, int]:
     total = 0
     for pattern in (_URL, _EMAIL, _PHONE):
         text, n = pattern.subn("", text)
@@ -67,22 +133,41 @@ def scrub_private(text: str) -> tuple[str, int]:
     return text, total
 
 
-_SPACE = re.compile(r"\s")
+def scrub_private(text: str) -> tuple[str, int]:
+    """Remove URLs, e-mail addresses and phone numbers; returns the text and how many were removed."""
+    candidates = _textscan.private_candidates(text)
+    if not candidates:
+        return text, 0
+    total = 0
+    for bit, pattern in ((_textscan.MAY_URL, _URL), (_textscan.MAY_EMAIL, _EMAIL), (_textscan.MAY_PHONE, _PHONE)):
+        if candidates & bit:
+            text, n = pattern.subn("", text)
+            total += n
+    return text, total
+
+
+def _reference_non_space_count(text: str) -> int:
+    return len(text) - len(_SPACE.findall(text))
 
 
 def non_space_count(text: str) -> int:
     """Number of non-whitespace characters."""
-    return len(text) - len(_SPACE.findall(text))
+    return len(text) - _textscan.count(text, _textscan.SPACE)
+
+
+def _reference_cjk_ratio(text: str) -> float:
+    chars = _reference_non_space_count(text)
+    return _reference_cjk_count(text) / chars if chars else 0.0
 
 
 def cjk_ratio(text: str) -> float:
     """CJK ideographs over non-space characters (0 for empty text)."""
-    chars = non_space_count(text)
-    return cjk_count(text) / chars if chars else 0.0
+    cjk, space, _, _ = _textscan.class_counts(text)
+    chars = len(text) - space
+    return cjk / chars if chars else 0.0
 
 
-def top_char_fraction(text: str) -> float:
-    """Share of the single most frequent non-space character: high for '哈哈哈…' or symbol noise."""
+def _reference_top_char_fraction(text: str) -> float:
     counts = Counter(text)
     for ws in [c for c in counts if c.isspace()]:
         del counts[ws]
@@ -90,36 +175,60 @@ def top_char_fraction(text: str) -> float:
     return max(counts.values()) / total if total else 0.0
 
 
-def duplicate_line_fraction(text: str) -> float:
-    """Fraction of lines that repeat an earlier line of the same document (Gopher's dup_line_frac)."""
+def top_char_fraction(text: str) -> float:
+    """Share of the single most frequent non-space character: high for '哈哈哈…' or symbol noise."""
+    total = non_space_count(text)
+    return _textscan.top_count(text) / total if total else 0.0
+
+
+def _reference_duplicate_line_fraction(text: str) -> float:
     lines = [l for l in text.split("\n") if l]
     return (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
 
 
-def spam_keyword_hits(text: str) -> int:
-    """How many spam keywords occur in the text."""
+def duplicate_line_fraction(text: str) -> float:
+    """Fraction of lines that repeat an earlier line of the same document (Gopher's dup_line_frac, Rae et al. 2021)."""
+    if "\n" not in text:  # at most one line
+        return 0.0
+    return _reference_duplicate_line_fraction(text)
+
+
+def _reference_spam_keyword_hits(text: str) -> int:
     return sum(text.count(k) for k in SPAM_KEYWORDS)
 
 
-_PUNCT = re.compile(r"[，。！？：；、“”‘’（）《》【】…—·,.!?:;'\"()\[\]<>/\\|~`@#$%^&*_+=\-]")
-_DIGIT = re.compile(r"\d")
+def spam_keyword_hits(text: str) -> int:
+    """How many spam keywords occur in the text."""
+    if not _textscan.groups_present(text, _SPAM_SLOT):  # no keyword has all its characters in the text
+        return 0
+    return _reference_spam_keyword_hits(text)
+
+
+def _reference_punctuation_ratio(text: str) -> float:
+    chars = _reference_non_space_count(text)
+    return len(_PUNCT.findall(text)) / chars if chars else 0.0
 
 
 def punctuation_ratio(text: str) -> float:
     """Punctuation characters over non-space characters (symbol soup and keyword lists score high)."""
-    chars = non_space_count(text)
-    return len(_PUNCT.findall(text)) / chars if chars else 0.0
+    _, space, punct, _ = _textscan.class_counts(text)
+    chars = len(text) - space
+    return punct / chars if chars else 0.0
+
+
+def _reference_digit_ratio(text: str) -> float:
+    chars = _reference_non_space_count(text)
+    return len(_DIGIT.findall(text)) / chars if chars else 0.0
 
 
 def digit_ratio(text: str) -> float:
     """Digits over non-space characters (tables of numbers, phone lists, timetables score high)."""
-    chars = non_space_count(text)
-    return len(_DIGIT.findall(text)) / chars if chars else 0.0
+    _, space, _, digit = _textscan.class_counts(text)
+    chars = len(text) - space
+    return digit / chars if chars else 0.0
 
 
-def duplicate_ngram_char_fraction(text: str, n: int = 10) -> float:
-    """Share of characters inside character n-grams that occur more than once (Gopher's
-    dup_n_gram_char_frac, Rae et al. 2021, with characters in place of words for Chinese)."""
+def _reference_duplicate_ngram_char_fraction(text: str, n: int = 10) -> float:
     clean = "".join(text.split())
     if len(clean) < 2 * n:
         return 0.0
@@ -132,3 +241,38 @@ def duplicate_ngram_char_fraction(text: str, n: int = 10) -> float:
             covered[j : j + n] = b"\x01" * n
             covered[i : i + n] = b"\x01" * n
     return sum(covered) / len(clean)
+
+
+def duplicate_ngram_char_fraction(text: str, n: int = 10) -> float:
+    """Share of characters inside character n-grams that occur more than once (Gopher's
+    dup_n_gram_char_frac, Rae et al. 2021, with characters in place of words for Chinese)."""
+    if type(n) is not int or n < 1:  # the reference's own behaviour for odd n (n <= 0 divides by zero)
+        return _reference_duplicate_ngram_char_fraction(text, n)
+    chars = non_space_count(text)
+    return _textscan.ngram_covered(text, n) / chars if chars >= 2 * n else 0.0
+
+
+class QualityMetrics(NamedTuple):
+    """Every document measure of QualityFilter, each equal to the function of the same name."""
+
+    cjk_count: int
+    non_space_count: int
+    cjk_ratio: float
+    top_char_fraction: float
+    duplicate_line_fraction: float
+    punctuation_ratio: float
+    digit_ratio: float
+    duplicate_ngram_char_fraction: float
+
+
+def quality_metrics(text: str, n: int = 10) -> QualityMetrics:
+    """All quality measures of a document in one character scan (n: the n-gram size of
+    duplicate_ngram_char_fraction); cheaper than calling the functions one by one."""
+    if type(n) is not int or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    cjk, space, punct, digit, top, covered = _textscan.metrics(text, n)
+    chars = len(text) - space
+    if not chars:
+        return QualityMetrics(cjk, 0, 0.0, 0.0, duplicate_line_fraction(text), 0.0, 0.0, 0.0)
+    return QualityMetrics(cjk, chars, cjk / chars, top / chars, duplicate_line_fraction(text), punct / chars,
+                          digit / chars, covered / chars if chars >= 2 * n else 0.0)

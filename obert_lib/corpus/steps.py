@@ -176,32 +176,27 @@ class QualityFilter(CountingFilter):
             return False, "spam_keywords"
         if not text.strip():
             return False, "empty_after_cleaning"
-        ratio = filters.cjk_ratio(text)  # before length, so mojibake is named as garbled, not short
-        if ratio < self.min_cjk_ratio:
-            doc.metadata["detail"] = f"{ratio:.2f} < {self.min_cjk_ratio}"
+        m = filters.quality_metrics(text)  # one C scan; each field equals the filters function of its name
+        if m.cjk_ratio < self.min_cjk_ratio:  # before length, so mojibake is named as garbled, not short
+            doc.metadata["detail"] = f"{m.cjk_ratio:.2f} < {self.min_cjk_ratio}"
             return False, "low_cjk_ratio"
-        n_cjk = filters.cjk_count(text)
-        if n_cjk < self.min_cjk_chars:
-            doc.metadata["detail"] = f"{n_cjk} CJK chars < {self.min_cjk_chars}"
+        if m.cjk_count < self.min_cjk_chars:
+            doc.metadata["detail"] = f"{m.cjk_count} CJK chars < {self.min_cjk_chars}"
             return False, "too_short"
-        top = filters.top_char_fraction(text)
-        if top > self.max_top_char_fraction:
-            doc.metadata["detail"] = f"{top:.2f} > {self.max_top_char_fraction}"
+        if m.top_char_fraction > self.max_top_char_fraction:
+            doc.metadata["detail"] = f"{m.top_char_fraction:.2f} > {self.max_top_char_fraction}"
             return False, "repetitive_characters"
-        dup = filters.duplicate_line_fraction(text)
-        if dup > self.max_dup_lines:
-            doc.metadata["detail"] = f"{dup:.2f} > {self.max_dup_lines}"
+        if m.duplicate_line_fraction > self.max_dup_lines:
+            doc.metadata["detail"] = f"{m.duplicate_line_fraction:.2f} > {self.max_dup_lines}"
             return False, "repeated_lines"
-        for value, limit, reason in ((filters.punctuation_ratio(text), self.max_punct, "punctuation_ratio"),
-                                     (filters.digit_ratio(text), self.max_digit, "digit_ratio")):
+        for value, limit, reason in ((m.punctuation_ratio, self.max_punct, "punctuation_ratio"),
+                                     (m.digit_ratio, self.max_digit, "digit_ratio")):
             if value > limit:
                 doc.metadata["detail"] = f"{value:.2f} > {limit}"
                 return False, reason
-        if self.max_dup_ngrams < 1.0:
-            frac = filters.duplicate_ngram_char_fraction(text)
-            if frac > self.max_dup_ngrams:
-                doc.metadata["detail"] = f"{frac:.2f} > {self.max_dup_ngrams}"
-                return False, "repeated_ngrams"
+        if self.max_dup_ngrams < 1.0 and m.duplicate_ngram_char_fraction > self.max_dup_ngrams:
+            doc.metadata["detail"] = f"{m.duplicate_ngram_char_fraction:.2f} > {self.max_dup_ngrams}"
+            return False, "repeated_ngrams"
         return True
 
 

@@ -1,0 +1,123 @@
+"""BERT WordPiece tokenisation (Devlin et al. 2019) in C, with the ids and offsets of the `tokenizers` backend.
+
+`WordPieceEncoder` runs obert_lib.corpus._wordpiece (native/wordpiece.c): huggingface tokenizers'
+BertNormalizer + BertPreTokenizer + WordPiece for the tokenizer.json that load_vocab_tokenizer /
+train_tokenizer save. The per-character rules (which characters are dropped, whitespace, punctuation,
+CJK, and their lower case) are probed once from the backend's own normalizer and pre-tokenizer for every
+BMP code point, not re-derived from `unicodedata`: Rust's std (whitespace, lower case) and the
+unicode_categories crate (control, punctuation) follow other Unicode versions than Python does.
+Texts the C path cannot reproduce exactly (code points outside the BMP, characters whose lower case is
+not one character) and tokenizer settings it does not support go to the backend, so the output is
+always the backend's.
+"""
+from __future__ import annotations
+
+import json
+from array import array
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from . import _wordpiece
+
+# Character classes of native/wordpiece.c (CLASS_*).
+WORD, SPACE, DROP, ISOLATE, COMPLEX = range(5)
+BMP = 0x10000
+SURROGATES = range(0xD800, 0xE000)
+INT32 = "i"  # array typecode of a native int32 (C int) on the supported platforms
+PASSIVE_POST_PROCESSORS = (None, "TemplateProcessing", "BertProcessing")  # add nothing without special tokens
+
+_tables: dict[str, tuple[bytes, bytes]] = {}
+
+
+def _char_tables(backend: Tokenizer, key: str) -> tuple[bytes, bytes]:
+    """(class byte, normalised char as uint16) of every BMP code point, from the backend's normalizer and
+    pre-tokenizer; cached per normalizer config `key`."""
+    if key in _tables:
+        return _tables[key]
+    normalizer, pre_tokenizer = backend.normalizer, backend.pre_tokenizer
+    classes = bytearray([COMPLEX]) * BMP
+    lower = array("H", bytes(2 * BMP))
+    for code in range(BMP):
+        if code in SURROGATES:
+            continue
+        out = normalizer.normalize_str(chr(code))
+        if not out:
+            classes[code] = DROP
+            continue
+        if len(out) == 1:  # "a?a" stays one word, splits on whitespace, or isolates punctuation
+            char = out
+            pieces = [p for p, _ in pre_tokenizer.pre_tokenize_str(f"a{out}a")]
+            cls = {1: WORD, 2: SPACE}.get(len(pieces), ISOLATE if pieces == ["a", out, "a"] else COMPLEX)
+        elif len(out) == 3 and [p for p, _ in pre_tokenizer.pre_tokenize_str(out)] == [out[1]]:  # CJK padded
+            char, cls = out[1], ISOLATE
+        else:
+            continue
+        if ord(char) < BMP and ord(char) not in SURROGATES:
+            classes[code], lower[code] = cls, ord(char)
+    _tables[key] = (bytes(classes), lower.tobytes())
+    return _tables[key]
+
+
+def _native_settings(config: dict) -> str | None:
+    """Why the C path cannot reproduce this tokenizer.json, or None when it can."""
+    norm, model = config.get("normalizer") or {}, config.get("model") or {}
+    if norm.get("type") != "BertNormalizer" or norm.get("strip_accents") is not False:
+        return f"normalizer {norm}"  # strip_accents (NFD with reordering) is not per character
+    if config.get("pre_tokenizer") != {"type": "BertPreTokenizer"}:
+        return f"pre_tokenizer {config.get('pre_tokenizer')}"
+    if model.get("type") != "WordPiece":
+        return f"model {model.get('type')}"
+    if (config.get("post_processor") or {}).get("type") not in PASSIVE_POST_PROCESSORS:
+        return f"post_processor {config['post_processor'].get('type')}"
+    for token in config.get("added_tokens") or []:
+        if any(token.get(k, True) for k in ("normalized", "single_word", "lstrip", "rstrip")) or not token.get("content"):
+            return f"added token {token}"
+    return None
+
+
+class WordPieceEncoder:
+    """BERT WordPiece (basic + wordpiece) in C; same ids/offsets as the tokenizers backend.
+
+    The reference is `backend.encode(text, add_special_tokens=False)` without padding or truncation, as
+    steps.Annotate uses it. `fallbacks` counts the texts that went to the backend; `unsupported` says why
+    this tokenizer.json never uses the C path (None when it does).
+    """
+
+    def __init__(self, config: dict, backend: Tokenizer):
+        backend.no_padding()
+        backend.no_truncation()
+        self._backend = backend
+        self.fallbacks = 0
+        self.unsupported = _native_settings(config)
+        self._native = None
+        if self.unsupported is None:
+            norm, model = config["normalizer"], config["model"]
+            classes, lower = _char_tables(backend, json.dumps(norm, sort_keys=True))
+            vocab = model["vocab"]
+            added = [(t["content"], t["id"]) for t in config.get("added_tokens") or []]
+            self._native = _wordpiece.Encoder(classes, lower, vocab, model["continuing_subword_prefix"],
+                                              vocab.get(model["unk_token"], -1), model["max_input_chars_per_word"],
+                                              added)
+
+    @classmethod
+    def from_tokenizer_dir(cls, path: str | Path) -> "WordPieceEncoder":
+        """The encoder of `path`/tokenizer.json (as written by save_pretrained)."""
+        text = (Path(path) / "tokenizer.json").read_text(encoding="utf-8")
+        return cls(json.loads(text), Tokenizer.from_str(text))
+
+    def encode_packed(self, text: str) -> tuple[bytes, bytes]:
+        """(ids: packed int32 [n], offsets: packed int32 [2n] of code-point start, end), without special tokens."""
+        if self._native is not None:
+            out = self._native.encode(text)
+            if out is not None:
+                return out
+        self.fallbacks += 1
+        enc = self._backend.encode(text, add_special_tokens=False)
+        return array(INT32, enc.ids).tobytes(), array(INT32, [x for pair in enc.offsets for x in pair]).tobytes()
+
+    def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """(ids, [(start, end)]) as lists, like the backend's Encoding.ids / .offsets."""
+        ids, offsets = self.encode_packed(text)
+        flat = array(INT32, offsets).tolist()
+        return array(INT32, ids).tolist(), list(zip(flat[0::2], flat[1::2]))
