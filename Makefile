@@ -9,7 +9,7 @@ OUT ?= build/demo
 
 # torch first, pinned to the local CPU build; then everything else without build isolation, because
 # deepspeed's setup.py imports torch (an isolated build env would download a CUDA torch).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard obert_lib/corpus/native/*.c)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 "setuptools>=68" wheel
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -e ".[dev]"

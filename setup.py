@@ -6,7 +6,7 @@ pure-Python/Rust reference it is tested against for identical output (see tests/
 from setuptools import Extension, setup
 
 NATIVE = "obert_lib/corpus/native"
-MODULES = ("wordpiece", "textscan", "spans")
+MODULES = ("segmenter", "wordpiece", "textscan", "spans")
 
 setup(ext_modules=[Extension(f"obert_lib.corpus._{name}", [f"{NATIVE}/{name}.c"],
                              extra_compile_args=["-O2", "-std=c11", "-Wall"]) for name in MODULES])

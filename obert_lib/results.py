@@ -4,11 +4,12 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .config import flatten
+
+if TYPE_CHECKING:  # pandas is imported where a table is built, not by every corpus worker that imports this module
+    import pandas as pd
 
 
 def hash_files(paths: Iterable[str | Path]) -> str:
@@ -31,6 +32,8 @@ def append_result(
     metrics: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Append one row to the CSV results table (created on first use) and return the whole table."""
+    import pandas as pd
+
     table = Path(table)
     table.parent.mkdir(parents=True, exist_ok=True)
     row = {

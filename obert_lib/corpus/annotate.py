@@ -113,17 +113,43 @@ def linked_ids(links: list[tuple[int, int, str]]) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def jieba_idf() -> tuple[dict[str, float], float, frozenset[str]]:
-    """jieba's bundled IDF table, its median (the default for unseen words) and its stop words."""
-    import jieba.analyse as ja
+    """jieba's bundled IDF table, its median (the default for unseen words) and its stop words.
 
-    idf_path = Path(ja.__file__).parent / "idf.txt"
+    Read from jieba's files without importing jieba.analyse: that import loads jieba.posseg's tables
+    (about 2 s per worker process). tests/corpus/test_annotate.py checks both equal jieba.analyse's.
+    """
+    analyse = jieba_analyse_dir()
     idf: dict[str, float] = {}
-    for line in idf_path.read_text(encoding="utf-8").splitlines():
+    for line in (analyse / "idf.txt").read_text(encoding="utf-8").splitlines():
         word, _, value = line.partition(" ")
         if value:
             idf[word] = float(value)
-    median = sorted(idf.values())[len(idf) // 2]
-    return idf, median, frozenset(ja.default_tfidf.stop_words)
+    median = sorted(idf.values())[len(idf) // 2]  # jieba.analyse.tfidf.IDFLoader's default for unseen words
+    return idf, median, jieba_stop_words()
+
+
+def jieba_analyse_dir() -> Path:
+    """The folder of jieba.analyse (idf.txt, tfidf.py), found without importing it."""
+    import importlib.util
+
+    return Path(importlib.util.find_spec("jieba").origin).parent / "analyse"
+
+
+@functools.lru_cache(maxsize=1)
+def jieba_stop_words() -> frozenset[str]:
+    """jieba.analyse's keyword stop words."""
+    return _jieba_stop_words(jieba_analyse_dir() / "tfidf.py")
+
+
+def _jieba_stop_words(tfidf_source: Path) -> frozenset[str]:
+    """KeywordExtractor.STOP_WORDS of jieba/analyse/tfidf.py, read from the source as a literal."""
+    import ast
+
+    for node in ast.walk(ast.parse(tfidf_source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "STOP_WORDS" for t in node.targets):
+            value = node.value.args[0] if isinstance(node.value, ast.Call) else node.value
+            return frozenset(ast.literal_eval(value))
+    raise RuntimeError(f"{tfidf_source} no longer defines STOP_WORDS; update annotate._jieba_stop_words")
 
 
 def tag_words(text: str) -> list[tuple[int, int, str]]:
@@ -143,7 +169,11 @@ USER_WORD_DEFAULT_FREQ = 100_000
 
 
 def load_user_dict(path: str | Path) -> int:
-    """Add a jieba-format user dictionary (`word [freq] [tag]` per line, # comments) to rjieba; returns words added."""
+    """Add a jieba-format user dictionary (`word [freq] [tag]` per line, # comments) to rjieba and to the
+    C segmenter (segmenter.default_segmenter), so both annotation paths agree; returns words added."""
+    from .segmenter import default_segmenter
+
+    native = default_segmenter()
     n = 0
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         parts = line.split()
@@ -152,6 +182,7 @@ def load_user_dict(path: str | Path) -> int:
         freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else USER_WORD_DEFAULT_FREQ
         tags = [p for p in parts[1:] if not p.isdigit()]
         rjieba.add_word(parts[0], freq, tags[0] if tags else "nz")
+        native.add_word(parts[0], freq, tags[0] if tags else "nz")
         n += 1
     return n
 

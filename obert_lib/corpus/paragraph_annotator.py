@@ -11,8 +11,8 @@ import array
 import functools
 from dataclasses import dataclass
 
-from .annotate import (ENTITY_POS, MODIFIER_POS, NOUN_POS, SPAN_TYPES, EntityMatcher, jieba_idf, linked_ids,
-                       spans_from_words)
+from .annotate import (ENTITY_POS, MODIFIER_POS, NOUN_POS, SPAN_TYPES, EntityMatcher, jieba_analyse_dir, jieba_idf,
+                       jieba_stop_words, linked_ids, spans_from_words)
 
 # Class bits of a POS tag, as native/spans.c reads them (one byte per tag id).
 CLASS_X, CLASS_M, CLASS_ENTITY, CLASS_NOUN, CLASS_MODIFIER, CLASS_UJ, CLASS_V = 1, 2, 4, 8, 16, 32, 64
@@ -30,12 +30,16 @@ def _keyword_table_loaded() -> bool:
     """Hand jieba's IDF table and stop words to the C keyword rule, once per process."""
     from . import _spans
 
-    idf, median, stop = jieba_idf()
+    stop = jieba_stop_words()
     if any(not w.isascii() for w in stop):  # spans.c compares only ASCII words with the stop list
         raise RuntimeError("jieba's stop words are no longer ASCII: native/spans.c's stop-word test needs updating")
     # Non-ASCII BMP characters whose lower case is ASCII (KELVIN SIGN -> k): such words go to the Python rule.
     to_ascii = [c for c in range(0x80, 0x10000) if chr(c).lower().isascii()]
-    _spans.set_keyword_table(list(idf), list(idf.values()), sorted(stop), median, to_ascii)
+    try:  # C reads idf.txt itself (0.03 s against 0.4 s through Python); same table, tested
+        _spans.load_idf_file(str(jieba_analyse_dir() / "idf.txt"), sorted(stop), to_ascii)
+    except ValueError:  # a line C does not read exactly as annotate.jieba_idf does
+        idf, median, _ = jieba_idf()
+        _spans.set_keyword_table(list(idf), list(idf.values()), sorted(stop), median, to_ascii)
     return True
 
 

@@ -134,7 +134,7 @@ class CorpusRuntime:
     progress: bool = True
     # Which implementation annotates and tokenises: "native" (the C extensions) or "rjieba" (the Python
     # reference rules over rjieba and the tokenizers backend). Both write identical shards (tested).
-    annotator: Literal["native", "rjieba"] = "rjieba"
+    annotator: Literal["native", "rjieba"] = "native"
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"

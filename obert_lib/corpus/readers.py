@@ -46,7 +46,23 @@ def _display(filepath: str) -> str:
     return filepath if filepath.startswith("/") else "/" + filepath
 
 
-class ObertJsonlReader(BaseDiskReader):
+class CountingDiskReader(BaseDiskReader):
+    """A datatrove disk reader that sums its documents' characters locally and reports them once per task.
+
+    BaseDiskReader.run updates a shared `doc_len` stat for every document (a few µs, as much as reading a
+    short line); the total is the same.
+    """
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        self._chars = 0
+        yield from super().run(data, rank, world_size)
+        self.stat_update("chars_read", value=self._chars, unit="task")
+
+    def update_doc_stats(self, document: Document) -> None:
+        self._chars += len(document.text)
+
+
+class ObertJsonlReader(CountingDiskReader):
     """JSON lines (plain, gzip or zstd): one document per line, text in `text_key`.
 
     Invalid UTF-8, non-JSON or truncated lines, non-object lines, a missing or non-string text field,
@@ -90,7 +106,7 @@ class ObertJsonlReader(BaseDiskReader):
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
 
 
-class ObertTextReader(BaseDiskReader):
+class ObertTextReader(CountingDiskReader):
     """Plain text (plain, gzip or zstd): one document per line, or per blank-line-separated block."""
 
     name = "obert text"

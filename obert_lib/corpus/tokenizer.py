@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from tokenizers import BertWordPieceTokenizer
-from transformers import BertTokenizer
+
+if TYPE_CHECKING:  # transformers takes about a second to import: corpus workers that never wrap a tokenizer skip it
+    from transformers import BertTokenizer
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def _wrap(backend: BertWordPieceTokenizer) -> BertTokenizer:
+def _wrap(backend: BertWordPieceTokenizer) -> "BertTokenizer":
+    from transformers import BertTokenizer
+
     return BertTokenizer(tokenizer_object=backend._tokenizer)
 
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .annotate import SPAN_TYPES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPAN_COLOURS = {"word": "#cfe2f3", "entity": "#f4cccc", "keyword": "#fff2cc", "phrase": "#d9ead3", "clause": "#e6d5f0", "sentence": "#fce5cd"}
 
@@ -57,6 +59,8 @@ def annotated_paragraphs_html(corpus_dir: str | Path, n: int = 3, min_tokens: in
 
 def span_statistics(corpus_dir: str | Path, max_rows: int = 5000) -> pd.DataFrame:
     """Per span type: spans per paragraph, mean length in tokens and share of tokens covered."""
+    import pandas as pd
+
     from .pipeline import load_shards
 
     rows = load_shards(corpus_dir).slice(0, max_rows).to_pylist()

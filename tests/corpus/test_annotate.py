@@ -55,3 +55,13 @@ def test_user_dictionary_keeps_words_whole(tmp_path):
     d.write_text("# 景点\n瑶台仙阁 ns\n", encoding="utf-8")
     assert load_user_dict(d) == 1
     assert dict(rjieba.tag(text))["瑶台仙阁"] == "ns"
+
+
+def test_jieba_idf_equals_jieba_analyse():
+    import jieba.analyse as ja
+
+    from obert_lib.corpus.annotate import jieba_idf
+
+    idf, median, stop = jieba_idf()
+    assert idf == ja.default_tfidf.idf_freq and median == ja.default_tfidf.median_idf
+    assert stop == frozenset(ja.default_tfidf.stop_words)

@@ -124,3 +124,26 @@ def test_fewclue_paragraphs_match_reference(backend):
         if got is None:
             continue
         assert {t: unpack_pairs(b) for t, b in zip(SPAN_TYPES, got)} == ref, text
+
+
+def test_c_idf_table_equals_python_table():
+    from obert_lib.corpus.annotate import jieba_analyse_dir, jieba_idf
+
+    idf, median, stop = jieba_idf()
+    assert _spans.load_idf_file(str(jieba_analyse_dir() / "idf.txt"), sorted(stop), []) == median
+    assert all(_spans.idf_of(w) == v for w, v in idf.items())
+    assert _spans.idf_of("不在表里的词语") is None
+
+
+def test_c_idf_reader_refuses_lines_it_cannot_read_exactly(tmp_path):
+    for content in ("词 1.5\n 前导空格 2\n", "词 1.5\r\n另 2\n", "词 一点五\n", "\xff\n"):
+        bad = tmp_path / "idf.txt"
+        bad.write_bytes(content.encode("utf-8", "surrogateescape") if content != "\xff\n" else b"\xff 1\n")
+        with pytest.raises(ValueError):
+            _spans.load_idf_file(str(bad), [], [])
+    good = tmp_path / "ok.txt"
+    good.write_text("甲 3\n乙 1\n甲 2\n丙 5\n", encoding="utf-8")  # a repeated word keeps its last value, as a dict does
+    assert _spans.load_idf_file(str(good), ["the"], []) == 2.0  # sorted([2, 1, 5])[3 // 2]
+    assert _spans.idf_of("甲") == 2.0
+    _keyword_table_loaded.cache_clear()
+    _keyword_table_loaded()

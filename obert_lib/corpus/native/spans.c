@@ -173,6 +173,154 @@ static PyObject *set_keyword_table(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* Decode one UTF-8 sequence at p (< end); returns its length, or 0 when invalid. */
+static int utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp) {
+    unsigned char c = p[0];
+    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!n || p + n > end) return 0;
+    uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    static const uint32_t min_value[5] = {0, 0, 0x80, 0x800, 0x10000};  /* reject overlong forms */
+    if (v < min_value[n] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return n;
+}
+
+/* Code points other than \n that str.splitlines() also breaks at: a file holding one is left to Python. */
+static int python_line_break(uint32_t c) {
+    return c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 || c == 0x2029;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Insert a word given as code points; returns the entry or NULL on memory error. */
+static Entry *insert_cps(const uint32_t *cps, Py_ssize_t n) {
+    PyObject *word = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, cps, n);
+    if (!word) return NULL;
+    Entry *en = insert(word);
+    Py_DECREF(word);
+    return en;
+}
+
+/* load_idf_file(path, stop words, lowers_to_ascii) -> median: the keyword table straight from jieba's
+   idf.txt ("word value" lines), as annotate.jieba_idf reads it. ValueError when a line is not of the
+   plain form (the caller then builds the table from Python). */
+static PyObject *load_idf_file(PyObject *self, PyObject *args) {
+    const char *path;
+    PyObject *stops, *to_ascii;
+    if (!PyArg_ParseTuple(args, "sO!O!", &path, &PyList_Type, &stops, &PyList_Type, &to_ascii)) return NULL;
+    FILE *fh = fopen(path, "rb");
+    if (!fh) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+    fseek(fh, 0, SEEK_END);
+    long size = ftell(fh);
+    fseek(fh, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size + 1);
+    if (!buf) { fclose(fh); return PyErr_NoMemory(); }
+    size_t got = fread(buf, 1, (size_t)size, fh);
+    fclose(fh);
+    buf[got] = 0;
+    const unsigned char *p = buf, *end = buf + got;
+    size_t lines = 1;
+    for (const unsigned char *q = p; q < end; q++) lines += *q == '\n';
+    size_t cap = 1;
+    while (cap < 2 * (lines + (size_t)PyList_GET_SIZE(stops)) + 16) cap <<= 1;  /* load factor <= 0.5 */
+    free(table);
+    table = calloc(cap, sizeof(Entry));
+    uint32_t *cps = malloc(4096 * sizeof(uint32_t));
+    double *values = malloc(lines * sizeof(double));
+    PyObject *result = NULL;
+    if (!table || !cps || !values) { PyErr_NoMemory(); goto done; }
+    table_mask = cap - 1;
+    key_pool_len = 0;
+    have_keyword_table = 0;
+    while (p < end) {
+        const unsigned char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        Py_ssize_t n = 0;
+        const unsigned char *q = p;
+        while (q < eol && *q != ' ') {
+            uint32_t c;
+            int len = utf8_decode(q, eol, &c);
+            if (!len || python_line_break(c) || n == 4096) {
+                PyErr_Format(PyExc_ValueError, "%s: a line the C reader does not take as annotate.jieba_idf does", path);
+                goto done;
+            }
+            cps[n++] = c;
+            q += len;
+        }
+        if (q < eol) {  /* "word value": a value follows the first space */
+            char number[64];
+            size_t vlen = (size_t)(eol - q - 1);
+            char *stop_at;
+            if (n == 0 || vlen == 0 || vlen >= sizeof number) {
+                PyErr_Format(PyExc_ValueError, "%s: a line the C reader does not take as annotate.jieba_idf does", path);
+                goto done;
+            }
+            memcpy(number, q + 1, vlen);
+            number[vlen] = 0;
+            double v = strtod(number, &stop_at);
+            if (stop_at == number || *stop_at) {
+                PyErr_Format(PyExc_ValueError, "%s: '%s' is not a plain number", path, number);
+                goto done;
+            }
+            Entry *en = insert_cps(cps, n);
+            if (!en) { PyErr_NoMemory(); goto done; }
+            en->idf = v;
+            en->has_idf = 1;
+        }
+        p = eol + 1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(stops); i++) {
+        PyObject *w = PyList_GET_ITEM(stops, i);
+        if (!PyUnicode_Check(w) || PyUnicode_GET_LENGTH(w) == 0) continue;
+        Entry *en = insert(w);
+        if (!en) { PyErr_NoMemory(); goto done; }
+        en->is_stop = 1;
+    }
+    size_t n_values = 0;
+    for (size_t i = 0; i <= table_mask; i++)
+        if (table[i].len && table[i].has_idf) values[n_values++] = table[i].idf;
+    if (!n_values) {
+        PyErr_Format(PyExc_ValueError, "%s holds no IDF values", path);
+        goto done;
+    }
+    qsort(values, n_values, sizeof(double), cmp_double);
+    idf_median = values[n_values / 2];  /* sorted(idf.values())[len(idf) // 2] */
+    memset(lowers_to_ascii, 0, sizeof lowers_to_ascii);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(to_ascii); i++) {
+        long c = PyLong_AsLong(PyList_GET_ITEM(to_ascii, i));
+        if (c < 0 || c >= 0x10000) {
+            PyErr_SetString(PyExc_ValueError, "load_idf_file: lowers_to_ascii holds BMP code points only");
+            goto done;
+        }
+        lowers_to_ascii[c >> 3] |= (uint8_t)(1 << (c & 7));
+    }
+    have_keyword_table = 1;
+    result = PyFloat_FromDouble(idf_median);
+done:
+    free(buf);
+    free(cps);
+    free(values);
+    return result;
+}
+
+/* idf_of(word) -> the table's IDF of `word`, or None (for tests). */
+static PyObject *idf_of(PyObject *self, PyObject *args) {
+    PyObject *word;
+    if (!PyArg_ParseTuple(args, "U", &word)) return NULL;
+    if (!table) Py_RETURN_NONE;
+    Text t = {PyUnicode_KIND(word), PyUnicode_DATA(word)};
+    Entry *en = lookup(&t, 0, PyUnicode_GET_LENGTH(word), 0);
+    if (!en || !en->has_idf) Py_RETURN_NONE;
+    return PyFloat_FromDouble(en->idf);
+}
+
 /* ---- growable int32 pair lists ---------------------------------------------------------------- */
 
 typedef struct {
@@ -531,6 +679,9 @@ static PyMethodDef methods[] = {
     {"set_tag_classes", set_tag_classes, METH_VARARGS, "Set the class bits (one byte) of each tag id."},
     {"set_keyword_table", set_keyword_table, METH_VARARGS,
      "Set the keyword tables: (idf words, idf values, stop words, idf median, BMP chars lowering to ASCII)."},
+    {"load_idf_file", load_idf_file, METH_VARARGS,
+     "load_idf_file(path, stop words, lowers_to_ascii) -> IDF median: the keyword table from jieba's idf.txt"},
+    {"idf_of", idf_of, METH_VARARGS, "idf_of(word) -> the keyword table's IDF of word, or None"},
     {"annotate", annotate, METH_VARARGS,
      "annotate(text, words, token_offsets, kb_entities, top_k) -> 6 bytes of int32 token spans, or None"},
     {NULL, NULL, 0, NULL},
