@@ -1,7 +1,9 @@
 """Span annotation for masking, as character offsets: words+POS, entities, keywords, phrases, clauses.
 
-Words and POS come from rjieba (jieba's dictionary and HMM, in Rust); keywords are TF-IDF with
-jieba's bundled IDF table (the same scores as jieba.analyse.extract_tags, without a second cut).
+These are the reference rules. Words and POS come from rjieba (jieba's dictionary and HMM, in Rust);
+keywords are TF-IDF with jieba's bundled IDF table (the same scores as jieba.analyse.extract_tags,
+without a second cut). The corpus stage runs the same rules in C (paragraph_annotator.py), tested
+to give identical output.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from itertools import accumulate
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import rjieba
 
 Span = tuple[int, int]  # [start, end) character offsets
 
@@ -154,6 +155,8 @@ def _jieba_stop_words(tfidf_source: Path) -> frozenset[str]:
 
 def tag_words(text: str) -> list[tuple[int, int, str]]:
     """[(start, end, POS)] for each word of `text`, from rjieba's tagger."""
+    import rjieba
+
     pairs = rjieba.tag(text)
     ends = list(accumulate(len(w) for w, _ in pairs))
     out = [(e - len(w), e, t) for (w, t), e in zip(pairs, ends)]
@@ -171,6 +174,8 @@ USER_WORD_DEFAULT_FREQ = 100_000
 def load_user_dict(path: str | Path) -> int:
     """Add a jieba-format user dictionary (`word [freq] [tag]` per line, # comments) to rjieba and to the
     C segmenter (segmenter.default_segmenter), so both annotation paths agree; returns words added."""
+    import rjieba
+
     from .segmenter import default_segmenter
 
     native = default_segmenter()

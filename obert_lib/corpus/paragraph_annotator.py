@@ -96,16 +96,25 @@ class ParagraphAnnotator:
         return [(flat[i], flat[i + 1], names[flat[i + 2]]) for i in range(0, len(flat), 4)]
 
     def __call__(self, text: str) -> AnnotatedParagraph:
-        self._sync_tags()
+        ids, spans, linked = self.annotate_packed(text)
+        return AnnotatedParagraph(ids, dict(zip(SPAN_TYPES, spans)), linked)
+
+    def annotate_packed(self, text: str) -> tuple[bytes, tuple[bytes, ...], list[str]]:
+        """(input ids, token spans in SPAN_TYPES order, linked ids): __call__ without building objects (the hot loop)."""
+        if len(self.segmenter.tag_names) != self._n_tags:
+            self._sync_tags()
         words = self.segmenter.tag_offsets(text)
         ids, offsets = self.encoder.encode_packed(text)
-        links = self.matcher.link(text) if self.matcher is not None else []
-        kb = pack_pairs([(s, e) for s, e, _ in links]) if links else b""
+        if self.matcher is None:
+            links, kb = [], b""
+        else:
+            links = self.matcher.link(text)
+            kb = pack_pairs([(s, e) for s, e, _ in links])
         packed = self._spans.annotate(text, words, offsets, kb, self.keywords_top_k)
         if packed is None:
             self.python_fallbacks += 1
             packed = self._python_spans(text, links, offsets)
-        return AnnotatedParagraph(ids, dict(zip(SPAN_TYPES, packed)), linked_ids(links))
+        return ids, packed, linked_ids(links) if links else []
 
     def _python_spans(self, text: str, links, offsets: bytes) -> list[bytes]:
         """The reference rules on the same words and tokens (for the rare paragraph spans.c hands back)."""

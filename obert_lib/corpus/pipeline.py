@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from typing import Any, Iterator, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm import std as tqdm_std
 
 from .. import config as cfgmod
 from ..config import ConfigError, require
@@ -20,6 +23,7 @@ from ..results import hash_files
 from .annotate import SPAN_TYPES
 from .dedup import exact_dedup_key
 from .tokenizer import load_vocab_tokenizer, train_tokenizer
+from .wordpiece import save_char_tables
 
 
 @dataclass
@@ -135,6 +139,13 @@ class CorpusRuntime:
     # Which implementation annotates and tokenises: "native" (the C extensions) or "rjieba" (the Python
     # reference rules over rjieba and the tokenizers backend). Both write identical shards (tested).
     annotator: Literal["native", "rjieba"] = "native"
+    # How local worker processes start (multiprocessing start method). "forkserver" (datatrove's default)
+    # starts each worker in a fresh interpreter that imports the pipeline again: about 1 s per worker, a
+    # third of a 9 MB task. "fork" copies the parent, imports included; the corpus stage starts no threads
+    # of its own, and a forked worker gets a fresh tqdm lock (_fresh_tqdm_lock_after_fork) in case tqdm's
+    # monitor thread held it. Use forkserver when running the stage from a program with threads of its own.
+    start_method: Literal["fork", "forkserver", "spawn"] = field(
+        default_factory=lambda: "fork" if sys.platform == "linux" else "forkserver")
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"
@@ -236,6 +247,14 @@ def _quiet_local_executor_class():
     return QuietLocalPipelineExecutor
 
 
+def _fresh_tqdm_lock_after_fork() -> None:
+    """In a forked worker, replace tqdm's class lock: the parent's monitor thread may have held it at the fork."""
+    tqdm_std.tqdm.set_lock(tqdm_std.TqdmDefaultWriteLock())
+
+
+os.register_at_fork(after_in_child=_fresh_tqdm_lock_after_fork)
+
+
 def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: int, name: str, depends=None):
     """The configured datatrove executor for one stage (local ones log to files only unless runtime.progress)."""
     if runtime.executor == "local":
@@ -243,7 +262,7 @@ def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: 
 
         cls = LocalPipelineExecutor if runtime.progress else _quiet_local_executor_class()
         return cls(pipeline, tasks=tasks, workers=min(runtime.workers, tasks), logging_dir=str(logging_dir),
-                   skip_completed=True, depends=depends)
+                   skip_completed=True, depends=depends, start_method=runtime.start_method)
     if runtime.executor == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 
@@ -418,6 +437,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         else:
             tokenizer = train_tokenizer(_read_texts(work / "deduped"), cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
         tokenizer.save_pretrained(tokenizer_dir)
+        save_char_tables(tokenizer_dir)  # the C WordPiece encoder's character tables, probed once for all workers
 
     previous_executor = None
     stage_seconds: dict[str, float] = {}

@@ -15,6 +15,7 @@ from datatrove.pipeline.writers import ParquetWriter
 from datatrove.utils.typeshelper import StatHints
 
 from . import filters, normalize
+from .annotate import SPAN_TYPES
 from .dedup import shingles
 from .readers import DROP_KEY
 
@@ -316,19 +317,20 @@ class Annotate(PipelineStep):
         return ReferenceAnnotator(self.tokenizer_dir, matcher, self.keywords_top_k, self.tagger)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        annotate = self._annotator()
+        annotator = self._annotator()
+        annotate = getattr(annotator, "annotate_packed", None) or annotator.annotate_packed_reference
         paragraphs = tokens = 0
         spent = 0.0
         for doc in data:
             start = perf_counter()
-            result = annotate(doc.text)
+            ids, spans, linked = annotate(doc.text)
             meta = doc.metadata
-            meta["input_ids"] = result.input_ids
-            meta["knowledge_ids"] = result.knowledge_ids
-            for t, packed in result.spans.items():
-                meta[f"{t}_spans"] = packed
+            meta["input_ids"] = ids
+            meta["knowledge_ids"] = linked
+            for key, packed in zip(SPAN_KEYS, spans):
+                meta[key] = packed
             paragraphs += 1
-            tokens += len(result.input_ids) // 4
+            tokens += len(ids) >> 2  # int32 ids
             spent += perf_counter() - start
             yield doc
         self.stat_update("paragraphs_out", value=paragraphs)
@@ -360,6 +362,13 @@ class ReferenceAnnotator:
         return AnnotatedParagraph(array.array("i", enc.ids).tobytes(), {t: pack_pairs(token_spans[t]) for t in SPAN_TYPES},
                                   linked)
 
+    def annotate_packed_reference(self, text: str) -> tuple[bytes, tuple[bytes, ...], list[str]]:
+        """(input ids, token spans in SPAN_TYPES order, linked ids), as ParagraphAnnotator.annotate_packed."""
+        from .annotate import SPAN_TYPES
+
+        result = self(text)
+        return result.input_ids, tuple(result.spans[t] for t in SPAN_TYPES), result.knowledge_ids
+
 
 def shard_row(self, doc: Document) -> dict:
     """ShardWriter adapter: a paragraph document -> one shard row (see pipeline.shard_schema); ids/spans stay packed."""
@@ -371,7 +380,7 @@ def shard_row(self, doc: Document) -> dict:
     return row
 
 
-SPAN_KEYS = tuple(f"{t}_spans" for t in ("word", "entity", "keyword", "phrase", "clause", "sentence"))  # annotate.SPAN_TYPES
+SPAN_KEYS = tuple(f"{t}_spans" for t in SPAN_TYPES)  # shard columns of the span lists, in annotate.SPAN_TYPES order
 
 
 class ShardWriter(ParquetWriter):

@@ -130,3 +130,25 @@ def test_unsupported_settings_always_fall_back(hand_dir, tmp_path):
     enc = assert_same(tmp_path, MIXED)
     assert "strip_accents" in enc.unsupported
     assert enc.fallbacks == len(MIXED)
+
+
+def test_saved_char_tables_are_loaded_and_checked(tmp_path):
+    from obert_lib.corpus import wordpiece
+
+    load_vocab_tokenizer(shared_file("vocab/bert-base-chinese-vocab.txt")).save_pretrained(tmp_path)
+    wordpiece.save_char_tables(tmp_path)
+    config = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    key = json.dumps(config["normalizer"], sort_keys=True)
+    probed = wordpiece._tables.pop(key)
+    wordpiece._load_char_tables(tmp_path, config)
+    assert wordpiece._tables[key] == probed  # the file holds exactly the probed tables
+    text = "Hello 世界！ÉCOLE ##x"
+    reference = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert WordPieceEncoder.from_tokenizer_dir(tmp_path).encode(text) == (
+        reference.encode(text, add_special_tokens=False).ids, reference.encode(text, add_special_tokens=False).offsets)
+    blob = (tmp_path / wordpiece.TABLES_FILE).read_bytes()
+    (tmp_path / wordpiece.TABLES_FILE).write_bytes(blob.replace(b'"tokenizers": "', b'"tokenizers": "0.0.0-', 1))
+    wordpiece._tables.pop(key)
+    wordpiece._load_char_tables(tmp_path, config)
+    assert key not in wordpiece._tables  # another tokenizers version: ignored, probed again on use
+    wordpiece._tables[key] = probed
