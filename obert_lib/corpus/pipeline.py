@@ -248,11 +248,26 @@ def _quiet_local_executor_class():
 
 
 def _fresh_tqdm_lock_after_fork() -> None:
-    """In a forked worker, replace tqdm's class lock: the parent's monitor thread may have held it at the fork."""
-    tqdm_std.tqdm.set_lock(tqdm_std.TqdmDefaultWriteLock())
+    """In a forked worker, give tqdm a fresh thread lock: the parent's monitor thread may have held it at the fork.
+
+    Only the threading part is replaced (acquiring it here could block forever); tqdm's multiprocessing
+    lock is a semaphore shared with the parent, which the parent releases.
+    """
+    lock_cls = tqdm_std.TqdmDefaultWriteLock
+    lock_cls.th_lock = tqdm_std.TRLock()
+    current = tqdm_std.tqdm.__dict__.get("_lock")
+    if current is not None:
+        current.locks = [lock for lock in (getattr(lock_cls, "mp_lock", None), lock_cls.th_lock) if lock is not None]
 
 
 os.register_at_fork(after_in_child=_fresh_tqdm_lock_after_fork)
+
+
+def prepare_fork_workers(start_method: str) -> None:
+    """Before a pool forks: create tqdm's locks in the parent, so that workers share them instead of each
+    creating a multiprocessing semaphore that is never released (resource_tracker's "leaked semaphore")."""
+    if start_method == "fork":
+        tqdm_std.tqdm.get_lock()
 
 
 def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: int, name: str, depends=None):
@@ -261,6 +276,7 @@ def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: 
         from datatrove.executor import LocalPipelineExecutor
 
         cls = LocalPipelineExecutor if runtime.progress else _quiet_local_executor_class()
+        prepare_fork_workers(runtime.start_method)
         return cls(pipeline, tasks=tasks, workers=min(runtime.workers, tasks), logging_dir=str(logging_dir),
                    skip_completed=True, depends=depends, start_method=runtime.start_method)
     if runtime.executor == "ray":
