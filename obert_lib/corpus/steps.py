@@ -453,7 +453,7 @@ def shard_batch(rows: list[dict], schema) -> "Any":
 
     def int32_lists(chunks: list[bytes], width: int) -> pa.Array:
         values = np.frombuffer(b"".join(chunks), dtype=np.int32)
-        lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks)) // (4 * width)
+        lengths = np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks)) // (4 * width)
         offsets = np.zeros(len(chunks) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
         if width == 1:

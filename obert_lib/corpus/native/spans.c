@@ -34,9 +34,10 @@ typedef struct {
     uint32_t start;  /* offset of the key's code points in key_pool */
     uint32_t len;    /* 0 = empty slot */
     double idf;
+    uint32_t tag;    /* upper half of the key's hash: most failed probes stop here, before key_pool */
     uint8_t has_idf;
     uint8_t is_stop;
-} Entry;
+} Entry;  /* 24 bytes */
 
 static Entry *table = NULL;
 static size_t table_mask = 0;  /* capacity - 1; capacity is a power of two */
@@ -75,13 +76,19 @@ static int key_equals(const Entry *en, const Text *t, Py_ssize_t s, Py_ssize_t e
     return 1;
 }
 
-static Entry *lookup(const Text *t, Py_ssize_t s, Py_ssize_t e, int ascii_lower) {
-    size_t i = (size_t)hash_cps(t, s, e, ascii_lower) & table_mask;
+/* The entry of text[s:e] (hash h = hash_cps(t, s, e, ascii_lower)), or NULL. */
+static Entry *lookup_hashed(const Text *t, Py_ssize_t s, Py_ssize_t e, int ascii_lower, uint64_t h) {
+    size_t i = (size_t)h & table_mask;
+    uint32_t tag = (uint32_t)(h >> 32);
     while (table[i].len) {
-        if (key_equals(&table[i], t, s, e, ascii_lower)) return &table[i];
+        if (table[i].tag == tag && key_equals(&table[i], t, s, e, ascii_lower)) return &table[i];
         i = (i + 1) & table_mask;
     }
     return NULL;
+}
+
+static Entry *lookup(const Text *t, Py_ssize_t s, Py_ssize_t e, int ascii_lower) {
+    return lookup_hashed(t, s, e, ascii_lower, hash_cps(t, s, e, ascii_lower));
 }
 
 /* Insert (or find) a key; returns the entry or NULL on memory error. */
@@ -100,10 +107,12 @@ static Entry *insert(PyObject *word) {
         key_pool_cap = cap;
     }
     for (Py_ssize_t i = 0; i < n; i++) key_pool[key_pool_len + i] = ch(&t, i);
-    size_t i = (size_t)hash_cps(&t, 0, n, 0) & table_mask;
+    uint64_t h = hash_cps(&t, 0, n, 0);
+    size_t i = (size_t)h & table_mask;
     while (table[i].len) i = (i + 1) & table_mask;
     table[i].start = (uint32_t)key_pool_len;
     table[i].len = (uint32_t)n;
+    table[i].tag = (uint32_t)(h >> 32);
     table[i].has_idf = table[i].is_stop = 0;
     key_pool_len += (size_t)n;
     return &table[i];
@@ -134,7 +143,7 @@ static PyObject *set_keyword_table(PyObject *self, PyObject *args) {
         return NULL;
     }
     size_t cap = 1;
-    while (cap < 2 * (size_t)(n_words + n_stops) + 16) cap <<= 1;  /* load factor <= 0.5 */
+    while (cap < 3 * (size_t)(n_words + n_stops) / 2 + 16) cap <<= 1;  /* load factor <= 2/3: a 12 MB table for jieba's */
     free(table);
     table = calloc(cap, sizeof(Entry));
     if (!table) return PyErr_NoMemory();
@@ -229,7 +238,7 @@ static PyObject *load_idf_file(PyObject *self, PyObject *args) {
     size_t lines = 1;
     for (const unsigned char *q = p; q < end; q++) lines += *q == '\n';
     size_t cap = 1;
-    while (cap < 2 * (lines + (size_t)PyList_GET_SIZE(stops)) + 16) cap <<= 1;  /* load factor <= 0.5 */
+    while (cap < 3 * (lines + (size_t)PyList_GET_SIZE(stops)) / 2 + 16) cap <<= 1;  /* load factor <= 2/3 */
     free(table);
     table = calloc(cap, sizeof(Entry));
     uint32_t *cps = malloc(4096 * sizeof(uint32_t));
@@ -490,42 +499,66 @@ static int cmp_candidate(const void *a, const void *b) {
 }
 
 /* keyword_spans: occurrences of the top-k TF-IDF words (2+ chars, not x/m, no stop words).
-   Returns 1 when a word needs Python's str.lower() (the caller then uses the Python reference). */
+   Returns 1 when a word needs Python's str.lower() (the caller then uses the Python reference).
+   Words of 2+ characters are grouped by string through a small per-paragraph hash table. */
 static int keywords(const Text *t, const Word *w, Py_ssize_t n, int top_k, Pairs *out) {
-    size_t cap = (size_t)(n ? n : 1);
-    const Word **first = malloc(cap * sizeof(Word *));   /* group -> first occurrence */
-    int32_t *count = calloc(cap, sizeof(int32_t));       /* group -> occurrences not tagged x/m */
-    uint8_t *keep = calloc(cap, 1);                       /* group -> among the top k */
-    Py_ssize_t *group = malloc(cap * sizeof(Py_ssize_t)); /* word -> group, -1 below 2 chars */
-    Candidate *scored = malloc(cap * sizeof(Candidate));
+    size_t slots = 16;
+    while (slots < 2 * (size_t)n) slots <<= 1;
+    /* one block: group of each word, then per group: first word, count, keep, hash; slots; scored */
+    size_t bytes = (size_t)n * sizeof(Py_ssize_t) + (size_t)n * (sizeof(Word *) + sizeof(int32_t) + 1 + sizeof(uint64_t))
+                   + slots * sizeof(int32_t) + (size_t)n * sizeof(Candidate) + 64;
+    char *block = malloc(bytes ? bytes : 1);
+    if (!block) return -1;
+    Py_ssize_t *group = (Py_ssize_t *)block;                     /* word -> group, -1 below 2 chars */
+    const Word **first = (const Word **)(group + n);              /* group -> first occurrence */
+    uint64_t *hashes = (uint64_t *)(first + n);                   /* group -> hash_cps of its word */
+    int32_t *count = (int32_t *)(hashes + n);                     /* group -> occurrences not tagged x/m */
+    int32_t *slot = count + n;                                    /* hash slot -> group + 1, 0 = empty */
+    Candidate *scored = (Candidate *)(((uintptr_t)(slot + slots) + 15) & ~(uintptr_t)15);
+    uint8_t *keep = (uint8_t *)(scored + n);                      /* group -> among the top k */
+    memset(slot, 0, slots * sizeof(int32_t));
     Py_ssize_t n_groups = 0, n_scored = 0;
     int rc = 0;
-    if (!first || !count || !keep || !group || !scored) { rc = -1; goto done; }
     for (Py_ssize_t i = 0; i < n; i++) {
         group[i] = -1;
         if (w[i].e - w[i].s < 2) continue;
-        Py_ssize_t g = 0;
-        while (g < n_groups && cmp_sub(t, first[g], &w[i]) != 0) g++;  /* few distinct words: linear scan */
-        if (g == n_groups) first[n_groups++] = &w[i];
+        uint64_t h = hash_cps(t, w[i].s, w[i].e, 0);
+        size_t k = (size_t)h & (slots - 1);
+        Py_ssize_t g = -1;
+        while (slot[k]) {
+            Py_ssize_t c = slot[k] - 1;
+            if (hashes[c] == h && cmp_sub(t, first[c], &w[i]) == 0) { g = c; break; }
+            k = (k + 1) & (slots - 1);
+        }
+        if (g < 0) {
+            g = n_groups++;
+            first[g] = &w[i];
+            hashes[g] = h;
+            count[g] = 0;
+            keep[g] = 0;
+            slot[k] = (int32_t)(g + 1);
+        }
         group[i] = g;
         if (!(cls(&w[i]) & (CLASS_X | CLASS_M))) count[g]++;
     }
     for (Py_ssize_t g = 0; g < n_groups; g++) {
         if (!count[g]) continue;
         const Word *x = first[g];
-        int ascii_only = 1;
+        int ascii_only = 1, has_upper = 0;
         for (Py_ssize_t i = x->s; i < x->e; i++) {
             uint32_t c = ch(t, i);
             if (c >= 0x80) {
                 ascii_only = 0;
                 if (c >= 0x10000 || (lowers_to_ascii[c >> 3] >> (c & 7) & 1)) { rc = 1; goto done; }
+            } else if (c >= 'A' && c <= 'Z') {
+                has_upper = 1;
             }
         }
+        Entry *en = lookup_hashed(t, x->s, x->e, 0, hashes[g]);
         if (ascii_only) {  /* the stop words are ASCII: only an ASCII word can lower-case into one */
-            Entry *stop = lookup(t, x->s, x->e, 1);
+            Entry *stop = has_upper ? lookup(t, x->s, x->e, 1) : en;
             if (stop && stop->is_stop) continue;
         }
-        Entry *en = lookup(t, x->s, x->e, 0);
         double idf = (en && en->has_idf) ? en->idf : idf_median;
         scored[n_scored].w = x;
         scored[n_scored].score = (-(double)count[g]) * idf;
@@ -538,11 +571,7 @@ static int keywords(const Text *t, const Word *w, Py_ssize_t n, int top_k, Pairs
     for (Py_ssize_t i = 0; i < n; i++)
         if (group[i] >= 0 && keep[group[i]] && push(out, w[i].s, w[i].e)) { rc = -1; break; }
 done:
-    free(first);
-    free(count);
-    free(keep);
-    free(group);
-    free(scored);
+    free(block);
     return rc;
 }
 
