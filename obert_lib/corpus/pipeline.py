@@ -5,7 +5,6 @@ import functools
 import json
 import os
 import shutil
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -141,11 +140,10 @@ class CorpusRuntime:
     annotator: Literal["native", "rjieba"] = "native"
     # How local worker processes start (multiprocessing start method). "forkserver" (datatrove's default)
     # starts each worker in a fresh interpreter that imports the pipeline again: about 1 s per worker, a
-    # third of a 9 MB task. "fork" copies the parent, imports included; the corpus stage starts no threads
-    # of its own, and a forked worker gets a fresh tqdm lock (_fresh_tqdm_lock_after_fork) in case tqdm's
-    # monitor thread held it. Use forkserver when running the stage from a program with threads of its own.
-    start_method: Literal["fork", "forkserver", "spawn"] = field(
-        default_factory=lambda: "fork" if sys.platform == "linux" else "forkserver")
+    # third of a 9 MB task on 2 cores. "fork" copies the parent, imports included, and is faster to start,
+    # but only safe from a process without other threads: the test suite, after its torch tests, hung a
+    # forked worker. A forked worker gets a fresh tqdm lock (_fresh_tqdm_lock_after_fork).
+    start_method: Literal["fork", "forkserver", "spawn"] = "forkserver"
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"
