@@ -123,3 +123,30 @@ class ParagraphAnnotator:
         spans = spans_from_words(text, self.words(text), links, self.keywords_top_k)
         token_spans = spans_by_type_to_tokens(unpack_pairs(offsets), spans)
         return [pack_pairs(token_spans[t]) for t in SPAN_TYPES]
+
+
+class ReferenceAnnotator:
+    """ParagraphAnnotator's Python reference: a Python tagger (rjieba or jieba.posseg), the tokenizers
+    backend and annotate.py's rules (steps.Annotate's tagger "rjieba" / "jieba_posseg")."""
+
+    def __init__(self, tokenizer_dir: str, matcher: EntityMatcher | None, keywords_top_k: int, tagger: str = "rjieba"):
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_file(f"{tokenizer_dir}/tokenizer.json")
+        self.backend.no_padding()
+        self.backend.no_truncation()
+        self.matcher, self.keywords_top_k, self.tagger = matcher, keywords_top_k, tagger
+
+    def __call__(self, text: str) -> AnnotatedParagraph:
+        ids, spans, linked = self.annotate_packed(text)
+        return AnnotatedParagraph(ids, dict(zip(SPAN_TYPES, spans)), linked)
+
+    def annotate_packed(self, text: str) -> tuple[bytes, tuple[bytes, ...], list[str]]:
+        """(input ids, token spans in SPAN_TYPES order, linked ids), as ParagraphAnnotator.annotate_packed."""
+        from .annotate import annotate_linked
+        from .tokenizer import spans_by_type_to_tokens
+
+        enc = self.backend.encode(text, add_special_tokens=False)
+        spans, linked = annotate_linked(text, self.matcher, self.keywords_top_k, self.tagger)
+        token_spans = spans_by_type_to_tokens(enc.offsets, spans)
+        return array.array("i", enc.ids).tobytes(), tuple(pack_pairs(token_spans[t]) for t in SPAN_TYPES), linked

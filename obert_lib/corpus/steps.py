@@ -310,15 +310,14 @@ class Annotate(PipelineStep):
         if self.user_dict:
             load_user_dict(self.user_dict)
         matcher = EntityMatcher(load_knowledge_base(self.knowledge_base)) if self.knowledge_base else None
-        if self.tagger == "native":
-            from .paragraph_annotator import ParagraphAnnotator
+        from .paragraph_annotator import ParagraphAnnotator, ReferenceAnnotator
 
+        if self.tagger == "native":
             return ParagraphAnnotator(self.tokenizer_dir, matcher, self.keywords_top_k)
         return ReferenceAnnotator(self.tokenizer_dir, matcher, self.keywords_top_k, self.tagger)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        annotator = self._annotator()
-        annotate = getattr(annotator, "annotate_packed", None) or annotator.annotate_packed_reference
+        annotate = self._annotator().annotate_packed
         paragraphs = tokens = 0
         spent = 0.0
         for doc in data:
@@ -336,38 +335,6 @@ class Annotate(PipelineStep):
         self.stat_update("paragraphs_out", value=paragraphs)
         self.stat_update("tokens_out", value=tokens)
         report_step_time(self, spent)
-
-
-class ReferenceAnnotator:
-    """The Python reference of ParagraphAnnotator: a Python tagger, the tokenizers backend, annotate.py's rules."""
-
-    def __init__(self, tokenizer_dir: str, matcher, keywords_top_k: int, tagger: str = "rjieba"):
-        from tokenizers import Tokenizer
-
-        self.backend = Tokenizer.from_file(f"{tokenizer_dir}/tokenizer.json")
-        self.backend.no_padding()
-        self.backend.no_truncation()
-        self.matcher, self.keywords_top_k, self.tagger = matcher, keywords_top_k, tagger
-
-    def __call__(self, text: str):
-        import array
-
-        from .annotate import SPAN_TYPES, annotate_linked
-        from .paragraph_annotator import AnnotatedParagraph, pack_pairs
-        from .tokenizer import spans_by_type_to_tokens
-
-        enc = self.backend.encode(text, add_special_tokens=False)
-        spans, linked = annotate_linked(text, self.matcher, self.keywords_top_k, self.tagger)
-        token_spans = spans_by_type_to_tokens(enc.offsets, spans)
-        return AnnotatedParagraph(array.array("i", enc.ids).tobytes(), {t: pack_pairs(token_spans[t]) for t in SPAN_TYPES},
-                                  linked)
-
-    def annotate_packed_reference(self, text: str) -> tuple[bytes, tuple[bytes, ...], list[str]]:
-        """(input ids, token spans in SPAN_TYPES order, linked ids), as ParagraphAnnotator.annotate_packed."""
-        from .annotate import SPAN_TYPES
-
-        result = self(text)
-        return result.input_ids, tuple(result.spans[t] for t in SPAN_TYPES), result.knowledge_ids
 
 
 def shard_row(self, doc: Document) -> dict:
@@ -489,5 +456,5 @@ def cleaned_row(self, doc: Document) -> dict:
 
 
 __all__ = ["Annotate", "CharMinhashSignature", "CountingFilter", "LengthGuardFilter", "LineRules", "Normalize", "ParagraphSplit",
-           "QualityFilter", "ReaderDropFilter", "ReferenceAnnotator", "ShardWriter", "cleaned_row", "paragraph_dedup_key",
+           "QualityFilter", "ReaderDropFilter", "ShardWriter", "cleaned_row", "paragraph_dedup_key",
            "removed_row", "shard_batch", "shard_row"]

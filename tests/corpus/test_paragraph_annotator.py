@@ -4,8 +4,7 @@ import json
 import pytest
 
 from obert_lib.corpus.annotate import SPAN_TYPES, EntityMatcher, load_knowledge_base
-from obert_lib.corpus.paragraph_annotator import ParagraphAnnotator, unpack_pairs
-from obert_lib.corpus.steps import ReferenceAnnotator
+from obert_lib.corpus.paragraph_annotator import ParagraphAnnotator, ReferenceAnnotator, unpack_pairs
 from obert_lib.corpus.tokenizer import load_vocab_tokenizer
 from obert_lib.paths import sample_path
 from tests.conftest import shared_file

@@ -118,6 +118,20 @@ static Entry *insert(PyObject *word) {
     return &table[i];
 }
 
+/* Mark the BMP code points of the list `to_ascii` in lowers_to_ascii; -1 with ValueError on a bad one. */
+static int set_lowers_to_ascii(PyObject *to_ascii) {
+    memset(lowers_to_ascii, 0, sizeof lowers_to_ascii);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(to_ascii); i++) {
+        long c = PyLong_AsLong(PyList_GET_ITEM(to_ascii, i));
+        if (c < 0 || c >= 0x10000) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "lowers_to_ascii holds BMP code points only");
+            return -1;
+        }
+        lowers_to_ascii[c >> 3] |= (uint8_t)(1 << (c & 7));
+    }
+    return 0;
+}
+
 static PyObject *set_tag_classes(PyObject *self, PyObject *args) {
     Py_buffer buf;
     if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
@@ -168,15 +182,7 @@ static PyObject *set_keyword_table(PyObject *self, PyObject *args) {
             en->is_stop = 1;
         }
     }
-    memset(lowers_to_ascii, 0, sizeof lowers_to_ascii);
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(to_ascii); i++) {
-        long c = PyLong_AsLong(PyList_GET_ITEM(to_ascii, i));
-        if (c < 0 || c >= 0x10000) {
-            PyErr_SetString(PyExc_ValueError, "set_keyword_table: lowers_to_ascii holds BMP code points only");
-            return NULL;
-        }
-        lowers_to_ascii[c >> 3] |= (uint8_t)(1 << (c & 7));
-    }
+    if (set_lowers_to_ascii(to_ascii)) return NULL;
     idf_median = median;
     have_keyword_table = 1;
     Py_RETURN_NONE;
@@ -301,15 +307,7 @@ static PyObject *load_idf_file(PyObject *self, PyObject *args) {
     }
     qsort(values, n_values, sizeof(double), cmp_double);
     idf_median = values[n_values / 2];  /* sorted(idf.values())[len(idf) // 2] */
-    memset(lowers_to_ascii, 0, sizeof lowers_to_ascii);
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(to_ascii); i++) {
-        long c = PyLong_AsLong(PyList_GET_ITEM(to_ascii, i));
-        if (c < 0 || c >= 0x10000) {
-            PyErr_SetString(PyExc_ValueError, "load_idf_file: lowers_to_ascii holds BMP code points only");
-            goto done;
-        }
-        lowers_to_ascii[c >> 3] |= (uint8_t)(1 << (c & 7));
-    }
+    if (set_lowers_to_ascii(to_ascii)) goto done;
     have_keyword_table = 1;
     result = PyFloat_FromDouble(idf_median);
 done:
