@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import statistics
 import tempfile
@@ -61,11 +60,13 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     """Wall seconds of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
     from datatrove.executor import LocalPipelineExecutor
 
-    from .pipeline import CorpusConfig, CorpusRuntime, _reader, prepare_fork_workers
+    from .pipeline import CorpusConfig, CorpusRuntime, _reader, prepare_workers
     from .steps import Annotate, LineRules, Normalize, ParagraphSplit, QualityFilter, ReaderDropFilter, ShardWriter
     from .tokenizer import load_vocab_tokenizer, train_tokenizer
     from .wordpiece import save_char_tables
 
+    start_method = CorpusRuntime().start_method
+    prepare_workers(workers, start_method)  # first, as pipeline.run does: it overlaps preparing the tokenizer
     cfg = CorpusConfig(inputs=[str(p) for p in inputs])
     out.mkdir(parents=True, exist_ok=True)
     tok_dir = out / "tokenizer"
@@ -88,8 +89,6 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
         Annotate(str(tok_dir), None, cfg.keywords_top_k, tagger=tagger),
         ShardWriter(str(out / "shards")),
     ]
-    start_method = CorpusRuntime().start_method
-    prepare_fork_workers(start_method)
     t0 = time.perf_counter()
     LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=workers, logging_dir=str(out / "logs"),
                           skip_completed=False, start_method=start_method).run()
@@ -97,10 +96,14 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
 
 
 def _measured_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:
-    """_single_pass in this process: (wall seconds, peak RSS in MB of one worker: this process, or its pool's)."""
+    """_single_pass in this process: (wall seconds, the largest peak RSS in MB of a worker, as its Annotate step saw it)."""
     secs = _single_pass(inputs, out, workers, tagger, vocab)
-    who = resource.RUSAGE_SELF if workers == 1 else resource.RUSAGE_CHILDREN
-    return secs, resource.getrusage(who).ru_maxrss / 1024
+    from datatrove.utils.stats import MetricStats
+
+    steps = json.loads((out / "logs" / "stats.json").read_text())
+    rss = [MetricStats.from_dict(s["stats"]["worker_peak_rss_mb"]).max for s in steps
+           if "worker_peak_rss_mb" in s.get("stats", {})]
+    return secs, max(rss)
 
 
 def _fresh_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:

@@ -43,6 +43,18 @@ def _keyword_table_loaded() -> bool:
     return True
 
 
+def load_shared_tables() -> None:
+    """Build the process-wide tables every ParagraphAnnotator uses: jieba's segmenter and the keyword IDF table.
+
+    Called once before workers start (worker_preload), so that workers inherit them instead of each
+    building them (about 0.25 s and 0.15 s).
+    """
+    from .segmenter import default_segmenter
+
+    default_segmenter()
+    _keyword_table_loaded()
+
+
 @dataclass
 class AnnotatedParagraph:
     input_ids: bytes           # int32 [n_tokens]

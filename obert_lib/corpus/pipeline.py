@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import shutil
@@ -138,11 +139,12 @@ class CorpusRuntime:
     # Which implementation annotates and tokenises: "native" (the C extensions) or "rjieba" (the Python
     # reference rules over rjieba and the tokenizers backend). Both write identical shards (tested).
     annotator: Literal["native", "rjieba"] = "native"
-    # How local worker processes start (multiprocessing start method). "forkserver" (datatrove's default)
-    # starts each worker in a fresh interpreter that imports the pipeline again: about 1 s per worker, a
-    # third of a 9 MB task on 2 cores. "fork" copies the parent, imports included, and is faster to start,
-    # but only safe from a process without other threads: the test suite, after its torch tests, hung a
-    # forked worker. A forked worker gets a fresh tqdm lock (_fresh_tqdm_lock_after_fork).
+    # How local worker processes start (multiprocessing start method). "forkserver" (datatrove's default):
+    # workers fork from a server process that run() starts first and that imports the pipeline and
+    # builds jieba's tables once (prepare_workers); without that preload each worker spent about 1 s on
+    # them, a third of a 9 MB task. "fork" copies the parent itself and is only safe from a process without
+    # other threads: the test suite, after its torch tests, hung a forked worker. A forked worker gets a
+    # fresh tqdm lock (_fresh_tqdm_lock_after_fork). "spawn" shares nothing and pays the imports per worker.
     start_method: Literal["fork", "forkserver", "spawn"] = "forkserver"
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
@@ -268,6 +270,38 @@ def prepare_fork_workers(start_method: str) -> None:
         tqdm_std.tqdm.get_lock()
 
 
+WORKER_PRELOAD = "obert_lib.corpus.worker_preload"
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # for the forkserver and its workers
+
+
+def prepare_workers(workers: int, start_method: str) -> None:
+    """Load what corpus workers need once, before any starts; call it first, so that it overlaps the parent's own preparation.
+
+    One worker runs in this process and forked workers copy it: the pipeline modules and jieba's tables
+    (worker_preload) are loaded here. With forkserver, the server starts now and imports worker_preload
+    while this process goes on, and every worker of every stage forks from it. spawn shares nothing.
+    """
+    if workers <= 1 or start_method == "fork":
+        importlib.import_module(WORKER_PRELOAD)
+        prepare_fork_workers(start_method)
+    elif start_method == "forkserver":
+        from multiprocess import forkserver  # datatrove's pools come from `multiprocess`, not multiprocessing
+
+        forkserver.set_forkserver_preload(["__main__", WORKER_PRELOAD])  # "__main__" is the default preload; kept
+        # Workers do no BLAS; numpy's OpenBLAS would otherwise start a thread per worker that spins after
+        # each numpy call, taking CPU from the other workers (1.4% of a worker's samples under perf).
+        saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+        os.environ.update(SINGLE_THREAD_ENV)
+        try:
+            forkserver.ensure_running()  # the server inherits this environment; no effect when it already runs
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key)
+                else:
+                    os.environ[key] = value
+
+
 def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: int, name: str, depends=None):
     """The configured datatrove executor for one stage (local ones log to files only unless runtime.progress)."""
     if runtime.executor == "local":
@@ -359,6 +393,10 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         raise ConfigError("tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
                           "deduplicated corpus first); pass a BERT vocab.txt")
 
+    tasks = min(runtime.tasks or len(files), len(files))  # datatrove readers shard by file: extra tasks would idle
+    if runtime.executor == "local":
+        prepare_workers(min(runtime.workers, tasks), runtime.start_method)
+
     t0 = time.perf_counter()
     out = Path(cfg.output_dir).resolve()
     work = out / "_work"
@@ -376,7 +414,6 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     cfgmod.save(cfg, out / "config.json")
     paths_file = work / "inputs.txt"
     paths_file.write_text("".join(f"{str(f).lstrip('/')}\n" for f in files), encoding="utf-8")
-    tasks = min(runtime.tasks or len(files), len(files))  # datatrove readers shard by file: extra tasks would idle
 
     def removed_writer(folder: str):
         if not cfg.keep_removed:
