@@ -80,10 +80,11 @@ class ObertJsonlReader(CountingDiskReader):
         import orjson
 
         lineno = 0
+        shown = _display(filepath)
         try:
             with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
-                    if not raw.strip():
+                    if raw.isspace():  # blank (a line from the file is never b"")
                         continue
                     try:
                         line = raw.decode("utf-8")
@@ -100,7 +101,7 @@ class ObertJsonlReader(CountingDiskReader):
                         yield drop_placeholder("missing_text", f"no string field '{self.text_key}'", filepath, lineno, line)
                         continue
                     meta = {k: v for k, v in row.items() if k not in (self.text_key, self.id_key) and isinstance(v, (str, int, float))}
-                    meta.update(file=_display(filepath), line=lineno)
+                    meta["file"], meta["line"] = shown, lineno
                     yield Document(text=text, id=str(row.get(self.id_key, f"{filepath}:{lineno}")), metadata=meta)
         except Exception as exc:  # noqa: BLE001 - unreadable file (permissions, corrupt archive): a drop, not a crash
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)

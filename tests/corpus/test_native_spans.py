@@ -76,6 +76,17 @@ def test_top_k_zero_and_large(backend):
         _assert_same(CASES[0] + CASES[3], backend, top_k=k)
 
 
+def test_top_k_by_insertion_keeps_the_sorted_prefix(backend):
+    # spans.c picks the top k (k <= 16) by insertion instead of sorting: same set as the reference's sort,
+    # ties of equal score (words unknown to the IDF table share the median) broken by the word itself.
+    ties = "qq pp oo nn mm ll kk jj ii hh gg ff ee dd cc bb aa zz yy xx"
+    for k in (1, 2, 3, 4, 15, 16, 17, 19, 20, 21):
+        _assert_same(ties, backend, top_k=k)
+    long_text = "".join(CASES[i] for i in (0, 3, 6, 9, 10))
+    for k in (1, 2, 5, 16, 17):
+        _assert_same(long_text, backend, top_k=k)
+
+
 def test_knowledge_base_entities_win_over_pos_entities(backend):
     m = EntityMatcher([KnowledgeEntry("Q1", "李白", ["李太白"]), KnowledgeEntry("Q2", "北京大学", [])])
     for text in (CASES[0], CASES[3], "李太白和北京大学的故事"):
@@ -124,6 +135,11 @@ def test_fewclue_paragraphs_match_reference(backend):
         if got is None:
             continue
         assert {t: unpack_pairs(b) for t, b in zip(SPAN_TYPES, got)} == ref, text
+    for text in sorted(texts, key=len)[-200:]:  # the longest: many keyword candidates for the top-k selection
+        for k in (1, 8, 16, 17):
+            ref, got = _both(text, backend, top_k=k)
+            if got is not None:
+                assert {t: unpack_pairs(b) for t, b in zip(SPAN_TYPES, got)} == ref, (k, text)
 
 
 def test_c_idf_table_equals_python_table():

@@ -490,6 +490,10 @@ typedef struct {
 
 static const Text *sort_text;  /* qsort has no context argument in C11 */
 
+/* Up to this top_k, keywords() keeps the k best candidates by insertion (k comparisons per candidate at
+   most) instead of sorting them all; the comparison is a total order, so the chosen set is the same. */
+#define TOP_K_BY_INSERTION 16
+
 static int cmp_candidate(const void *a, const void *b) {
     const Candidate *x = a, *y = b;
     if (x->score != y->score) return x->score < y->score ? -1 : 1;
@@ -530,6 +534,9 @@ static int keywords(const Text *t, const Word *w, Py_ssize_t n, int top_k, Pairs
         }
         if (g < 0) {
             g = n_groups++;
+            /* the IDF lookup below is a cache miss in a 12 MB table: start every group's load now, so that
+               they overlap instead of waiting one after another (lookup_hashed was 14% of this module's time) */
+            __builtin_prefetch(&table[(size_t)h & table_mask]);
             first[g] = &w[i];
             hashes[g] = h;
             count[g] = 0;
@@ -564,8 +571,23 @@ static int keywords(const Text *t, const Word *w, Py_ssize_t n, int top_k, Pairs
         n_scored++;
     }
     sort_text = t;
-    qsort(scored, (size_t)n_scored, sizeof(Candidate), cmp_candidate);
-    for (Py_ssize_t i = 0; i < n_scored && i < top_k; i++) keep[scored[i].group] = 1;
+    if (top_k <= 0) {
+        /* no keywords */
+    } else if (top_k >= n_scored) {  /* every candidate is among the top k: no order needed */
+        for (Py_ssize_t i = 0; i < n_scored; i++) keep[scored[i].group] = 1;
+    } else if (top_k <= TOP_K_BY_INSERTION) {  /* the k first of the sorted order, without sorting the rest */
+        Py_ssize_t best[TOP_K_BY_INSERTION], n_best = 0;
+        for (Py_ssize_t i = 0; i < n_scored; i++) {
+            if (n_best == top_k && cmp_candidate(&scored[i], &scored[best[n_best - 1]]) >= 0) continue;
+            Py_ssize_t j = n_best < top_k ? n_best++ : n_best - 1;
+            for (; j > 0 && cmp_candidate(&scored[i], &scored[best[j - 1]]) < 0; j--) best[j] = best[j - 1];
+            best[j] = i;
+        }
+        for (Py_ssize_t i = 0; i < n_best; i++) keep[scored[best[i]].group] = 1;
+    } else {
+        qsort(scored, (size_t)n_scored, sizeof(Candidate), cmp_candidate);
+        for (Py_ssize_t i = 0; i < top_k; i++) keep[scored[i].group] = 1;
+    }
     for (Py_ssize_t i = 0; i < n; i++)
         if (group[i] >= 0 && keep[group[i]] && push(out, w[i].s, w[i].e)) { rc = -1; break; }
 done:
