@@ -109,8 +109,9 @@ def _measured_pass(inputs: list[Path], out: Path, workers: int, tagger: str, voc
 def _fresh_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:
     """_measured_pass in a new interpreter (spawn), so that no run inherits another's warm segmenter or tables.
 
-    The imports happen before the clock starts, as they would once per corpus run; building the
-    segmenter, the keyword table and the tokenizer is timed.
+    As in pipeline.run, the imports and jieba's tables are loaded once before the clock (prepare_workers:
+    in this process for 1 worker, in the forkserver for 2, overlapping the tokenizer's preparation);
+    loading the tokenizer's WordPiece tables and everything per document is timed.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

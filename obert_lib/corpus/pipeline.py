@@ -141,7 +141,7 @@ class CorpusRuntime:
     annotator: Literal["native", "rjieba"] = "native"
     # How local worker processes start (multiprocessing start method). "forkserver" (datatrove's default):
     # workers fork from a server process that run() starts first and that imports the pipeline and
-    # builds jieba's tables once (prepare_workers); without that preload each worker spent about 1 s on
+    # builds jieba's tables once (prepare_workers); without that preload each worker spent about 1.4 s on
     # them, a third of a 9 MB task. "fork" copies the parent itself and is only safe from a process without
     # other threads: the test suite, after its torch tests, hung a forked worker. A forked worker gets a
     # fresh tqdm lock (_fresh_tqdm_lock_after_fork). "spawn" shares nothing and pays the imports per worker.
@@ -289,7 +289,7 @@ def prepare_workers(workers: int, start_method: str) -> None:
 
         forkserver.set_forkserver_preload(["__main__", WORKER_PRELOAD])  # "__main__" is the default preload; kept
         # Workers do no BLAS; numpy's OpenBLAS would otherwise start a thread per worker that spins after
-        # each numpy call, taking CPU from the other workers (1.4% of a worker's samples under perf).
+        # each numpy call, taking CPU from the other workers (1.4% of the samples of a 1-worker run under perf).
         saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
         os.environ.update(SINGLE_THREAD_ENV)
         try:
