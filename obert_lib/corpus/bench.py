@@ -66,7 +66,7 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     from .wordpiece import save_char_tables
 
     start_method = CorpusRuntime().start_method
-    prepare_workers(workers, start_method)  # first, as pipeline.run does: it overlaps preparing the tokenizer
+    prepare_workers(workers, start_method, wait=True)  # loaded before the clock for 2 workers as for 1
     cfg = CorpusConfig(inputs=[str(p) for p in inputs])
     out.mkdir(parents=True, exist_ok=True)
     tok_dir = out / "tokenizer"
@@ -109,9 +109,9 @@ def _measured_pass(inputs: list[Path], out: Path, workers: int, tagger: str, voc
 def _fresh_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:
     """_measured_pass in a new interpreter (spawn), so that no run inherits another's warm segmenter or tables.
 
-    As in pipeline.run, the imports and jieba's tables are loaded once before the clock (prepare_workers:
-    in this process for 1 worker, in the forkserver for 2, overlapping the tokenizer's preparation);
-    loading the tokenizer's WordPiece tables and everything per document is timed.
+    As in pipeline.run, the imports and jieba's tables are loaded once per run, and here before the clock
+    (prepare_workers: in this process for 1 worker, in the forkserver for 2, waited for); loading the
+    tokenizer's WordPiece tables, starting the pool and everything per document is timed.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

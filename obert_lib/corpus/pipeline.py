@@ -274,12 +274,14 @@ WORKER_PRELOAD = "obert_lib.corpus.worker_preload"
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # for the forkserver and its workers
 
 
-def prepare_workers(workers: int, start_method: str) -> None:
+def prepare_workers(workers: int, start_method: str, wait: bool = False) -> None:
     """Load what corpus workers need once, before any starts; call it first, so that it overlaps the parent's own preparation.
 
     One worker runs in this process and forked workers copy it: the pipeline modules and jieba's tables
     (worker_preload) are loaded here. With forkserver, the server starts now and imports worker_preload
-    while this process goes on, and every worker of every stage forks from it. spawn shares nothing.
+    while this process goes on, and every worker of every stage forks from it; `wait` returns only once
+    it has (the benchmark, whose clock must not time that loading for 2 workers as it does not for 1).
+    spawn shares nothing.
     """
     if workers <= 1 or start_method == "fork":
         importlib.import_module(WORKER_PRELOAD)
@@ -300,6 +302,12 @@ def prepare_workers(workers: int, start_method: str) -> None:
                     os.environ.pop(key)
                 else:
                     os.environ[key] = value
+        if wait:  # the server forks only once its preload is done: one no-op worker shows that it is
+            import multiprocess
+
+            probe = multiprocess.get_context("forkserver").Process(target=os.getpid)
+            probe.start()
+            probe.join()
 
 
 def _executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, tasks: int, name: str, depends=None):

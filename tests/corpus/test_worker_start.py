@@ -34,7 +34,7 @@ def test_forkserver_workers_fork_with_the_tables_and_one_blas_thread():
     got = _run("""
 import multiprocess
 from obert_lib.corpus.pipeline import prepare_workers
-prepare_workers(2, "forkserver")
+prepare_workers(2, "forkserver", wait=True)
 with multiprocess.get_context("forkserver").Pool(2) as pool:  # the context datatrove's LocalPipelineExecutor uses
     workers = pool.map(eval, [STATE] * 2)
 print(json.dumps({"parent": eval(STATE), "workers": workers}))
