@@ -146,6 +146,22 @@ def scrub_private(text: str) -> tuple[str, int]:
     return text, total
 
 
+def line_rule_bits(private: bool = True, spam: bool = True, boilerplate: bool = True, navigation: bool = True,
+                   seo: bool = True) -> int:
+    """The rules of steps.LineRules that are on, as the `rules` bits of line_rules_may_apply."""
+    return ((_textscan.RULE_PRIVATE if private else 0) | (_textscan.RULE_SPAM if spam else 0)
+            | (_textscan.RULE_BOILERPLATE if boilerplate else 0) | (_textscan.RULE_NAVIGATION if navigation else 0)
+            | (_textscan.RULE_SEO if seo else 0))
+
+
+def line_rules_may_apply(text: str, rules: int) -> bool:
+    """Whether a line rule that `rules` turns on could change `text` (one scan; False: steps.LineRules would only
+    drop the spaces between CJK characters). Each test is a necessary condition of its rule: a URL/e-mail/phone
+    candidate or whitespace that normalize_whitespace changes; the characters of a spam keyword; per line, a short
+    line with a boilerplate pattern's required characters, a navigation line, an SEO-spam line."""
+    return _textscan.line_rules_may_apply(text, rules, _SPAM_SLOT, _BOILERPLATE_SLOT, BOILERPLATE_MAX_CHARS)
+
+
 def _reference_non_space_count(text: str) -> int:
     return len(text) - len(_SPACE.findall(text))
 

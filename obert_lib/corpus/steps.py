@@ -38,27 +38,36 @@ class CountingFilter(BaseFilter):
     """
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        counts: Counter = Counter()
+        total = forwarded = 0
+        dropped: Counter = Counter()  # reason -> count ("" when the filter gives none)
         spent = 0.0
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
             for doc in data:
                 start = perf_counter()
-                keep, reason = get_filter_result(self.filter(doc))
+                result = self.filter(doc)
                 spent += perf_counter() - start
-                counts[StatHints.total] += 1
-                if keep:
-                    counts[StatHints.forwarded] += 1
+                total += 1
+                if result is True:  # the common case, without get_filter_result's tuple
+                    forwarded += 1
                     yield doc
                     continue
-                counts[StatHints.dropped] += 1
-                if reason:
-                    counts[f"dropped_{reason}"] += 1
+                keep, reason = get_filter_result(result)
+                if keep:
+                    forwarded += 1
+                    yield doc
+                    continue
+                dropped[reason or ""] += 1
                 if writer:
                     if reason:
                         doc.metadata["filter_reason"] = reason
                     writer.write(doc, rank)
-        for label, value in counts.items():
-            self.stat_update(label, value=value)
+        for label, value in ((StatHints.total, total), (StatHints.forwarded, forwarded),
+                             (StatHints.dropped, sum(dropped.values()))):
+            if value:
+                self.stat_update(label, value=value)
+        for reason, value in dropped.items():
+            if reason:
+                self.stat_update(f"dropped_{reason}", value=value)
         report_step_time(self, spent)
 
 
@@ -101,19 +110,12 @@ class Normalize(PipelineStep):
         self.strip_html, self.nfkc, self.t2s = strip_html, nfkc, traditional_to_simplified
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        normalizer = normalize.DocumentNormalizer(self.strip_html, self.nfkc, self.t2s)
         spent = 0.0
         for doc in data:
             start = perf_counter()
             doc.metadata["chars_before"] = len(doc.text)
-            text = doc.text
-            if self.strip_html and ("<" in text or "&" in text):
-                text = normalize.strip_html(text)
-            if self.nfkc:
-                text = normalize.nfkc_keep_cjk_punct(text)
-            text = normalize.remove_control_chars(text)
-            if self.t2s:
-                text = normalize.traditional_to_simplified(text)
-            doc.text = normalize.normalize_whitespace(text)
+            doc.text = normalizer(doc.text)
             spent += perf_counter() - start
             yield doc
         report_step_time(self, spent)
@@ -135,9 +137,19 @@ class LineRules(PipelineStep):
         self.nav, self.boiler, self.seo, self.spam, self.private = (remove_navigation, remove_boilerplate, remove_seo_spam,
                                                                     remove_spam, scrub_private)
         self.max_spam_line_fraction = max_spam_line_fraction
+        self.rules = filters.line_rule_bits(scrub_private, remove_spam, remove_boilerplate, remove_navigation, remove_seo_spam)
 
     def clean(self, doc: Document) -> None:
         """Apply the line rules to one document in place."""
+        text = doc.text
+        if not filters.line_rules_may_apply(text, self.rules):  # most documents: no rule can remove anything
+            doc.text = normalize.remove_spaces_between_cjk(text)
+            self._check_title(doc)
+            return
+        self.apply_rules(doc)
+
+    def apply_rules(self, doc: Document) -> None:
+        """clean() without its one-scan screen: every enabled rule, line by line (the reference for the screen)."""
         text = doc.text
         if self.private:
             text, removed = filters.scrub_private(text)
@@ -163,6 +175,9 @@ class LineRules(PipelineStep):
             else:
                 kept.append(line)
         doc.text = normalize.remove_spaces_between_cjk("\n".join(kept))
+        self._check_title(doc)
+
+    def _check_title(self, doc: Document) -> None:
         title = doc.metadata.get("title")
         if self.seo and isinstance(title, str) and filters.is_seo_spam_line(title):
             self.stat_update("line_removed_seo_spam_title")  # titles are not training text; counted to show the dirt
@@ -261,22 +276,28 @@ class ParagraphSplit(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         seen: set[str] = set()
-        counts: Counter = Counter()  # summed locally, reported once: per-document stat updates cost more than counting
+        # summed in locals and reported once: per-document stat updates cost more than the split itself
+        kept = chars = repeats = 0
+        min_chars, dedup, min_dedup = self.min_paragraph_chars, self.dedup_in_task, self.min_dedup_chars
         for doc in data:
-            counts["documents_kept"] += 1
-            counts["chars_after"] += len(doc.text)
-            source = str(doc.metadata.get("source", ""))
-            for idx, para in enumerate(doc.text.split("\n")):
-                if len(para) < self.min_paragraph_chars:
+            text = doc.text
+            kept += 1
+            chars += len(text)
+            source = doc.metadata.get("source", "")
+            if type(source) is not str:
+                source = str(source)
+            for idx, para in enumerate(text.split("\n")) if "\n" in text else ((0, text),):
+                if len(para) < min_chars:
                     continue
-                if self.dedup_in_task and len(para) >= self.min_dedup_chars:
+                if dedup and len(para) >= min_dedup:
                     if para in seen:
-                        counts["line_removed_duplicate_paragraph"] += 1
+                        repeats += 1
                         continue
                     seen.add(para)
                 yield Document(text=para, id=f"{doc.id}#{idx}", metadata={"doc_id": doc.id, "source": source, "paragraph": idx})
-        for label, value in counts.items():
-            self.stat_update(label, value=value)
+        for label, value in (("documents_kept", kept), ("chars_after", chars), ("line_removed_duplicate_paragraph", repeats)):
+            if value:
+                self.stat_update(label, value=value)
 
 
 def paragraph_dedup_key(doc: Document, min_chars: int) -> bytes:

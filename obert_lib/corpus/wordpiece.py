@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from array import array
 from pathlib import Path
+from typing import Callable
 
 from tokenizers import Tokenizer
 
@@ -85,21 +86,33 @@ class WordPieceEncoder:
     this tokenizer.json never uses the C path (None when it does).
     """
 
-    def __init__(self, config: dict, backend: Tokenizer):
-        backend.no_padding()
-        backend.no_truncation()
-        self._backend = backend
+    def __init__(self, config: dict, backend: Tokenizer | Callable[[], Tokenizer]):
+        # backend: the Tokenizer, or a function that builds it when first needed (from_tokenizer_dir: parsing
+        # tokenizer.json into a Rust Tokenizer takes 15 ms of a corpus task's start, and most tasks never fall back)
+        self._backend_value: Tokenizer | None = None
+        self._make_backend = (lambda: backend) if isinstance(backend, Tokenizer) else backend
         self.fallbacks = 0
         self.unsupported = _native_settings(config)
         self._native = None
         if self.unsupported is None:
             norm, model = config["normalizer"], config["model"]
-            classes, lower = _char_tables(backend, json.dumps(norm, sort_keys=True))
+            key = json.dumps(norm, sort_keys=True)
+            classes, lower = _tables[key] if key in _tables else _char_tables(self._backend, key)
             vocab = model["vocab"]
             added = [(t["content"], t["id"]) for t in config.get("added_tokens") or []]
             self._native = _wordpiece.Encoder(classes, lower, vocab, model["continuing_subword_prefix"],
                                               vocab.get(model["unk_token"], -1), model["max_input_chars_per_word"],
                                               added)
+
+    @property
+    def _backend(self) -> Tokenizer:
+        """The tokenizers backend (built on first use), without padding or truncation."""
+        if self._backend_value is None:
+            backend = self._make_backend()
+            backend.no_padding()
+            backend.no_truncation()
+            self._backend_value = backend
+        return self._backend_value
 
     @classmethod
     def from_tokenizer_dir(cls, path: str | Path) -> "WordPieceEncoder":
@@ -107,7 +120,7 @@ class WordPieceEncoder:
         text = (Path(path) / "tokenizer.json").read_text(encoding="utf-8")
         config = json.loads(text)
         _load_char_tables(Path(path), config)
-        return cls(config, Tokenizer.from_str(text))
+        return cls(config, lambda: Tokenizer.from_str(text))
 
     def encode_packed(self, text: str) -> tuple[bytes, bytes]:
         """(ids: packed int32 [n], offsets: packed int32 [2n] of code-point start, end), without special tokens."""

@@ -14,6 +14,29 @@ import pyarrow as pa
 from . import pipeline, readers, steps  # noqa: F401  (imported for the workers forked after this)
 from .paragraph_annotator import load_shared_tables
 
+pipeline.cache_loguru_lib_dirs()  # before any worker forks from this process
+
+
+def check_step_dependencies() -> None:
+    """Run datatrove's dependency checks of the steps corpus workers receive, here, once.
+
+    PipelineStep.__new__, which unpickling a step in a worker calls too, checks the step's distributions
+    (pyarrow for the Parquet steps, orjson for the JSONL ones) by reading the metadata of every installed
+    distribution: about 0.1 s per name on the 2-core CI machine, cached per process. Unchecked here, every
+    worker forked from this process would pay it before its first document.
+    """
+    from datatrove.pipeline.readers import JsonlReader, ParquetReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    for step in (JsonlReader, ParquetReader, JsonlWriter, steps.ShardWriter):
+        try:
+            step.__new__(step)  # the check alone: no __init__
+        except ImportError:
+            pass  # the worker will raise it with the step that needs the package
+
+
+check_step_dependencies()
+
 # pyarrow imports pandas on its first array built from a Python list (0.3 s here), which would otherwise
 # happen in each worker's first ShardWriter batch.
 pa.array([""], type=pa.string())

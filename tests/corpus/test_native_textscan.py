@@ -8,6 +8,7 @@ and OpenCC's dictionaries say.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import random
 import re
@@ -17,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from datatrove.data import Document
+
 from obert_lib.corpus import _textscan, filters, normalize
+from obert_lib.corpus.steps import LineRules
 from tests.conftest import shared_file
 
 EVERYTHING = _textscan.code_points(0, sys.maxunicode + 1)
@@ -148,6 +152,54 @@ def test_normalize_chain_then_line_rules_on_fewclue(fewclue):
     assert changed  # FewCLUE holds full-width forms and traditional characters
     for module, name in FUNCTIONS:
         assert_same(module, name, with_lines(changed))
+
+
+NORMALIZER_FLAGS = list(itertools.product([True, False], repeat=3))  # html, nfkc, t2s
+
+
+def assert_normalizer_same(texts: list[str], flags=NORMALIZER_FLAGS) -> None:
+    for html, nfkc, t2s in flags:
+        normalizer = normalize.DocumentNormalizer(html, nfkc, t2s)
+        bad = [(t[:80], html, nfkc, t2s) for t in texts
+               if outcome(normalizer, t) != outcome(normalize._reference_normalize_document, t, html, nfkc, t2s)]
+        assert not bad, f"DocumentNormalizer: {len(bad)} differences, first: {bad[:3]}"
+
+
+def test_document_normalizer_is_the_reference_chain(fewclue):
+    """Normalize's one-scan screen (is_clean) only skips texts that every step of the chain leaves unchanged."""
+    assert_normalizer_same(fewclue, [(True, True, True), (False, True, True), (True, False, True), (True, True, False)])
+    assert_normalizer_same(with_lines(TRICKY + random_strings(20000)))
+    assert not _textscan.is_clean("a\u3000b", 0) and _textscan.is_clean("北京", _textscan.NFKC)
+    assert marked(_textscan.HTML) == {"<", "&"}
+
+
+LINE_RULE_FLAGS = list(itertools.product([True, False], repeat=5))  # nav, boilerplate, seo, spam, private
+
+
+def assert_line_rules_screen_exact(texts: list[str], flags=LINE_RULE_FLAGS) -> None:
+    """LineRules.clean (screen first) and apply_rules (every rule on every line) give the same text, metadata, stats."""
+    for nav, boiler, seo, spam, private in flags:
+        screened, full = LineRules(nav, boiler, seo, spam, private), LineRules(nav, boiler, seo, spam, private)
+        for text in texts:
+            a, b = Document(text=text, id="a"), Document(text=text, id="a")
+            screened.clean(a)
+            full.apply_rules(b)
+            assert (a.text, a.metadata) == (b.text, b.metadata), (text[:80], nav, boiler, seo, spam, private)
+        assert {k: v.total for k, v in screened.stats.stats.items()} == {k: v.total for k, v in full.stats.stats.items()}
+
+
+def test_line_rules_screen_never_skips_a_change(fewclue):
+    """line_rules_may_apply is a necessary condition of every line rule: a document it passes is left as it is."""
+    one_off = [tuple(i != k for i in range(5)) for k in range(5)]
+    assert_line_rules_screen_exact(fewclue, [(True,) * 5, *one_off])
+    assert_line_rules_screen_exact(with_lines(TRICKY + random_strings(5000)))
+    assert sum(filters.line_rules_may_apply(t, filters.line_rule_bits()) for t in fewclue) < len(fewclue) / 5  # it screens
+
+
+def test_seo_spam_counts_repeats_across_items():
+    """The char-count precheck of seo_spam keeps items that repeat only through other items (and drops the rest)."""
+    for line in ("ab ab ab x", "ab xab yab z", "ab xab y z", "北京 北京旅游 北京攻略 住宿", "北京 北京旅游 上海 住宿", "aab aab aab c"):
+        assert filters.is_seo_spam_line(line) == filters._reference_is_seo_spam_line(line), line
 
 
 def test_t2s_raises_like_opencc_on_surrogates():

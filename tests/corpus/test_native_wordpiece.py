@@ -8,7 +8,7 @@ import pytest
 from tokenizers import AddedToken, BertWordPieceTokenizer, Tokenizer
 
 from obert_lib.corpus.tokenizer import load_vocab_tokenizer, train_tokenizer
-from obert_lib.corpus.wordpiece import WordPieceEncoder
+from obert_lib.corpus.wordpiece import WordPieceEncoder, save_char_tables
 from obert_lib.paths import sample_path
 from tests.conftest import shared_file
 
@@ -152,3 +152,18 @@ def test_saved_char_tables_are_loaded_and_checked(tmp_path):
     wordpiece._load_char_tables(tmp_path, config)
     assert key not in wordpiece._tables  # another tokenizers version: ignored, probed again on use
     wordpiece._tables[key] = probed
+
+
+def test_backend_is_built_only_for_a_fallback(chinese_dir, monkeypatch):
+    """With save_char_tables' file beside tokenizer.json, a corpus task never parses it into a Rust Tokenizer
+    unless a text needs the backend (15 ms of every task's start)."""
+    from obert_lib.corpus import wordpiece
+
+    save_char_tables(chinese_dir)
+    monkeypatch.setattr(wordpiece, "_tables", {})  # as in a fresh worker
+    enc = WordPieceEncoder.from_tokenizer_dir(chinese_dir)
+    assert enc.encode("北京欢迎你") == ([1266, 776, 3614, 6816, 872], [(i, i + 1) for i in range(5)])
+    assert enc._backend_value is None and enc.fallbacks == 0
+    reference = Tokenizer.from_file(str(chinese_dir / "tokenizer.json")).encode("好😀", add_special_tokens=False)
+    assert enc.encode("好😀") == (reference.ids, reference.offsets)
+    assert enc._backend_value is not None and enc.fallbacks == 1

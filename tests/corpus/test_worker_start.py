@@ -12,8 +12,12 @@ STATE = ("{'preloaded': 'obert_lib.corpus.worker_preload' in __import__('sys').m
          ".default_segmenter.cache_info().currsize == 1,"
          " 'idf_loaded': __import__('obert_lib.corpus.paragraph_annotator', fromlist=['_'])"
          "._keyword_table_loaded.cache_info().currsize == 1,"
-         " 'openblas_threads': __import__('os').environ.get('OPENBLAS_NUM_THREADS')}")
-NOTHING = {"preloaded": False, "segmenter_built": False, "idf_loaded": False, "openblas_threads": None}
+         " 'openblas_threads': __import__('os').environ.get('OPENBLAS_NUM_THREADS'),"
+         " 'step_deps_checked': __import__('datatrove.utils._import_utils', fromlist=['_'])"
+         "._is_distribution_available.cache_info().currsize >= 2}")
+NOTHING = {"preloaded": False, "segmenter_built": False, "idf_loaded": False, "openblas_threads": None,
+           "step_deps_checked": False}
+LOADED = {"preloaded": True, "segmenter_built": True, "idf_loaded": True, "openblas_threads": None, "step_deps_checked": True}
 
 
 def _run(code: str):
@@ -27,7 +31,7 @@ def test_one_worker_loads_the_tables_in_this_process():
     before, after = _run("from obert_lib.corpus.pipeline import prepare_workers\n"
                          "before = eval(STATE)\nprepare_workers(1, 'forkserver')\nprint(json.dumps([before, eval(STATE)]))")
     assert before == NOTHING
-    assert after == {"preloaded": True, "segmenter_built": True, "idf_loaded": True, "openblas_threads": None}
+    assert after == LOADED
 
 
 def test_forkserver_workers_fork_with_the_tables_and_one_blas_thread():
@@ -41,8 +45,7 @@ print(json.dumps({"parent": eval(STATE), "workers": workers}))
 """)
     # the parent loads nothing and keeps its environment; the workers inherit what the server preloaded
     assert got["parent"] == NOTHING
-    assert got["workers"] == [{"preloaded": True, "segmenter_built": True, "idf_loaded": True,
-                               "openblas_threads": "1"}] * 2
+    assert got["workers"] == [{**LOADED, "openblas_threads": "1"}] * 2  # datatrove's step checks done too
 
 
 def test_spawned_workers_load_nothing_ahead():
@@ -55,3 +58,20 @@ with multiprocess.get_context("spawn").Pool(1) as pool:
 print(json.dumps([eval(STATE), worker]))
 """)
     assert got == [NOTHING, NOTHING]
+
+
+def test_loguru_finds_its_library_folders_once_per_process():
+    """cache_loguru_lib_dirs: the same folders as loguru's own search, found once; logger.add no longer repeats it."""
+    got = _run("""
+import time
+from loguru import logger
+from loguru._better_exceptions import ExceptionFormatter
+own = ExceptionFormatter._get_lib_dirs()
+from obert_lib.corpus.pipeline import cache_loguru_lib_dirs
+cache_loguru_lib_dirs()
+cache_loguru_lib_dirs()  # a second call changes nothing
+for _ in range(3):
+    logger.add(lambda message: None)
+info = ExceptionFormatter._get_lib_dirs.cache_info()
+print(json.dumps({"same": ExceptionFormatter._get_lib_dirs() == own, "misses": info.misses, "hits": info.hits}))""")
+    assert got == {"same": True, "misses": 1, "hits": 3}  # found by the first call, reused by the three sinks

@@ -40,7 +40,12 @@ enum {
     NAV_SEP = 256,   /* characters filters._NAV_SPLIT consumes (whitespace included) */
     SEO_SEP = 512,   /* characters filters._SEO_SPLIT consumes (whitespace included) */
     CJK_STOP = 1024, /* normalize._CJK_OR_STOP: CJK and the stops around which spaces are dropped */
+    /* 2048 << slot (slots 0..3): keyword group characters, see set_groups */
+    HTML = 32768,    /* '<' and '&': normalize.strip_html does nothing without them */
 };
+
+/* line_rules_may_apply rule bits: which of steps.LineRules' rules are on */
+enum { RULE_PRIVATE = 1, RULE_SPAM = 2, RULE_BOILERPLATE = 4, RULE_NAVIGATION = 8, RULE_SEO = 16 };
 
 /* private_candidates bits */
 enum { MAY_URL = 1, MAY_EMAIL = 2, MAY_PHONE = 4 };
@@ -48,7 +53,7 @@ enum { MAY_URL = 1, MAY_EMAIL = 2, MAY_PHONE = 4 };
 #define MIN_PHONE_DIGITS 10
 
 static uint16_t classes[N_CODE_POINTS];
-static uint32_t char_counts[N_CODE_POINTS];  /* scratch of top_count, all zero between calls */
+static uint32_t char_counts[N_CODE_POINTS];  /* scratch of top_of and seo_spam_of, all zero between calls */
 
 typedef struct {
     int kind;
@@ -325,15 +330,11 @@ static Py_ssize_t split_items(const Text *t, long sep, Py_ssize_t (**items)[2], 
 
 /* Items of a line split at runs of separator characters (class bits `sep`): (count, chars in items, OR of all
  * class bits). re.split on `sep+`, or on filters._NAV_SPLIT, yields exactly these items plus empty strings. */
-static PyObject *runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    Text t;
-    if (check_nargs("runs", nargs, 2) || get_text(args[0], &t)) return NULL;
-    long sep = PyLong_AsLong(args[1]);
-    if (sep == -1 && PyErr_Occurred()) return NULL;
+static void runs_of(const Text *t, long sep, Py_ssize_t *items_out, Py_ssize_t *chars_out, unsigned *all_out) {
     Py_ssize_t items = 0, chars = 0;
     unsigned all = 0;
     int in_item = 0;
-    FOR_EACH_CHAR(&t, i, c, {
+    FOR_EACH_CHAR(t, i, c, {
         unsigned b = classes[c];
         all |= b;
         if (b & sep) {
@@ -344,6 +345,19 @@ static PyObject *runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             in_item = 1;
         }
     })
+    *items_out = items;
+    *chars_out = chars;
+    *all_out = all;
+}
+
+static PyObject *runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    if (check_nargs("runs", nargs, 2) || get_text(args[0], &t)) return NULL;
+    long sep = PyLong_AsLong(args[1]);
+    if (sep == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t items, chars;
+    unsigned all;
+    runs_of(&t, sep, &items, &chars, &all);
     return Py_BuildValue("(nnI)", items, chars, all);
 }
 
@@ -359,34 +373,46 @@ static int item_contains(const Text *t, const Py_ssize_t b[2], const Py_ssize_t 
 
 /* filters._reference_is_seo_spam_line: 4+ items (split at SEO_SEP runs), no SENT_END char, and an item of
  * 2+ chars contained in 3+ items (itself included, repeats counted). */
+static int seo_spam_of(const Text *t) {
+    Py_ssize_t stack[64][2], (*items)[2];
+    unsigned all;
+    Py_ssize_t n = split_items(t, SEO_SEP, &items, stack, 64, &all);
+    if (n < 0) return -1;
+    int spam = 0;
+    if (n >= 4 && !(all & SENT_END)) {
+        /* An item inside 3+ items has its first two chars at 3+ places of the line: count the chars of the items
+         * (char_counts, zeroed again below) and skip the items whose first or second char occurs fewer times. */
+        for (Py_ssize_t k = 0; k < n; k++)
+            for (Py_ssize_t j = items[k][0]; j < items[k][0] + items[k][1]; j++) char_counts[at(t, j)]++;
+        for (Py_ssize_t i = 0; i < n && !spam; i++) {
+            if (items[i][1] < 2 || char_counts[at(t, items[i][0])] < 3 || char_counts[at(t, items[i][0] + 1)] < 3)
+                continue;
+            int hits = 0;
+            for (Py_ssize_t k = 0; k < n && hits < 3; k++) hits += item_contains(t, items[k], items[i]);
+            spam = hits >= 3;
+        }
+        for (Py_ssize_t k = 0; k < n; k++)
+            for (Py_ssize_t j = items[k][0]; j < items[k][0] + items[k][1]; j++) char_counts[at(t, j)] = 0;
+    }
+    if (items != stack) free(items);
+    return spam;
+}
+
 static PyObject *seo_spam(PyObject *self, PyObject *arg) {
     Text t;
     if (get_text(arg, &t)) return NULL;
-    Py_ssize_t stack[64][2], (*items)[2];
-    unsigned all;
-    Py_ssize_t n = split_items(&t, SEO_SEP, &items, stack, 64, &all);
-    if (n < 0) return PyErr_NoMemory();
-    int spam = 0;
-    if (n >= 4 && !(all & SENT_END))
-        for (Py_ssize_t i = 0; i < n && !spam; i++) {
-            if (items[i][1] < 2) continue;
-            int hits = 0;
-            for (Py_ssize_t k = 0; k < n && hits < 3; k++) hits += item_contains(&t, items[k], items[i]);
-            spam = hits >= 3;
-        }
-    if (items != stack) free(items);
+    int spam = seo_spam_of(&t);
+    if (spam < 0) return PyErr_NoMemory();
     return PyBool_FromLong(spam);
 }
 
 /* Whether normalize._reference_normalize_whitespace returns the text unchanged: no tab, U+3000 or U+00A0
  * (replaced by a space), no double space, and every line non-empty, neither starting nor ending with whitespace. */
-static PyObject *whitespace_is_normal(PyObject *self, PyObject *arg) {
-    Text t;
-    if (get_text(arg, &t)) return NULL;
-    if (t.len == 0) Py_RETURN_TRUE;
+static int whitespace_is_normal_of(const Text *t) {
+    if (t->len == 0) return 1;
     int line_start = 1, prev_space = 0, normal = 1;
     uint32_t prev = 0;
-    FOR_EACH_CHAR(&t, i, c, {
+    FOR_EACH_CHAR(t, i, c, {
         if (c == '\n') {
             if (line_start || prev_space) { normal = 0; break; }
             line_start = 1;
@@ -402,7 +428,13 @@ static PyObject *whitespace_is_normal(PyObject *self, PyObject *arg) {
         }
         prev = c;
     })
-    return PyBool_FromLong(normal && !line_start && !prev_space);
+    return normal && !line_start && !prev_space;
+}
+
+static PyObject *whitespace_is_normal(PyObject *self, PyObject *arg) {
+    Text t;
+    if (get_text(arg, &t)) return NULL;
+    return PyBool_FromLong(whitespace_is_normal_of(&t));
 }
 
 /* Whether the char at i is a space (U+0020) between two chars having one of `bits`. */
@@ -434,14 +466,12 @@ static PyObject *drop_spaces_between(PyObject *self, PyObject *const *args, Py_s
  * an '@'; at least MIN_PHONE_DIGITS decimal digits with "1[3-9]\d" (mobile) or 7 digits in a row (landline).
  * Deleting matches creates none of these, so the answer for the text holds for each pattern of
  * filters.scrub_private in turn. */
-static PyObject *private_candidates(PyObject *self, PyObject *arg) {
-    Text t;
-    if (get_text(arg, &t)) return NULL;
+static long private_candidates_of(const Text *t) {
     long found = 0;
     Py_ssize_t digits = 0, run = 0;
     int phone_start = 0;
     uint32_t p1 = 0, p2 = 0, p3 = 0; /* the three chars before c */
-    FOR_EACH_CHAR(&t, i, c, {
+    FOR_EACH_CHAR(t, i, c, {
         if (classes[c] & DIGIT) {
             digits++;
             run++;
@@ -459,7 +489,13 @@ static PyObject *private_candidates(PyObject *self, PyObject *arg) {
         p1 = c;
     })
     if (digits >= MIN_PHONE_DIGITS && phone_start) found |= MAY_PHONE;
-    return PyLong_FromLong(found);
+    return found;
+}
+
+static PyObject *private_candidates(PyObject *self, PyObject *arg) {
+    Text t;
+    if (get_text(arg, &t)) return NULL;
+    return PyLong_FromLong(private_candidates_of(&t));
 }
 
 /* ---- keyword groups ---- */
@@ -550,25 +586,100 @@ static PyObject *set_groups(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_RETURN_NONE;
 }
 
-static PyObject *groups_present(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    Text t;
-    if (check_nargs("groups_present", nargs, 2) || get_text(args[0], &t)) return NULL;
-    int slot = get_slot(args[1]);
-    if (slot < 0) return NULL;
-    const GroupSlot *g = &slots[slot];
-    if (!g->set) {
-        PyErr_SetString(PyExc_RuntimeError, "groups_present: slot not set");
-        return NULL;
+/* The slot of argument `o`, which set_groups must have filled; -1 with an exception otherwise. */
+static int get_set_slot(const char *name, PyObject *o) {
+    int slot = get_slot(o);
+    if (slot >= 0 && !slots[slot].set) {
+        PyErr_Format(PyExc_RuntimeError, "%s: slot not set", name);
+        return -1;
     }
+    return slot;
+}
+
+static int groups_present_of(const Text *t, int slot) {
+    const GroupSlot *g = &slots[slot];
     const unsigned bit = SLOT_CHAR << slot;
     uint64_t present = 0;
-    FOR_EACH_CHAR(&t, i, c, {
+    FOR_EACH_CHAR(t, i, c, {
         if (!(classes[c] & bit)) continue;
         int k = char_index(g, c);
         if (k >= 0) present |= (uint64_t)1 << g->ids[k];
     })
     for (Py_ssize_t k = 0; k < g->n_masks; k++)
-        if ((g->masks[k] & present) == g->masks[k]) Py_RETURN_TRUE;
+        if ((g->masks[k] & present) == g->masks[k]) return 1;
+    return 0;
+}
+
+static PyObject *groups_present(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    if (check_nargs("groups_present", nargs, 2) || get_text(args[0], &t)) return NULL;
+    int slot = get_set_slot("groups_present", args[1]);
+    if (slot < 0) return NULL;
+    return PyBool_FromLong(groups_present_of(&t, slot));
+}
+
+/* ---- whole-step fast paths ---- */
+
+/* is_clean(text, bits): no char has one of the class bits and whitespace_is_normal(text): the test by which
+ * steps.Normalize leaves a document as it is (bits: the triggers of its enabled normalisations). */
+static PyObject *is_clean(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    if (check_nargs("is_clean", nargs, 2) || get_text(args[0], &t)) return NULL;
+    long bits = PyLong_AsLong(args[1]);
+    if (bits == -1 && PyErr_Occurred()) return NULL;
+    int found = 0;
+    FOR_EACH_CHAR(&t, i, c, if (classes[c] & bits) { found = 1; break; })
+    return PyBool_FromLong(!found && whitespace_is_normal_of(&t));
+}
+
+/* The line t[a..b) as a Text of its own (same kind, data moved to a). */
+static inline Text sub_text(const Text *t, Py_ssize_t a, Py_ssize_t b) {
+    return (Text){t->kind, (const char *)t->data + a * t->kind, b - a};
+}
+
+/*
+ * line_rules_may_apply(text, rules, spam_slot, boilerplate_slot, boilerplate_max_chars): whether any rule of
+ * steps.LineRules.clean that `rules` (RULE_* bits) turns on could remove or change anything in `text`. When
+ * it returns False, clean() would only drop the spaces between CJK characters. Each test is a necessary
+ * condition of its rule: a private-data candidate or whitespace that normalize_whitespace changes (RULE_PRIVATE);
+ * all characters of a spam keyword somewhere in the text (RULE_SPAM); per line, a line of at most
+ * boilerplate_max_chars holding the required characters of a boilerplate pattern (RULE_BOILERPLATE), a
+ * navigation line exactly as filters.is_navigation_line (RULE_NAVIGATION) or an SEO-spam line exactly as
+ * filters.is_seo_spam_line (RULE_SEO). Raises MemoryError when a long line's items cannot be allocated.
+ */
+static PyObject *line_rules_may_apply(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    if (check_nargs("line_rules_may_apply", nargs, 5) || get_text(args[0], &t)) return NULL;
+    long rules = PyLong_AsLong(args[1]);
+    if (rules == -1 && PyErr_Occurred()) return NULL;
+    int spam_slot = get_set_slot("line_rules_may_apply", args[2]);
+    if (spam_slot < 0) return NULL;
+    int boiler_slot = get_set_slot("line_rules_may_apply", args[3]);
+    if (boiler_slot < 0) return NULL;
+    Py_ssize_t boiler_max = PyLong_AsSsize_t(args[4]);
+    if (boiler_max == -1 && PyErr_Occurred()) return NULL;
+    if ((rules & RULE_PRIVATE) && (private_candidates_of(&t) || !whitespace_is_normal_of(&t))) Py_RETURN_TRUE;
+    if ((rules & RULE_SPAM) && groups_present_of(&t, spam_slot)) Py_RETURN_TRUE;
+    if (!(rules & (RULE_BOILERPLATE | RULE_NAVIGATION | RULE_SEO))) Py_RETURN_FALSE;
+    Py_ssize_t a = 0;
+    while (a <= t.len) { /* each line t[a..b), as text.split("\n") gives them */
+        Py_ssize_t b = a;
+        while (b < t.len && at(&t, b) != '\n') b++;
+        Text line = sub_text(&t, a, b);
+        if ((rules & RULE_BOILERPLATE) && line.len <= boiler_max && groups_present_of(&line, boiler_slot)) Py_RETURN_TRUE;
+        if (rules & RULE_NAVIGATION) { /* filters.is_navigation_line: 4+ items of <= 4 chars on average, no sentence end */
+            Py_ssize_t items, chars;
+            unsigned all;
+            runs_of(&line, NAV_SEP, &items, &chars, &all);
+            if (!(all & SENT_END) && items >= 4 && chars <= 4 * items) Py_RETURN_TRUE;
+        }
+        if (rules & RULE_SEO) {
+            int spam = seo_spam_of(&line);
+            if (spam < 0) return PyErr_NoMemory();
+            if (spam) Py_RETURN_TRUE;
+        }
+        a = b + 1;
+    }
     Py_RETURN_FALSE;
 }
 
@@ -597,6 +708,11 @@ static PyMethodDef methods[] = {
      "set_groups(slot, groups): store groups (tuple of str) of required characters in a slot."},
     {"groups_present", (PyCFunction)(void (*)(void))groups_present, METH_FASTCALL,
      "groups_present(text, slot) -> whether all chars of at least one group of the slot occur in text."},
+    {"is_clean", (PyCFunction)(void (*)(void))is_clean, METH_FASTCALL,
+     "is_clean(text, bits) -> no char has one of the class bits and whitespace_is_normal(text)."},
+    {"line_rules_may_apply", (PyCFunction)(void (*)(void))line_rules_may_apply, METH_FASTCALL,
+     "line_rules_may_apply(text, rules, spam_slot, boilerplate_slot, boilerplate_max_chars) -> whether a line rule "
+     "could change text."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -608,7 +724,9 @@ PyMODINIT_FUNC PyInit__textscan(void) {
     if (!m) return NULL;
     static const struct { const char *name; long value; } constants[] = {
         {"SPACE", SPACE}, {"DIGIT", DIGIT}, {"PUNCT", PUNCT}, {"CJK", CJK}, {"CONTROL", CONTROL},
-        {"NFKC", NFKC}, {"T2S", T2S}, {"SENT_END", SENT_END}, {"NAV_SEP", NAV_SEP}, {"SEO_SEP", SEO_SEP}, {"CJK_STOP", CJK_STOP},
+        {"NFKC", NFKC}, {"T2S", T2S}, {"SENT_END", SENT_END}, {"NAV_SEP", NAV_SEP}, {"SEO_SEP", SEO_SEP}, {"CJK_STOP", CJK_STOP}, {"HTML", HTML},
+        {"RULE_PRIVATE", RULE_PRIVATE}, {"RULE_SPAM", RULE_SPAM}, {"RULE_BOILERPLATE", RULE_BOILERPLATE},
+        {"RULE_NAVIGATION", RULE_NAVIGATION}, {"RULE_SEO", RULE_SEO},
         {"MAY_URL", MAY_URL}, {"MAY_EMAIL", MAY_EMAIL}, {"MAY_PHONE", MAY_PHONE},
     };
     for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++)
