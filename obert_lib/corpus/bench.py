@@ -60,14 +60,15 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     """Wall seconds of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
     from datatrove.executor import LocalPipelineExecutor
 
-    from .pipeline import CorpusConfig, CorpusRuntime, _reader, prepare_workers
-    from .steps import Annotate, LineRules, Normalize, ParagraphSplit, QualityFilter, ReaderDropFilter, ShardWriter
+    from .pipeline import CorpusConfig, CorpusRuntime, QualityConfig, _reader, cleaning_steps, prepare_workers
+    from .steps import Annotate, ParagraphSplit, ShardWriter
     from .tokenizer import load_vocab_tokenizer, train_tokenizer
     from .wordpiece import save_char_tables
 
     start_method = CorpusRuntime().start_method
     prepare_workers(workers, start_method, wait=True)  # loaded before the clock for 2 workers as for 1
-    cfg = CorpusConfig(inputs=[str(p) for p in inputs])
+    # FewCLUE's texts are single sentences, most shorter than the 20 CJK characters a web document needs
+    cfg = CorpusConfig(inputs=[str(p) for p in inputs], quality=QualityConfig(min_cjk_chars=5))
     out.mkdir(parents=True, exist_ok=True)
     tok_dir = out / "tokenizer"
     if vocab:
@@ -78,13 +79,9 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     save_char_tables(tok_dir)  # part of preparing the tokenizer, as pipeline.run does before its workers start
     paths_file = out / "inputs.txt"
     paths_file.write_text("".join(f"{str(p.resolve()).lstrip('/')}\n" for p in inputs))
-    q = cfg.quality
     pipeline = [
         _reader("jsonl", paths_file, cfg),
-        ReaderDropFilter(),
-        Normalize(),
-        LineRules(),
-        QualityFilter(5, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction),
+        *cleaning_steps(cfg),  # the corpus stage's own cleaning steps and thresholds
         ParagraphSplit(cfg.min_paragraph_chars, dedup_in_task=True),
         Annotate(str(tok_dir), None, cfg.keywords_top_k, tagger=tagger),
         ShardWriter(str(out / "shards")),

@@ -392,6 +392,24 @@ def _step_stats(logging_dir: Path) -> dict[str, Counter]:
     return out
 
 
+def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None) -> list:
+    """The document cleaning steps after the reader, in order: reader drops, length guard, Normalize, LineRules,
+    QualityFilter (the filters write their drops with `exclusion_writer`, a datatrove writer or None)."""
+    from .steps import LengthGuardFilter, LineRules, Normalize, QualityFilter, ReaderDropFilter
+
+    q = cfg.quality
+    return [
+        ReaderDropFilter(exclusion_writer=exclusion_writer),
+        LengthGuardFilter(cfg.max_chars, exclusion_writer=exclusion_writer),
+        Normalize(cfg.normalize.strip_html, cfg.normalize.nfkc, cfg.normalize.traditional_to_simplified),
+        LineRules(cfg.lines.remove_navigation, cfg.lines.remove_boilerplate, cfg.lines.remove_seo_spam, cfg.lines.remove_spam,
+                  cfg.lines.scrub_private, q.max_spam_line_fraction),
+        QualityFilter(q.min_cjk_chars, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction,
+                      q.max_punctuation_ratio, q.max_digit_ratio, q.max_duplicate_ngram_fraction,
+                      exclusion_writer=exclusion_writer),
+    ]
+
+
 def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | dict | None = None) -> CorpusResult:
     """Run the corpus stage on datatrove; writes shards, tokenizer, config, stats and removed documents.
 
@@ -408,8 +426,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
 
-    from .steps import (Annotate, CharMinhashSignature, LengthGuardFilter, LineRules, Normalize, ParagraphSplit,
-                        QualityFilter, ReaderDropFilter, ShardWriter, cleaned_row, paragraph_dedup_key, removed_row)
+    from .steps import Annotate, CharMinhashSignature, ParagraphSplit, ShardWriter, cleaned_row, paragraph_dedup_key, removed_row
 
     cfg = cfgmod.load(CorpusConfig, cfg)
     runtime = cfgmod.load(CorpusRuntime, runtime)
@@ -457,19 +474,12 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
                            compression=None)
 
     exact_cfg = ExactDedupConfig(content_getter=exact_dedup_key)
-    q, d = cfg.quality, cfg.dedup
+    d = cfg.dedup
     mh_cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=d.bands, hashes_per_bucket=d.num_perm // d.bands,
                            n_grams=d.shingle_size)
     clean = [
         _reader(fmt, paths_file, cfg),
-        ReaderDropFilter(exclusion_writer=removed_writer("${filter_reason}")),
-        LengthGuardFilter(cfg.max_chars, exclusion_writer=removed_writer("${filter_reason}")),
-        Normalize(cfg.normalize.strip_html, cfg.normalize.nfkc, cfg.normalize.traditional_to_simplified),
-        LineRules(cfg.lines.remove_navigation, cfg.lines.remove_boilerplate, cfg.lines.remove_seo_spam, cfg.lines.remove_spam,
-                  cfg.lines.scrub_private, q.max_spam_line_fraction),
-        QualityFilter(q.min_cjk_chars, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction,
-                      q.max_punctuation_ratio, q.max_digit_ratio, q.max_duplicate_ngram_fraction,
-                      exclusion_writer=removed_writer("${filter_reason}")),
+        *cleaning_steps(cfg, removed_writer("${filter_reason}")),
         JsonlWriter(str(work / "cleaned"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
     ]
     if d.exact:

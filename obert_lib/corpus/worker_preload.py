@@ -1,9 +1,10 @@
-"""What every corpus worker needs, loaded once before workers start: the pipeline modules and jieba's tables.
+"""What every corpus worker needs, loaded once before workers start: the pipeline modules and their tables.
 
 pipeline.prepare_workers makes the forkserver import this module, so that each worker forks from a
 process that already holds them (copy-on-write) and starts in milliseconds. A worker started from a
 fresh interpreter imports the pipeline (about 0.7 s on the 2-core CI machine), builds the segmenter
-and keyword table (about 0.4 s) and has pyarrow import pandas (0.3 s) before its first shard.
+and keyword table (about 0.4 s), has pyarrow import pandas (0.3 s), runs datatrove's dependency checks
+of the steps it unpickles (0.1 s) and loads OpenCC's t2s tables (40 ms) before its first shard.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import logging
 
 import pyarrow as pa
 
-from . import pipeline, readers, steps  # noqa: F401  (imported for the workers forked after this)
+from . import normalize, pipeline, readers, steps  # noqa: F401  (imported for the workers forked after this)
 from .paragraph_annotator import load_shared_tables
 
 pipeline.cache_loguru_lib_dirs()  # before any worker forks from this process
@@ -43,6 +44,7 @@ pa.array([""], type=pa.string())
 
 try:
     load_shared_tables()
+    normalize._t2s_converter()  # OpenCC's t2s tables and the T2S class (40 ms), used by every Normalize step
 except Exception as exc:  # noqa: BLE001 - the forkserver must not die on import; each worker then builds the tables
-    logging.getLogger(__name__).warning("corpus worker preload could not build jieba's tables (%s: %s); "
+    logging.getLogger(__name__).warning("corpus worker preload could not build jieba's or OpenCC's tables (%s: %s); "
                                         "each worker will build them and report the error", type(exc).__name__, exc)

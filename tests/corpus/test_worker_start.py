@@ -12,12 +12,14 @@ STATE = ("{'preloaded': 'obert_lib.corpus.worker_preload' in __import__('sys').m
          ".default_segmenter.cache_info().currsize == 1,"
          " 'idf_loaded': __import__('obert_lib.corpus.paragraph_annotator', fromlist=['_'])"
          "._keyword_table_loaded.cache_info().currsize == 1,"
+         " 't2s_loaded': __import__('obert_lib.corpus.normalize', fromlist=['_'])._t2s_converter.cache_info().currsize == 1,"
          " 'openblas_threads': __import__('os').environ.get('OPENBLAS_NUM_THREADS'),"
          " 'step_deps_checked': __import__('datatrove.utils._import_utils', fromlist=['_'])"
          "._is_distribution_available.cache_info().currsize >= 2}")
-NOTHING = {"preloaded": False, "segmenter_built": False, "idf_loaded": False, "openblas_threads": None,
+NOTHING = {"preloaded": False, "segmenter_built": False, "idf_loaded": False, "t2s_loaded": False, "openblas_threads": None,
            "step_deps_checked": False}
-LOADED = {"preloaded": True, "segmenter_built": True, "idf_loaded": True, "openblas_threads": None, "step_deps_checked": True}
+LOADED = {"preloaded": True, "segmenter_built": True, "idf_loaded": True, "t2s_loaded": True, "openblas_threads": None,
+          "step_deps_checked": True}
 
 
 def _run(code: str):

@@ -1,0 +1,46 @@
+"""`obert bench preprocess`'s timed pass on a tiny input: the corpus stage's own steps, same shards for 1 and 2 workers."""
+import json
+
+import pyarrow.parquet as pq
+
+from obert_lib.corpus import bench
+from obert_lib.corpus.pipeline import CorpusConfig, QualityConfig, cleaning_steps
+from tests.conftest import shared_file
+
+TEXTS = ["北京是中国的首都，也是政治和文化中心。", "长江是中国第一长河", "哈哈哈哈哈哈哈哈哈哈", "联系我们：13800138000，加微信领红包",
+         "今天天气真不错呀我们去公园散步吧", "ok", "这部电影的剧情很精彩，演员的表演也很到位"]
+
+
+def test_timed_pass_writes_the_same_shards_with_one_and_two_workers(tmp_path):
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"in-{i}.jsonl"
+        path.write_text("".join(json.dumps({"id": f"{i}-{k}", "text": t}, ensure_ascii=False) + "\n"
+                                for k, t in enumerate(TEXTS * 3)), encoding="utf-8")
+        paths.append(path)
+    vocab = str(shared_file("vocab/bert-base-chinese-vocab.txt"))
+    shards = {}
+    for workers in (1, 2):
+        secs, rss = bench._measured_pass(paths, tmp_path / f"out-{workers}", workers, "native", vocab)
+        assert secs > 0 and rss > 50  # a worker holds at least the segmenter's tables
+        shards[workers] = sorted((tmp_path / f"out-{workers}" / "shards").glob("*.parquet"))
+    assert [p.name for p in shards[1]] == [p.name for p in shards[2]] == ["000_part-00000.parquet", "000_part-00001.parquet"]
+    tables = {w: [pq.read_table(p) for p in shards[w]] for w in shards}
+    assert all(a.equals(b) for a, b in zip(tables[1], tables[2]))
+    # each file without the spam, the laugh and "ok"; paragraphs of 20+ chars only once (in-task paragraph dedup)
+    kept, seen = [], set()
+    for text in TEXTS * 3:
+        if text in (TEXTS[2], TEXTS[3], TEXTS[5]) or (len(text) >= 20 and text in seen):
+            continue
+        seen.add(text)
+        kept.append(text)
+    assert len(kept) == 10 and [t.column("text").to_pylist() for t in tables[1]] == [kept] * 2
+
+
+def test_timed_pass_cleans_with_the_corpus_stage_steps():
+    """The benchmark times the corpus stage's cleaning steps, with its thresholds (but 5 CJK chars for FewCLUE)."""
+    cfg = CorpusConfig(inputs=["x"], quality=QualityConfig(min_cjk_chars=5))
+    names = [type(s).__name__ for s in cleaning_steps(cfg)]
+    assert names == ["ReaderDropFilter", "LengthGuardFilter", "Normalize", "LineRules", "QualityFilter"]
+    quality = cleaning_steps(cfg)[-1]
+    assert (quality.min_cjk_chars, quality.max_punct, quality.max_dup_ngrams) == (5, 0.3, 0.3)
