@@ -95,8 +95,8 @@ class ParagraphAnnotator:
         self._sync_tags()
 
     def _sync_tags(self) -> None:
-        names = self.segmenter.tag_names
-        if len(names) != self._n_tags:  # add_word may have brought new tags
+        if self.segmenter.n_tags != self._n_tags:  # add_word may have brought new tags
+            names = self.segmenter.tag_names
             self._spans.set_tag_classes(bytes(tag_class(t) for t in names))
             self._n_tags = len(names)
 
@@ -113,7 +113,7 @@ class ParagraphAnnotator:
 
     def annotate_packed(self, text: str) -> tuple[bytes, tuple[bytes, ...], list[str]]:
         """(input ids, token spans in SPAN_TYPES order, linked ids): __call__ without building objects (the hot loop)."""
-        if len(self.segmenter.tag_names) != self._n_tags:
+        if self.segmenter.n_tags != self._n_tags:
             self._sync_tags()
         words = self.segmenter.tag_offsets(text)
         ids, offsets = self.encoder.encode_packed(text)

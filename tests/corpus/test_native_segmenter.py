@@ -189,4 +189,8 @@ def test_add_word_matches_rjieba():
             assert ours.tag(text) == theirs.tag(text), (word, text)
     assert ours.n_records == n_records + len(additions) - 2  # 网易 and B超 were in the dictionary already
     assert ours.record_word(ours.n_records - 1) == "为了上着杵"
+    n_tags = ours.n_tags
+    assert n_tags == len(ours.tag_names) and "newtag" not in ours.tag_names
+    ours.add_word("某某新词", 5, "newtag")  # a tag jieba's dictionary lacks gets the next id
+    assert ours.n_tags == n_tags + 1 == len(ours.tag_names) and ours.tag_names[-1] == "newtag"
     assert default_segmenter().tag("他来到了网易杭研大厦") == rjieba.tag("他来到了网易杭研大厦")

@@ -1581,6 +1581,11 @@ static PyObject *Model_get_tag_names(Model *m, void *closure)
     return m->tag_list ? PyList_GetSlice(m->tag_list, 0, PyList_GET_SIZE(m->tag_list)) : PyList_New(0);
 }
 
+static PyObject *Model_get_n_tags(Model *m, void *closure)
+{
+    return PyLong_FromSsize_t(m->tag_list ? PyList_GET_SIZE(m->tag_list) : 0);
+}
+
 static PyMethodDef Model_methods[] = {
     {"tag_offsets", (PyCFunction)Model_tag_offsets, METH_O, tag_offsets_doc},
     {"tag", (PyCFunction)Model_tag, METH_O, tag_doc},
@@ -1593,6 +1598,7 @@ static PyMethodDef Model_methods[] = {
 static PyGetSetDef Model_getset[] = {
     {"n_records", (getter)Model_get_n_records, NULL, "Number of dictionary records (lines plus added words).", NULL},
     {"tag_names", (getter)Model_get_tag_names, NULL, "Tag id -> POS string.", NULL},
+    {"n_tags", (getter)Model_get_n_tags, NULL, "len(tag_names), without copying them.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
