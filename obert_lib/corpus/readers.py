@@ -8,6 +8,7 @@ from datatrove.data import Document
 from datatrove.pipeline.readers.base import BaseDiskReader
 
 DROP_KEY = "obert_drop"  # metadata key a reader sets on a placeholder document that must be dropped
+_MISSING = object()  # a row without an id field (JSON null is an id: "None", as str(None) has always given)
 
 
 def drop_placeholder(reason: str, detail: str, file: str, line: int | None, raw: str = "") -> Document:
@@ -81,28 +82,36 @@ class ObertJsonlReader(CountingDiskReader):
 
         lineno = 0
         shown = _display(filepath)
+        text_key, id_key = self.text_key, self.id_key
         try:
             with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
                     if raw.isspace():  # blank (a line from the file is never b"")
                         continue
                     try:
-                        line = raw.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        yield drop_placeholder("invalid_utf8", str(exc), filepath, lineno, raw.decode("utf-8", "replace"))
-                        continue
-                    try:
-                        row = orjson.loads(line)
+                        row = orjson.loads(raw)  # bytes: orjson checks the UTF-8 itself, no str of the line is made
                     except orjson.JSONDecodeError as exc:
+                        try:
+                            line = raw.decode("utf-8")
+                        except UnicodeDecodeError as bad:
+                            yield drop_placeholder("invalid_utf8", str(bad), filepath, lineno, raw.decode("utf-8", "replace"))
+                            continue
                         yield drop_placeholder("unreadable_line", f"not JSON: {exc}", filepath, lineno, line)
                         continue
-                    text = row.get(self.text_key) if isinstance(row, dict) else None
+                    text = row.get(text_key) if type(row) is dict else None
                     if not isinstance(text, str):
-                        yield drop_placeholder("missing_text", f"no string field '{self.text_key}'", filepath, lineno, line)
+                        yield drop_placeholder("missing_text", f"no string field '{text_key}'", filepath, lineno,
+                                               raw.decode("utf-8"))
                         continue
-                    meta = {k: v for k, v in row.items() if k not in (self.text_key, self.id_key) and isinstance(v, (str, int, float))}
+                    doc_id = row.get(id_key, _MISSING)
+                    if len(row) == 2 and doc_id is not _MISSING and text_key != id_key:  # only text and id: no metadata
+                        meta = {}
+                    else:
+                        meta = {k: v for k, v in row.items() if k != text_key and k != id_key and isinstance(v, (str, int, float))}
                     meta["file"], meta["line"] = shown, lineno
-                    yield Document(text=text, id=str(row.get(self.id_key, f"{filepath}:{lineno}")), metadata=meta)
+                    if type(doc_id) is not str:
+                        doc_id = f"{filepath}:{lineno}" if doc_id is _MISSING else str(doc_id)
+                    yield Document(text=text, id=doc_id, metadata=meta)
         except Exception as exc:  # noqa: BLE001 - unreadable file (permissions, corrupt archive): a drop, not a crash
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
 

@@ -90,3 +90,38 @@ def test_portal_pages_keep_body_and_lose_boilerplate(tmp_path):
     assert texts == body
     lines = r.stats["lines_removed"]
     assert lines["navigation"] == 4 and lines["boilerplate"] == 10 and lines["seo_spam_title"] == 2
+
+
+def test_jsonl_reader_rows_exactly(tmp_path):
+    """ObertJsonlReader on each kind of row: the document (id, text, metadata) or the drop it yields."""
+    from datatrove.io import get_datafolder
+
+    from obert_lib.corpus.readers import DROP_KEY, ObertJsonlReader
+
+    lines = [b'{"id": "a", "text": "\xe5\x8c\x97\xe4\xba\xac"}',           # 1 the common row
+             b'{"text": "t2"}',                                                # 2 no id: file:line
+             b'{"id": null, "text": "t3"}',                                    # 3 null id: "None"
+             b'{"id": 7, "text": "t4", "lang": "zh", "n": 2, "x": 0.5, "tags": ["a"], "o": {}}',  # 4 scalars kept
+             b'{"id": "u", "text": "\xff broken"}',                            # 5 invalid UTF-8
+             b'[1, 2]', b'"just a string"',                                    # 6, 7 not objects
+             b'{"id": "m", "text": 3}',                                        # 8 text not a string
+             b'   ',                                                            # 9 blank: skipped
+             b'{"id": "t", "text": "cut',                                      # 10 truncated
+             b'\xef\xbb\xbf{"id": "bom", "text": "t11"}']                      # 11 a BOM: not JSON to orjson
+    (tmp_path / "rows.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    reader = ObertJsonlReader(get_datafolder(str(tmp_path)))
+    got = [(d.id, d.text, d.metadata.get(DROP_KEY), {k: v for k, v in d.metadata.items() if k not in ("file", "detail", DROP_KEY)})
+           for d in reader.read_file("rows.jsonl")]
+    # (the same as before the reader parsed the line's bytes rather than its decoded str, detail messages too)
+    assert got == [
+        ("a", "北京", None, {"line": 1}),
+        ("rows.jsonl:2", "t2", None, {"line": 2}),
+        ("None", "t3", None, {"line": 3}),
+        ("7", "t4", None, {"lang": "zh", "n": 2, "x": 0.5, "line": 4}),
+        ("/rows.jsonl:5", '{"id": "u", "text": "\ufffd broken"}\n', "invalid_utf8", {"line": 5}),
+        ("/rows.jsonl:6", "[1, 2]\n", "missing_text", {"line": 6}),
+        ("/rows.jsonl:7", '"just a string"\n', "missing_text", {"line": 7}),
+        ("/rows.jsonl:8", '{"id": "m", "text": 3}\n', "missing_text", {"line": 8}),
+        ("/rows.jsonl:10", '{"id": "t", "text": "cut\n', "unreadable_line", {"line": 10}),
+        ("/rows.jsonl:11", '\ufeff{"id": "bom", "text": "t11"}\n', "unreadable_line", {"line": 11}),
+    ]
