@@ -288,7 +288,12 @@ def quality_metrics(text: str, n: int = 10) -> QualityMetrics:
         raise ValueError(f"n must be a positive int, got {n!r}")
     cjk, space, punct, digit, top, covered = _textscan.metrics(text, n)
     chars = len(text) - space
+    dup_lines = _reference_duplicate_line_fraction(text) if "\n" in text else 0.0
     if not chars:
-        return QualityMetrics(cjk, 0, 0.0, 0.0, duplicate_line_fraction(text), 0.0, 0.0, 0.0)
-    return QualityMetrics(cjk, chars, cjk / chars, top / chars, duplicate_line_fraction(text), punct / chars,
-                          digit / chars, covered / chars if chars >= 2 * n else 0.0)
+        return _new_metrics(QualityMetrics, (cjk, 0, 0.0, 0.0, dup_lines, 0.0, 0.0, 0.0))
+    # tuple.__new__ straight away: the NamedTuple's own __new__ is a Python function (a frame per document)
+    return _new_metrics(QualityMetrics, (cjk, chars, cjk / chars, top / chars, dup_lines, punct / chars, digit / chars,
+                                         covered / chars if chars >= 2 * n else 0.0))
+
+
+_new_metrics = tuple.__new__

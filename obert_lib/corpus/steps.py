@@ -210,7 +210,7 @@ class QualityFilter(CountingFilter):
         if doc.metadata.get("spam_lines"):
             doc.metadata["detail"] = f"{doc.metadata['spam_lines']} lines carry spam keywords"
             return False, "spam_keywords"
-        if not text.strip():
+        if not text or text.isspace():
             return False, "empty_after_cleaning"
         m = filters.quality_metrics(text)  # one C scan; each field equals the filters function of its name
         if m.cjk_ratio < self.min_cjk_ratio:  # before length, so mojibake is named as garbled, not short
