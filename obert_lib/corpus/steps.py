@@ -348,8 +348,7 @@ class Annotate(PipelineStep):
             meta = doc.metadata
             meta["input_ids"] = ids
             meta["knowledge_ids"] = linked
-            for key, packed in zip(SPAN_KEYS, spans):
-                meta[key] = packed
+            meta.update(zip(SPAN_KEYS, spans))
             paragraphs += 1
             tokens += len(ids) >> 2  # int32 ids
             spent += perf_counter() - start
