@@ -8,5 +8,5 @@ from setuptools import Extension, setup
 NATIVE = "obert_lib/corpus/native"
 MODULES = ("segmenter", "wordpiece", "textscan", "spans")
 
-setup(ext_modules=[Extension(f"obert_lib.corpus._{name}", [f"{NATIVE}/{name}.c"],
+setup(ext_modules=[Extension(f"obert_lib.corpus._{name}", [f"{NATIVE}/{name}.c"], depends=[f"{NATIVE}/huge_alloc.h"],
                              extra_compile_args=["-O2", "-std=c11", "-Wall"]) for name in MODULES])

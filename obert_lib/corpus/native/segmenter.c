@@ -51,6 +51,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "huge_alloc.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -227,9 +228,9 @@ static inline int32_t trie_get(const Trie *t, const uint32_t *w, Py_ssize_t n)
 
 static int trie_init(Trie *t, size_t slots_log2)
 {
-    t->root = PyMem_Malloc(ROOT_LEN * sizeof *t->root);
-    t->slots = PyMem_Malloc(((size_t)1 << slots_log2) * sizeof *t->slots);
-    t->fp = PyMem_Calloc((size_t)1 << slots_log2, 1);
+    t->root = huge_alloc(ROOT_LEN * sizeof *t->root, 0);
+    t->slots = huge_alloc(((size_t)1 << slots_log2) * sizeof *t->slots, 0);
+    t->fp = huge_alloc((size_t)1 << slots_log2, 1);
     if (!t->root || !t->slots || !t->fp) {
         PyErr_NoMemory();
         return -1;
@@ -245,9 +246,9 @@ static int trie_init(Trie *t, size_t slots_log2)
 
 static void trie_free(Trie *t)
 {
-    PyMem_Free(t->root);
-    PyMem_Free(t->slots);
-    PyMem_Free(t->fp);
+    free(t->root);
+    free(t->slots);
+    free(t->fp);
     t->root = NULL;
     t->slots = NULL;
     t->fp = NULL;
@@ -261,11 +262,11 @@ static int trie_reserve(Trie *t, size_t extra)
         return 0;
     while ((t->used + extra) * LOAD_DEN > n * LOAD_NUM)
         n *= 2;
-    Slot *old = t->slots, *slots = PyMem_Malloc(n * sizeof *slots);
-    uint8_t *old_fp = t->fp, *fp = PyMem_Calloc(n, 1);
+    Slot *old = t->slots, *slots = huge_alloc(n * sizeof *slots, 0);
+    uint8_t *old_fp = t->fp, *fp = huge_alloc(n, 1);
     if (!slots || !fp) {
-        PyMem_Free(slots);
-        PyMem_Free(fp);
+        free(slots);
+        free(fp);
         PyErr_NoMemory();
         return -1;
     }
@@ -282,8 +283,8 @@ static int trie_reserve(Trie *t, size_t extra)
             t->slots[j] = old[i];
             t->fp[j] = slot_fp(t, old[i].key);
         }
-    PyMem_Free(old);
-    PyMem_Free(old_fp);
+    free(old);
+    free(old_fp);
     return 0;
 }
 

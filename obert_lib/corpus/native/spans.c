@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "huge_alloc.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +160,7 @@ static PyObject *set_keyword_table(PyObject *self, PyObject *args) {
     size_t cap = 1;
     while (cap < 3 * (size_t)(n_words + n_stops) / 2 + 16) cap <<= 1;  /* load factor <= 2/3: a 12 MB table for jieba's */
     free(table);
-    table = calloc(cap, sizeof(Entry));
+    table = huge_alloc(cap * sizeof(Entry), 1);
     if (!table) return PyErr_NoMemory();
     table_mask = cap - 1;
     key_pool_len = 0;
@@ -246,7 +247,7 @@ static PyObject *load_idf_file(PyObject *self, PyObject *args) {
     size_t cap = 1;
     while (cap < 3 * (lines + (size_t)PyList_GET_SIZE(stops)) / 2 + 16) cap <<= 1;  /* load factor <= 2/3 */
     free(table);
-    table = calloc(cap, sizeof(Entry));
+    table = huge_alloc(cap * sizeof(Entry), 1);
     uint32_t *cps = malloc(4096 * sizeof(uint32_t));
     double *values = malloc(lines * sizeof(double));
     PyObject *result = NULL;
