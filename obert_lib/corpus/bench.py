@@ -60,7 +60,8 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     """Wall seconds of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
     from datatrove.executor import LocalPipelineExecutor
 
-    from .pipeline import CorpusConfig, CorpusRuntime, QualityConfig, _reader, cleaning_steps, prepare_workers
+    from .pipeline import (CorpusConfig, CorpusRuntime, QualityConfig, _reader, cleaning_steps, forked_children_die_with_parent,
+                           prepare_workers)
     from .steps import Annotate, ParagraphSplit, ShardWriter
     from .tokenizer import load_vocab_tokenizer, train_tokenizer
     from .wordpiece import save_char_tables
@@ -87,8 +88,9 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
         ShardWriter(str(out / "shards")),
     ]
     t0 = time.perf_counter()
-    LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=workers, logging_dir=str(out / "logs"),
-                          skip_completed=False, start_method=start_method).run()
+    with forked_children_die_with_parent():  # as corpus.run runs its stages
+        LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=workers, logging_dir=str(out / "logs"),
+                              skip_completed=False, start_method=start_method).run()
     return time.perf_counter() - t0
 
 
