@@ -135,21 +135,31 @@ static PyObject *code_points(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 /* ---- scans ---- */
 
+/* Whether a char of `t` has one of the class bits. */
+static int has_of(const Text *t, long bits) {
+    int found = 0;
+    FOR_EACH_CHAR(t, i, c, if (classes[c] & bits) { found = 1; break; })
+    return found;
+}
+
+/* The text and class bits of a (text, bits) call; -1 with an exception set on a bad argument. */
+static int text_and_bits(const char *name, PyObject *const *args, Py_ssize_t nargs, Text *t, long *bits) {
+    if (check_nargs(name, nargs, 2) || get_text(args[0], t)) return -1;
+    *bits = PyLong_AsLong(args[1]);
+    return *bits == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 static PyObject *has(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Text t;
-    if (check_nargs("has", nargs, 2) || get_text(args[0], &t)) return NULL;
-    long bits = PyLong_AsLong(args[1]);
-    if (bits == -1 && PyErr_Occurred()) return NULL;
-    int found = 0;
-    FOR_EACH_CHAR(&t, i, c, if (classes[c] & bits) { found = 1; break; })
-    return PyBool_FromLong(found);
+    long bits;
+    if (text_and_bits("has", args, nargs, &t, &bits)) return NULL;
+    return PyBool_FromLong(has_of(&t, bits));
 }
 
 static PyObject *count(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Text t;
-    if (check_nargs("count", nargs, 2) || get_text(args[0], &t)) return NULL;
-    long bits = PyLong_AsLong(args[1]);
-    if (bits == -1 && PyErr_Occurred()) return NULL;
+    long bits;
+    if (text_and_bits("count", args, nargs, &t, &bits)) return NULL;
     Py_ssize_t n = 0;
     FOR_EACH_CHAR(&t, i, c, n += (classes[c] & bits) != 0;)
     return PyLong_FromSsize_t(n);
@@ -624,12 +634,9 @@ static PyObject *groups_present(PyObject *self, PyObject *const *args, Py_ssize_
  * steps.Normalize leaves a document as it is (bits: the triggers of its enabled normalisations). */
 static PyObject *is_clean(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Text t;
-    if (check_nargs("is_clean", nargs, 2) || get_text(args[0], &t)) return NULL;
-    long bits = PyLong_AsLong(args[1]);
-    if (bits == -1 && PyErr_Occurred()) return NULL;
-    int found = 0;
-    FOR_EACH_CHAR(&t, i, c, if (classes[c] & bits) { found = 1; break; })
-    return PyBool_FromLong(!found && whitespace_is_normal_of(&t));
+    long bits;
+    if (text_and_bits("is_clean", args, nargs, &t, &bits)) return NULL;
+    return PyBool_FromLong(!has_of(&t, bits) && whitespace_is_normal_of(&t));
 }
 
 /* The line t[a..b) as a Text of its own (same kind, data moved to a). */
