@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import statistics
 import tempfile
@@ -56,8 +57,8 @@ class BenchRow:
         return self.mb / self.seconds / self.workers
 
 
-def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> float:
-    """Wall seconds of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
+def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:
+    """(wall seconds, time.time() at the start) of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
     from datatrove.executor import LocalPipelineExecutor
 
     from .pipeline import (CorpusConfig, CorpusRuntime, QualityConfig, _reader, cleaning_steps, forked_children_die_with_parent,
@@ -87,25 +88,71 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
         Annotate(str(tok_dir), None, cfg.keywords_top_k, tagger=tagger),
         ShardWriter(str(out / "shards")),
     ]
-    t0 = time.perf_counter()
+    wall_start, t0 = time.time(), time.perf_counter()
     with forked_children_die_with_parent():  # as corpus.run runs its stages
         LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=workers, logging_dir=str(out / "logs"),
                               skip_completed=False, start_method=start_method).run()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, wall_start
 
 
-def _measured_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:
-    """_single_pass in this process: (wall seconds, the largest peak RSS in MB of a worker, as its Annotate step saw it)."""
-    secs = _single_pass(inputs, out, workers, tagger, vocab)
+@dataclass
+class PassTiming:
+    """One timed pass: its wall seconds, a worker's peak RSS, and when each task ran (from datatrove's task logs)."""
+
+    seconds: float
+    rss_mb: float
+    tasks: list[tuple[float, float]]  # per task (start, end), seconds after the clock started; [] if not logged
+
+    @property
+    def task_seconds(self) -> list[float]:
+        return [end - start for start, end in self.tasks]
+
+    @property
+    def outside_tasks(self) -> float:
+        """Seconds of the pass before the first task starts and after the last one ends (pool start and stop)."""
+        return self.seconds - (max(e for _, e in self.tasks) - min(s for s, _ in self.tasks)) if self.tasks else float("nan")
+
+    @property
+    def end_gap(self) -> float:
+        """Seconds between the first and the last task's end: with as many tasks as workers, one worker's wait."""
+        return max(e for _, e in self.tasks) - min(e for _, e in self.tasks) if self.tasks else float("nan")
+
+
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \|.*(Launching pipeline|Processing done) for rank=(\d+)")
+
+
+def task_spans(logging_dir: Path, clock_start: float) -> list[tuple[float, float]]:
+    """Each task's (start, end) in seconds after `clock_start` (a time.time()), read from datatrove's task logs.
+
+    datatrove logs "Launching pipeline for rank=N" and "Processing done for rank=N" with millisecond local
+    times; a task whose two lines are not both found is left out (an empty list if none are).
+    """
+    from datetime import datetime
+
+    spans = {}
+    for log in sorted((logging_dir / "logs").glob("task_*.log")):
+        marks = {}
+        for line in open(log, encoding="utf-8", errors="replace"):
+            m = _LOG_TIME.match(line)
+            if m:
+                marks[m.group(2)] = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp() - clock_start
+        if len(marks) == 2:
+            spans[log.name] = (marks["Launching pipeline"], marks["Processing done"])
+    return [spans[k] for k in sorted(spans)]
+
+
+def _measured_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> PassTiming:
+    """_single_pass in this process, with the largest peak RSS in MB of a worker (as its Annotate step saw it)."""
+    secs, clock_start = _single_pass(inputs, out, workers, tagger, vocab)
     from datatrove.utils.stats import MetricStats
 
     steps = json.loads((out / "logs" / "stats.json").read_text())
     rss = [MetricStats.from_dict(s["stats"]["worker_peak_rss_mb"]).max for s in steps
            if "worker_peak_rss_mb" in s.get("stats", {})]
-    return secs, max(rss)
+    return PassTiming(secs, max(rss), task_spans(out / "logs", clock_start))
 
 
-def _fresh_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:
+def _fresh_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> PassTiming:
     """_measured_pass in a new interpreter (spawn), so that no run inherits another's warm segmenter or tables.
 
     As in pipeline.run, the imports and jieba's tables are loaded once per run, and here before the clock
@@ -142,6 +189,23 @@ def _two_process_ceiling() -> float:
     return alone / together
 
 
+def _print_task_times(passes: dict[int, list[PassTiming]]) -> None:
+    """Where each pass's seconds went: its tasks, the wait for the last one, and the time outside the tasks."""
+    if not all(p.tasks for ps in passes.values() for p in ps):
+        print("task times: not found in datatrove's task logs")
+        return
+    for workers, ps in passes.items():
+        print(f"ours, {workers} worker(s), each run: tasks (s) | first to last task end | outside the tasks: "
+              + ", ".join("+".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.end_gap:.2f} | {p.outside_tasks:.2f}"
+                          for p in ps))
+    alone = statistics.median(t for p in passes[1] for t in p.task_seconds)
+    side_by_side = statistics.median(t for p in passes[2] for t in p.task_seconds)
+    print(f"median task: {alone:.2f} s alone, {side_by_side:.2f} s side by side ({side_by_side / alone:.2f}x); "
+          f"median wait for the slower of 2 workers {statistics.median(p.end_gap for p in passes[2]):.2f} s; "
+          f"median outside the tasks {statistics.median(p.outside_tasks for p in passes[1]):.2f} s (1 worker), "
+          f"{statistics.median(p.outside_tasks for p in passes[2]):.2f} s (2 workers)")
+
+
 def _text_row(self, doc) -> dict:
     return {"id": doc.id, "text": doc.text}
 
@@ -174,12 +238,13 @@ def _same_shards(a: Path, b: Path) -> bool:
 
 
 def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: float | None = None,
-        repeats: int = 5) -> list[BenchRow]:
+        repeats: int = 9) -> list[BenchRow]:
     """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; print a table.
 
     Every run starts in a fresh interpreter. Ours runs `repeats` times, 1 and 2 workers interleaved, and
-    its median counts: on a shared machine one run can be 20% off. The baseline (minutes) and the
-    reference run once.
+    its median counts: on a shared machine one run can be 20% off, and in the five pairs of one run
+    2 workers gained anywhere from 1.24x to 1.88x (2026-11-22), so 9 pairs rather than 5 (about 50 s
+    more). The baseline (minutes) and the reference run once.
     """
     tmp = Path(tempfile.mkdtemp(prefix="obert-bench-"))
     try:
@@ -191,20 +256,18 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
         vocab = vocab or (str(shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt")
                           if (shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt").is_file() else None)
         rows = []
-        runs: dict[int, list[float]] = {1: [], 2: []}
-        rss_mb = 0.0
+        passes: dict[int, list[PassTiming]] = {1: [], 2: []}
         ceilings = []
         for i in range(repeats):
             for workers in (1, 2):
-                secs, rss = _fresh_pass(paths, tmp / f"ours-{workers}-{i}", workers, "native", vocab)
-                runs[workers].append(secs)
-                rss_mb = max(rss_mb, rss)
+                passes[workers].append(_fresh_pass(paths, tmp / f"ours-{workers}-{i}", workers, "native", vocab))
             ceilings.append(_two_process_ceiling())
+        runs = {w: [p.seconds for p in passes[w]] for w in passes}
+        rss_mb = max(p.rss_mb for p in passes[2])
         for workers in (1, 2):
             rows.append(BenchRow("ours (C annotate+tokenise)", workers, statistics.median(runs[workers]), mb))
-        secs, _ = _fresh_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab)
-        rows.append(BenchRow("baseline (jieba.posseg)", 1, secs, mb))
-        reference = BenchRow("ours, Python rules (rjieba)", 1, _fresh_pass(paths, tmp / "reference", 1, "rjieba", vocab)[0], mb)
+        rows.append(BenchRow("baseline (jieba.posseg)", 1, _fresh_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab).seconds, mb))
+        reference = BenchRow("ours, Python rules (rjieba)", 1, _fresh_pass(paths, tmp / "reference", 1, "rjieba", vocab).seconds, mb)
         same = _same_shards(tmp / "ours-1-0" / "shards", tmp / "reference" / "shards")
         floor = BenchRow("datatrove read+write only", 1, _floor_pass(paths, tmp / "floor"), mb)
         from . import pipeline
@@ -223,6 +286,7 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
         print("each pair of runs, 2 workers vs 1 (ours | this machine's 2-process ceiling measured right after): "
               + ", ".join(f"{a / b:.2f}x | {c:.2f}x" for a, b, c in zip(runs[1], runs[2], ceilings)))
         print(f"C path and Python rules wrote identical shards: {'yes' if same else 'NO'}")
+        _print_task_times(passes)
         print(f"2 workers vs 1: {one.seconds / two.seconds:.2f}x (medians)")
         print(f"this machine, 2 processes vs 1 on a pure-Python loop, after each pair of runs: "
               + ", ".join(f"{c:.2f}x" for c in ceilings) + f" (median {statistics.median(ceilings):.2f}x)")

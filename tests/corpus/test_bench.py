@@ -21,8 +21,11 @@ def test_timed_pass_writes_the_same_shards_with_one_and_two_workers(tmp_path):
     vocab = str(shared_file("vocab/bert-base-chinese-vocab.txt"))
     shards = {}
     for workers in (1, 2):
-        secs, rss = bench._measured_pass(paths, tmp_path / f"out-{workers}", workers, "native", vocab)
-        assert secs > 0 and rss > 50  # a worker holds at least the segmenter's tables
+        timing = bench._measured_pass(paths, tmp_path / f"out-{workers}", workers, "native", vocab)
+        assert timing.seconds > 0 and timing.rss_mb > 50  # a worker holds at least the segmenter's tables
+        # both tasks found in the task logs, inside the pass (log times have millisecond resolution)
+        assert len(timing.tasks) == 2 and all(-0.002 <= s <= e <= timing.seconds + 0.002 for s, e in timing.tasks)
+        assert timing.outside_tasks >= -0.002 and 0 <= timing.end_gap <= timing.seconds
         shards[workers] = sorted((tmp_path / f"out-{workers}" / "shards").glob("*.parquet"))
     assert [p.name for p in shards[1]] == [p.name for p in shards[2]] == ["000_part-00000.parquet", "000_part-00001.parquet"]
     tables = {w: [pq.read_table(p) for p in shards[w]] for w in shards}
@@ -44,3 +47,26 @@ def test_timed_pass_cleans_with_the_corpus_stage_steps():
     assert names == ["ReaderDropFilter", "LengthGuardFilter", "Normalize", "LineRules", "QualityFilter"]
     quality = cleaning_steps(cfg)[-1]
     assert (quality.min_cjk_chars, quality.max_punct, quality.max_dup_ngrams) == (5, 0.3, 0.3)
+
+
+def test_task_spans_read_start_and_end_of_each_task_from_datatrove_logs(tmp_path):
+    from datetime import datetime
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "task_00000.log").write_text(
+        "2026-11-22 09:52:56.204 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=0\n"
+        "2026-11-22 09:52:56.221 | INFO     | datatrove.pipeline.readers.base:read_files_shard:215 - Reading input file x\n"
+        "2026-11-22 09:52:57.621 | SUCCESS  | datatrove.executor.base:_run_for_rank:140 - Processing done for rank=0\n")
+    (logs / "task_00001.log").write_text(  # killed: no end, left out
+        "2026-11-22 09:52:56.300 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=1\n")
+    (logs / "task_00002.log").write_text(
+        "2026-11-22 09:52:56.250 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=2\n"
+        "2026-11-22 09:52:58.000 | SUCCESS  | datatrove.executor.base:_run_for_rank:140 - Processing done for rank=2\n")
+    start = datetime(2026, 11, 22, 9, 52, 56).timestamp()
+    spans = bench.task_spans(tmp_path, start)
+    assert [(round(s, 3), round(e, 3)) for s, e in spans] == [(0.204, 1.621), (0.25, 2.0)]
+    timing = bench.PassTiming(seconds=2.1, rss_mb=300.0, tasks=spans)
+    assert [round(t, 3) for t in timing.task_seconds] == [1.417, 1.75]
+    assert round(timing.end_gap, 3) == 0.379 and round(timing.outside_tasks, 3) == 0.304  # 2.1 - (2.0 - 0.204)
+    assert bench.task_spans(tmp_path / "none", start) == []
