@@ -194,10 +194,11 @@ def _print_task_times(passes: dict[int, list[PassTiming]]) -> None:
     if not all(p.tasks for ps in passes.values() for p in ps):
         print("task times: not found in datatrove's task logs")
         return
-    for workers, ps in passes.items():
-        print(f"ours, {workers} worker(s), each run: tasks (s) | first to last task end | outside the tasks: "
-              + ", ".join("+".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.end_gap:.2f} | {p.outside_tasks:.2f}"
-                          for p in ps))
+    print("ours, 1 worker, each run: tasks one after the other (s) | outside the tasks: "
+          + ", ".join("+".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.outside_tasks:.2f}" for p in passes[1]))
+    print("ours, 2 workers, each run: tasks side by side (s) | wait for the slower worker | outside the tasks: "
+          + ", ".join(" & ".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.end_gap:.2f} | {p.outside_tasks:.2f}"
+                      for p in passes[2]))
     alone = statistics.median(t for p in passes[1] for t in p.task_seconds)
     side_by_side = statistics.median(t for p in passes[2] for t in p.task_seconds)
     print(f"median task: {alone:.2f} s alone, {side_by_side:.2f} s side by side ({side_by_side / alone:.2f}x); "
