@@ -118,7 +118,7 @@ class PassTiming:
         return max(e for _, e in self.tasks) - min(e for _, e in self.tasks) if self.tasks else float("nan")
 
 
-_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \|.*(Launching pipeline|Processing done) for rank=(\d+)")
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \|.*(Launching pipeline|Processing done) for rank=\d+")
 
 
 def task_spans(logging_dir: Path, clock_start: float) -> list[tuple[float, float]]:
