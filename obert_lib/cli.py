@@ -57,14 +57,15 @@ def cmd_preprocess(args) -> None:
 
 
 def cmd_bench(args) -> None:
+    repeats = {} if args.repeats is None else {"repeats": args.repeats}  # each benchmark has its own default
     if args.what == "preprocess":
         from .corpus import bench
 
-        bench.run(args.input, args.vocab)
+        bench.run(args.input, args.vocab, **repeats)
     elif args.what == "collate":
         from .masking import bench
 
-        bench.run(args.corpus, args.batches, args.repeats, args.seed)
+        bench.run(args.corpus, args.batches, seed=args.seed, **repeats)
     elif args.what == "train":
         from .pretraining import bench
 
@@ -155,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="collate: a corpus output directory (default: build one from the shared FewCLUE texts); "
                                     "train: one (default: build one from the embedded sample corpus)")
     p.add_argument("--batches", type=int, default=20, help="collate: batches of 64 per timed round (default 20)")
-    p.add_argument("--repeats", type=int, default=5, help="collate: timed rounds; each batch counts with its best (default 5)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
+                        "collate: timed rounds, each batch counts with its best (default 5)")
     p.add_argument("--seed", type=int, default=0, help="collate: seed of both collators; train: of data order, masks and weights (default 0)")
     p.add_argument("--preset", default="small", help="train: model preset of both models (default small)")
     p.add_argument("--seq-len", type=int, default=128, help="train: sequence length cap (default 128)")

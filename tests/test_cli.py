@@ -60,3 +60,25 @@ def test_preprocess_web_preset_and_workers(tmp_path, capsys):
     assert stats["documents_in"] == 220 and stats["documents_kept"] > 100
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["quality"]["min_cjk_chars"] == 50 and cfg["dedup"]["near"] is False
+
+
+def test_bench_repeats_reach_each_benchmark_or_leave_its_default(monkeypatch):
+    from obert_lib.corpus import bench as corpus_bench
+    from obert_lib.masking import bench as masking_bench
+
+    calls = []
+    monkeypatch.setattr(corpus_bench, "run", lambda *a, **k: calls.append(("preprocess", a, k)))
+    monkeypatch.setattr(masking_bench, "run", lambda *a, **k: calls.append(("collate", a, k)))
+    for argv in (["bench", "preprocess", "--repeats", "3"], ["bench", "preprocess"],
+                 ["bench", "collate", "--repeats", "2", "--corpus", "c"], ["bench", "collate", "--corpus", "c"]):
+        args = build_parser().parse_args(argv)
+        args.func(args)
+    assert calls == [("preprocess", (None, None), {"repeats": 3}), ("preprocess", (None, None), {}),
+                     ("collate", ("c", 20), {"seed": 0, "repeats": 2}), ("collate", ("c", 20), {"seed": 0})]
+
+
+def test_bench_preprocess_rejects_repeats_below_one_before_any_work():
+    from obert_lib.corpus import bench
+
+    with pytest.raises(ValueError, match=r"repeats: 0 must be >= 1"):
+        bench.run(inputs=["/nonexistent/never-read.jsonl"], repeats=0)

@@ -238,8 +238,7 @@ def _same_shards(a: Path, b: Path) -> bool:
         pq.read_table(x).equals(pq.read_table(y)) for x, y in zip(files_a, files_b))
 
 
-def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: float | None = None,
-        repeats: int = 9) -> list[BenchRow]:
+def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int = 9) -> list[BenchRow]:
     """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; print a table.
 
     Every run starts in a fresh interpreter. Ours runs `repeats` times, 1 and 2 workers interleaved, and
@@ -247,6 +246,8 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, baseline_mb: 
     2 workers gained anywhere from 1.24x to 1.88x (2026-11-22), so 9 pairs rather than 5 (about 50 s
     more). The baseline (minutes) and the reference run once.
     """
+    if repeats < 1:
+        raise ValueError(f"repeats: {repeats} must be >= 1 (interleaved pairs of 1- and 2-worker runs; 9 by default)")
     tmp = Path(tempfile.mkdtemp(prefix="obert-bench-"))
     try:
         if inputs:
