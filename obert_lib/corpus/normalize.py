@@ -219,7 +219,6 @@ def traditional_to_simplified(text: str) -> str:
     return converter.convert(text)
 
 
-
 def _reference_normalize_document(text: str, html: bool = True, nfkc: bool = True, t2s: bool = True) -> str:
     if html:
         text = _reference_strip_html(text)
