@@ -6,28 +6,36 @@ import json
 import sys
 from typing import Any, Sequence
 
-import yaml
 
-
-def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
+def _overrides(pairs: Sequence[str], flag: str = "--set") -> dict[str, Any]:
     """['a.b=1', 'c=[1,2]'] -> {'a.b': 1, 'c': [1, 2]} (values parsed as YAML)."""
+    from .config import ConfigError, read_yaml
+
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
-        out[key] = yaml.safe_load(value)
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        out[key] = read_yaml(f"{flag} {key}", text=value, what="value")
     return out
+
+
+def _yaml_mapping(path: str, what: str) -> dict[str, Any]:
+    """The mapping in YAML file `path`; a missing file, bad syntax or a non-mapping is a ConfigError."""
+    from .config import ConfigError, read_yaml
+
+    data = read_yaml(path, what=what) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} file {path} must hold a mapping (key: value lines) at top level, "
+                          f"not a {type(data).__name__}")
+    return data
 
 
 def _source(args) -> dict[str, Any]:
     """Config mapping from --config (YAML) with --set overrides applied."""
     from .config import apply_overrides
 
-    data = {}
-    if getattr(args, "config", None):
-        with open(args.config, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+    data = _yaml_mapping(args.config, "config") if getattr(args, "config", None) else {}
     return apply_overrides(data, _overrides(args.set or []))
 
 
@@ -45,9 +53,8 @@ def cmd_preprocess(args) -> None:
         cfg.output_dir = args.output
     runtime: dict[str, Any] = {}
     if args.runtime_config:
-        with open(args.runtime_config, encoding="utf-8") as fh:
-            runtime.update(yaml.safe_load(fh) or {})
-    runtime.update(_overrides(args.runtime or []))
+        runtime.update(_yaml_mapping(args.runtime_config, "runtime config"))
+    runtime.update(_overrides(args.runtime or [], "--runtime"))
     if args.executor:
         runtime["executor"] = args.executor
     if args.workers:
@@ -95,7 +102,7 @@ def cmd_pretrain(args) -> None:
     cfg = pretraining.load_plan(args.plan, **_overrides(args.set or []))
     if args.output:
         cfg.output_dir = args.output
-    speed = apply_overrides({}, _overrides(args.speed or []))
+    speed = apply_overrides({}, _overrides(args.speed or [], "--speed"))
     result = pretraining.run(cfg, speed, resume=args.resume)
     _print({"checkpoints": [str(p) for p in result.checkpoints], "parameters": result.parameters,
             "final_loss": float(result.metrics["loss"].iloc[-1])})
@@ -197,14 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import ConfigError
+    from .config import UserError
 
     try:
-        args.func(args)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"obert {args.command}: error: {exc}", file=sys.stderr)
+        status = args.func(args)
+    except (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"obert {args.command}: error: {message}", file=sys.stderr)
         return 2
-    return 0
+    return int(status or 0)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,36 @@ import yaml
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """An expected mistake of the user's (bad path, file, input or value): the CLI prints its message as one
+    line `obert <command>: error: ...` and exits with 2. The message names the file, line or key and the fix.
+    Anything else that escapes is a bug and keeps its traceback."""
+
+
+class ConfigError(UserError, ValueError):
     """A config key is unknown, mistyped or holds an impossible value; the message names key and fix."""
+
+
+def read_yaml(source: str | Path, *, text: str | None = None, what: str = "YAML") -> Any:
+    """Parse YAML from file `source` (or from `text`, with `source` naming where it came from).
+
+    A file that does not exist or does not parse raises ConfigError naming the file, line and column.
+    """
+    if text is None:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"{what} file {path} does not exist; pass an existing YAML file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{what} file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(source)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: {what} does not parse: {problem}; fix the syntax there") from None
 
 
 def require(condition: bool, key: str, message: str) -> None:
@@ -160,9 +188,7 @@ def load(cls: type[T], source: str | Path | Mapping[str, Any] | T | None = None,
         data = dict(source)
     else:
         path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist; pass an existing YAML file")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path, what="config") or {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"config file {path} must hold a mapping at top level")
     if overrides:
