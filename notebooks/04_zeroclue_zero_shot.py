@@ -35,7 +35,7 @@ from obert_lib import evaluation, pretraining, reports
 reports.setup_cjk_font()
 checkpoint = checkpoint or pretraining.latest_checkpoint(f"{workdir}/pretrain")
 result = evaluation.run({"checkpoint": str(checkpoint), "task": task, "data_dir": data_dir, "split": split,
-                         "output_dir": f"{workdir}/zeroshot/{task}"})
+                         "output_dir": f"{workdir}/zeroshot"})  # writes <output_dir>/<task>/<split>/
 result.metrics
 
 # %%

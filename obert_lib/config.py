@@ -24,6 +24,10 @@ class ConfigError(UserError, ValueError):
     """A config key is unknown, mistyped or holds an impossible value; the message names key and fix."""
 
 
+class DataError(UserError, ValueError):
+    """An input file holds rows that cannot be used; the message names the file and line and the fix."""
+
+
 def read_yaml(source: str | Path, *, text: str | None = None, what: str = "YAML") -> Any:
     """Parse YAML from file `source` (or from `text`, with `source` naming where it came from).
 

@@ -1,8 +1,11 @@
 """The results table: one row per run (seed, data hash, flattened config, metrics)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import hashlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -21,6 +24,27 @@ def hash_files(paths: Iterable[str | Path]) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file and a rename: a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+@contextlib.contextmanager
+def _table_lock(table: Path):
+    """An exclusive advisory lock on <table>.lock for one read-append-write of the table: runs sharing a
+    results table (zero-shot tasks into one folder, ablation workers) never drop each other's rows."""
+    with open(table.with_name(table.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def append_result(
@@ -45,12 +69,13 @@ def append_result(
         **{f"metric.{k}": v for k, v in metrics.items()},
     }
     new = pd.DataFrame([row])
-    if table.exists():
-        old = pd.read_csv(table)
-        new = pd.concat([old, new], ignore_index=True)
-    tmp = table.with_suffix(".tmp")
-    new.to_csv(tmp, index=False)
-    tmp.replace(table)  # atomic: a crash never leaves a half-written table
+    with _table_lock(table):
+        if table.exists():
+            old = pd.read_csv(table)
+            new = pd.concat([old, new], ignore_index=True)
+        tmp = table.with_name(f".{table.name}.{os.getpid()}.tmp")
+        new.to_csv(tmp, index=False)
+        tmp.replace(table)  # atomic: a crash never leaves a half-written table
     return new
 
 

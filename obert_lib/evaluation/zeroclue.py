@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from .. import config as cfgmod
-from ..config import require
-from ..results import append_result, hash_files
+from ..config import DataError, require
+from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
+from ..results import append_result, hash_files, write_text_atomic
 from ..paths import resolve_data_path
 from .fewclue import label_index, load_split, task_spec
 
@@ -44,7 +45,8 @@ class ZeroShotConfig:
 
     def __post_init__(self):
         task_spec(self.task)
-        require(self.max_length >= 16, "max_length", "must be >= 16")
+        require(self.max_length >= 16, "max_length", f"{self.max_length} is too short for a template; use >= 16 (128 by default)")
+        require(self.batch_size >= 1, "batch_size", f"{self.batch_size} rows per forward pass is impossible; use >= 1")
 
 
 def build_cloze(tokenizer, template: str, row: dict, label_word_len: int, max_length: int) -> tuple[list[int], list[int]]:
@@ -114,9 +116,19 @@ class ZeroShotResult:
     output_dir: Path
 
 
+def run_dir(cfg: ZeroShotConfig) -> Path:
+    """Where one run writes: <output_dir>/<task>/<split>/, so runs of other tasks and splits sharing an
+    output folder never overwrite each other (their rows meet in <output_dir>/results.csv)."""
+    return Path(cfg.output_dir) / cfg.task / cfg.split
+
+
 def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -> ZeroShotResult:
-    """Score a checkpoint zero-shot on one labelled FewCLUE split; writes metrics, predictions and config."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    """Score a checkpoint zero-shot on one labelled FewCLUE split; writes metrics, predictions and config.
+
+    Everything a user names is checked before the model loads: the checkpoint (an MLM, config.json that
+    parses, a vocabulary covering its tokenizer) and the split (rows that all carry a label).
+    """
+    from transformers import AutoModelForMaskedLM
 
     cfg = cfgmod.load(ZeroShotConfig, cfg)
     spec = task_spec(cfg.task)
@@ -124,11 +136,15 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     template = cfg.template or template
     verbalizer = {**verbalizer, **cfg.verbalizer}
     ckpt = Path(cfg.checkpoint)
-    if not (ckpt / "config.json").is_file():
-        raise FileNotFoundError(f"checkpoint: {ckpt} holds no config.json; give a pretraining stage directory")
-    tokenizer = AutoTokenizer.from_pretrained(ckpt)
-    model = AutoModelForMaskedLM.from_pretrained(ckpt)
+    model_config = check_checkpoint(ckpt, masked_lm=True)
     rows = load_split(cfg.task, cfg.data_dir, cfg.split)
+    unlabelled = sum(1 for r in rows if r.get(spec.label_key) is None)
+    if unlabelled:
+        raise DataError(f"split: {cfg.split} of {cfg.task} has {unlabelled} of {len(rows)} rows without a label; "
+                        "zero-shot accuracy needs a labelled split (dev_0, dev_few_all, test_public)")
+    tokenizer = load_tokenizer(ckpt)
+    check_vocabulary(ckpt, model_config, tokenizer)
+    model = AutoModelForMaskedLM.from_pretrained(ckpt, local_files_only=True)
     t0 = time.perf_counter()
     scores = score(model, tokenizer, rows, template, verbalizer, spec.labels, cfg.max_length, cfg.batch_size, progress)
     gold = np.array([label_index(cfg.task, r) for r in rows])
@@ -137,16 +153,17 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     metrics = {"accuracy": float((pred == gold).mean()), "n": len(rows), "majority_baseline": float(majority),
                "predicted_share": {l: float((pred == i).mean()) for i, l in enumerate(spec.labels)},
                "seconds": round(time.perf_counter() - t0, 3)}
-    predictions = pd.DataFrame({"id": [r.get("id") for r in rows], "gold": [spec.labels[g] for g in gold],
+    predictions = pd.DataFrame({"id": [r.get("id", r.get("idx")) for r in rows], "gold": [spec.labels[g] for g in gold],
                                 "pred": [spec.labels[p] for p in pred],
                                 **{f"logp_{l}": scores[:, i] for i, l in enumerate(spec.labels)}})
-    out = Path(cfg.output_dir)
+    out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.save(cfg, out / "config.json")
-    (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
-    predictions.to_csv(out / "predictions.csv", index=False)
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2))
+    write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
     split_file = resolve_data_path(cfg.data_dir) / cfg.task / f"{cfg.split}.json"
-    append_result(cfg.results_table or out / "results.csv", f"zeroshot/{cfg.task}", cfg.seed, hash_files([split_file]),
+    table = cfg.results_table or Path(cfg.output_dir) / "results.csv"
+    append_result(table, f"zeroshot/{cfg.task}", cfg.seed, hash_files([split_file]),
                   cfgmod.to_dict(cfg), {"accuracy": metrics["accuracy"], "majority_baseline": metrics["majority_baseline"]})
     return ZeroShotResult(metrics=metrics, predictions=predictions, output_dir=out)
 

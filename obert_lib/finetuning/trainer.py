@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 
 from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from .. import config as cfgmod
-from ..config import require
+from ..config import DataError, require
+from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
 from ..evaluation.fewclue import label_index, load_split, task_spec
 from ..paths import resolve_data_path
 from ..results import append_result, hash_files, summarise
@@ -45,7 +46,9 @@ class FinetuneConfig:
     def __post_init__(self):
         task_spec(self.task)
         require(self.epochs >= 1, "epochs", "must be >= 1")
-        require(self.batch_size >= 1, "batch_size", "must be >= 1")
+        require(self.batch_size >= 1, "batch_size", f"{self.batch_size} rows per step is impossible; use >= 1")
+        require(self.max_length >= 8, "max_length",
+                f"{self.max_length} tokens cannot hold [CLS], a text and [SEP]; use >= 8 (128 by default)")
         require(self.lr > 0, "lr", "must be > 0")
 
 
@@ -82,21 +85,26 @@ def evaluate(model, tokenizer, task: str, rows: list[dict], max_length: int, bat
 
 def run(cfg: FinetuneConfig | dict | str | None = None, progress: bool = True) -> FinetuneResult:
     """Fine-tune a pretrained checkpoint on one task with one trick; writes metrics, history and config."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     cfg = cfgmod.load(FinetuneConfig, cfg)
     spec = task_spec(cfg.task)
     ckpt = Path(cfg.checkpoint)
-    if not (ckpt / "config.json").is_file():
-        raise FileNotFoundError(f"checkpoint: {ckpt} holds no config.json; give a pretraining stage directory")
+    model_config = check_checkpoint(ckpt, masked_lm=False)
     train_rows = load_split(cfg.task, cfg.data_dir, cfg.train_split)
     eval_rows = load_split(cfg.task, cfg.data_dir, cfg.eval_split)
+    for split, rows in ((cfg.train_split, train_rows), (cfg.eval_split, eval_rows)):
+        unlabelled = sum(1 for r in rows if r.get(spec.label_key) is None)
+        if unlabelled:
+            raise DataError(f"{split}: {unlabelled} of {len(rows)} rows of {cfg.task} have no label; "
+                            "fine-tuning and its evaluation need labelled splits")
     torch.manual_seed(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(ckpt)
+    tokenizer = load_tokenizer(ckpt)
+    check_vocabulary(ckpt, model_config, tokenizer)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the fresh classifier head is expected; its warning is noise here
-    model = AutoModelForSequenceClassification.from_pretrained(ckpt, num_labels=len(spec.labels))
+    model = AutoModelForSequenceClassification.from_pretrained(ckpt, num_labels=len(spec.labels), local_files_only=True)
     hf_logging.set_verbosity(verbosity)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     fgm = FGM(model, cfg.fgm_epsilon) if cfg.trick == "fgm" else None

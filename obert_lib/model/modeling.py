@@ -23,13 +23,14 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (BaseModelOutputWithPooling, MaskedLMOutput, SequenceClassifierOutput,
                                            TokenClassifierOutput)
 
+from ..config import UserError
 from .configuration import ModelConfig, OBertConfig
 from .positions import apply_rotary, relative_position_bucket, relative_positions, rotary_tables
 
 logger = logging.getLogger(__name__)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
     """A checkpoint lacks weights the model needs (they would be random) or holds weights it cannot place."""
 
 

@@ -39,8 +39,9 @@ def test_zero_shot_run_writes_metrics_and_config(tiny_checkpoint, tmp_path):
     r = evaluation.run({"checkpoint": str(tiny_checkpoint.checkpoints[-1]), "output_dir": str(tmp_path)}, progress=False)
     assert r.metrics["n"] == 16 and 0 <= r.metrics["accuracy"] <= 1 and r.metrics["majority_baseline"] == 0.5
     assert abs(sum(r.metrics["predicted_share"].values()) - 1) < 1e-9
-    assert json.loads((tmp_path / "config.json").read_text())["task"] == "eprstmt"
-    assert (tmp_path / "predictions.csv").is_file() and (tmp_path / "results.csv").is_file()
+    assert r.output_dir == tmp_path / "eprstmt" / "dev_0"  # runs of other tasks and splits write beside it
+    assert json.loads((r.output_dir / "config.json").read_text())["task"] == "eprstmt"
+    assert (r.output_dir / "predictions.csv").is_file() and (tmp_path / "results.csv").is_file()
     acc = (r.predictions["gold"] == r.predictions["pred"]).mean()
     assert acc == r.metrics["accuracy"]
 
