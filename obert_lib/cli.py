@@ -63,7 +63,23 @@ def cmd_preprocess(args) -> None:
     _print(result.stats if result.stats is not None else {"submitted": "slurm jobs", "output_dir": str(result.output_dir)})
 
 
+def _check_bench_paths(args) -> None:
+    """Paths a benchmark reads, checked before any work: input files, a vocab file, a corpus output folder."""
+    from pathlib import Path
+
+    from .config import ConfigError
+
+    for flag, paths in (("--input", args.input or []), ("--vocab", [args.vocab] if args.vocab else [])):
+        for path in paths:
+            if not Path(path).is_file():
+                raise ConfigError(f"{flag}: {path} is not a file; pass an existing file")
+    if args.corpus and not (Path(args.corpus) / "tokenizer").is_dir():
+        raise ConfigError(f"--corpus: {args.corpus} is not a corpus folder (no tokenizer/ inside); pass the output "
+                          "folder of `obert preprocess`, or leave --corpus out to build one")
+
+
 def cmd_bench(args) -> None:
+    _check_bench_paths(args)
     repeats = {} if args.repeats is None else {"repeats": args.repeats}  # each benchmark has its own default
     if args.what == "preprocess":
         from .corpus import bench

@@ -27,3 +27,16 @@ def resolve_data_path(path: str | Path) -> Path:
     if text.startswith("shared:"):
         return shared_data_dir() / text[len("shared:"):]
     return Path(text).expanduser()
+
+
+def check_output_dir(path: str | Path, key: str = "output_dir") -> Path:
+    """`path` as an output folder: refused (ConfigError naming `key`) when it exists as a file, before any work."""
+    from .config import ConfigError
+
+    out = resolve_data_path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{key}: {out} is a file; give a folder (it is created when missing)")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{key}: {parent} (a parent of {out}) is a file; give a folder path")
+    return out

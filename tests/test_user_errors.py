@@ -117,3 +117,23 @@ def test_outbound_connections_are_refused_in_tests():
         urllib.request.urlopen("https://huggingface.co/api/models/bert-base-chinese", timeout=5)
     with pytest.raises(NetworkAccessInTest):
         socket.create_connection(("8.8.8.8", 53), timeout=1)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["bench", "collate", "--corpus", "/nonexistent-corpus"], "--corpus: /nonexistent-corpus is not a corpus folder"),
+    (["bench", "train", "--corpus", "/nonexistent-corpus"], "--corpus: /nonexistent-corpus is not a corpus folder"),
+    (["bench", "preprocess", "--input", "/nonexistent.jsonl"], "--input: /nonexistent.jsonl is not a file"),
+    (["bench", "preprocess", "--vocab", "/nonexistent-vocab.txt"], "--vocab: /nonexistent-vocab.txt is not a file"),
+])
+def test_benchmark_paths_are_checked_before_any_work(capsys, argv, needle):
+    code, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, "bench", needle)
+
+
+@pytest.mark.parametrize("command", ["zeroshot", "finetune"])
+def test_an_output_path_that_is_a_file_is_refused(capsys, tmp_path, command):
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    for out, needle in ((afile, f"output_dir: {afile} is a file"), (afile / "sub", f"{afile} (a parent of")):
+        code, err = run_cli(capsys, command, "--set", f"output_dir={out}", "--set", f"checkpoint={tmp_path}")
+        assert_one_line_error(code, err, command, needle)

@@ -19,7 +19,7 @@ from .. import config as cfgmod
 from ..config import DataError, require
 from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
 from ..results import append_result, hash_files, write_text_atomic
-from ..paths import resolve_data_path
+from ..paths import check_output_dir, resolve_data_path
 from .fewclue import label_index, load_split, task_spec
 
 # task -> (template with {mask} and the task's text fields, label -> label word)
@@ -136,6 +136,7 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     template = cfg.template or template
     verbalizer = {**verbalizer, **cfg.verbalizer}
     ckpt = Path(cfg.checkpoint)
+    check_output_dir(cfg.output_dir)
     model_config = check_checkpoint(ckpt, masked_lm=True)
     rows = load_split(cfg.task, cfg.data_dir, cfg.split)
     unlabelled = sum(1 for r in rows if r.get(spec.label_key) is None)

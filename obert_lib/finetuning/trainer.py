@@ -18,7 +18,7 @@ from .. import config as cfgmod
 from ..config import DataError, require
 from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
 from ..evaluation.fewclue import label_index, load_split, task_spec
-from ..paths import resolve_data_path
+from ..paths import check_output_dir, resolve_data_path
 from ..results import append_result, hash_files, summarise
 from .tricks import FGM, rdrop_loss
 
@@ -91,6 +91,7 @@ def run(cfg: FinetuneConfig | dict | str | None = None, progress: bool = True) -
     cfg = cfgmod.load(FinetuneConfig, cfg)
     spec = task_spec(cfg.task)
     ckpt = Path(cfg.checkpoint)
+    check_output_dir(cfg.output_dir)
     model_config = check_checkpoint(ckpt, masked_lm=False)
     train_rows = load_split(cfg.task, cfg.data_dir, cfg.train_split)
     eval_rows = load_split(cfg.task, cfg.data_dir, cfg.eval_split)
