@@ -52,14 +52,19 @@ def run(output: str | Path = "build/demo", profile: str = "demo", only: list[str
     """
     import papermill as pm
 
+    from .config import ConfigError
+    from .paths import check_output_dir
+
     if profile not in PROFILES:
-        raise ValueError(f"profile: {profile!r} is unknown; use one of {sorted(PROFILES)}")
-    out = Path(output).resolve()
+        raise ConfigError(f"profile: {profile!r} is unknown; use one of {sorted(PROFILES)}")
+    chosen = [nb for nb in notebooks() if not only or any(nb.stem.startswith(o) for o in only)]
+    if not chosen:
+        raise ConfigError(f"only: no notebook name starts with {only}; the notebooks are "
+                          f"{[nb.stem for nb in notebooks()]}")
+    out = check_output_dir(output, "output").resolve()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     executed = []
-    for nb in notebooks():
-        if only and not any(nb.stem.startswith(o) for o in only):
-            continue
+    for nb in chosen:
         params = {"workdir": str(out / "artefacts"), "reports_dir": str(out / "reports"),
                   **PROFILES[profile].get(nb.stem, {})}
         target = out / "notebooks" / nb.name

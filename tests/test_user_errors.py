@@ -137,3 +137,13 @@ def test_an_output_path_that_is_a_file_is_refused(capsys, tmp_path, command):
     for out, needle in ((afile, f"output_dir: {afile} is a file"), (afile / "sub", f"{afile} (a parent of")):
         code, err = run_cli(capsys, command, "--set", f"output_dir={out}", "--set", f"checkpoint={tmp_path}")
         assert_one_line_error(code, err, command, needle)
+
+
+def test_demo_with_no_matching_notebook_or_a_file_as_output_is_one_line(capsys, tmp_path):
+    code, err = run_cli(capsys, "demo", "--only", "99", "--output", str(tmp_path / "out"))
+    assert_one_line_error(code, err, "demo", "only: no notebook name starts with ['99']", "01_corpus_preprocessing")
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    code, err = run_cli(capsys, "demo", "--only", "01", "--output", str(afile))
+    assert_one_line_error(code, err, "demo", f"output: {afile} is a file")
+    assert not (tmp_path / "out").exists()
