@@ -9,6 +9,8 @@ import pytest
 
 from obert_lib.cli import main
 
+pytestmark = pytest.mark.bad_input
+
 
 def run_cli(capsys, *argv: str) -> tuple[int, str]:
     code = main(list(argv))

@@ -16,6 +16,8 @@ from obert_lib.evaluation import load_split
 from obert_lib.paths import sample_path
 from obert_lib.results import append_result
 
+pytestmark = pytest.mark.bad_input
+
 
 def one_line_error(capsys, argv: list[str], command: str) -> str:
     code = main(argv)
