@@ -57,7 +57,11 @@ def cmd_preprocess(args) -> None:
     runtime.update(_overrides(args.runtime or [], "--runtime"))
     if args.executor:
         runtime["executor"] = args.executor
-    if args.workers:
+    if args.workers is not None:
+        if args.workers < 1:
+            from .config import ConfigError
+
+            raise ConfigError(f"--workers {args.workers}: must be >= 1 (worker processes); e.g. --workers 2")
         runtime["workers"] = args.workers
     result = corpus.run(cfg, runtime)
     _print(result.stats if result.stats is not None else {"submitted": "slurm jobs", "output_dir": str(result.output_dir)})

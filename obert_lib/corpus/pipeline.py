@@ -22,10 +22,17 @@ from .. import config as cfgmod
 from ..config import ConfigError, require
 from ..paths import resolve_data_path
 from ..results import hash_files
+from . import guards
 from .annotate import SPAN_TYPES
 from .dedup import exact_dedup_key
-from .tokenizer import load_vocab_tokenizer, train_tokenizer
+from .tokenizer import load_saved_tokenizer, load_vocab_tokenizer, train_tokenizer
 from .wordpiece import save_char_tables
+
+
+def require_fraction(cfg: Any, key: str) -> None:
+    """A ratio or threshold field of `cfg` must lie within [0, 1]."""
+    value = getattr(cfg, key)
+    require(0.0 <= value <= 1.0, key, f"must be within [0, 1] (got {value}); it is a fraction of the document")
 
 
 @dataclass
@@ -67,9 +74,12 @@ class QualityConfig:
     max_spam_line_fraction: float = 0.5
 
     def __post_init__(self):
-        require(self.min_cjk_chars >= 0, "min_cjk_chars", "must be >= 0")
-        require(0.0 <= self.min_cjk_ratio <= 1.0, "min_cjk_ratio", "must be within [0, 1]")
-        require(0.0 < self.max_top_char_fraction <= 1.0, "max_top_char_fraction", "must be within (0, 1]")
+        require(self.min_cjk_chars >= 0, "min_cjk_chars", f"must be >= 0 (got {self.min_cjk_chars}); 0 turns the rule off")
+        require(0.0 < self.max_top_char_fraction <= 1.0, "max_top_char_fraction",
+                f"must be within (0, 1] (got {self.max_top_char_fraction}); 1 turns the rule off")
+        for key in ("min_cjk_ratio", "max_duplicate_line_fraction", "max_punctuation_ratio", "max_digit_ratio",
+                    "max_duplicate_ngram_fraction", "max_spam_line_fraction"):
+            require_fraction(self, key)
 
 
 @dataclass
@@ -85,8 +95,11 @@ class DedupConfig:
     min_paragraph_chars: int = 20  # shorter paragraphs ("谢谢！") may repeat legitimately
 
     def __post_init__(self):
-        require(self.num_perm > 0 and self.num_perm % self.bands == 0, "bands", f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands})")
-        require(self.shingle_size >= 1, "shingle_size", "must be >= 1")
+        require(self.bands >= 1, "bands", f"must be >= 1 (got {self.bands}); 16 bands of 8 hashes is the default")
+        require(self.num_perm > 0 and self.num_perm % self.bands == 0, "bands",
+                f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands}); e.g. num_perm=128, bands=16")
+        require(self.shingle_size >= 1, "shingle_size", f"must be >= 1 (got {self.shingle_size})")
+        require(self.min_paragraph_chars >= 0, "min_paragraph_chars", f"must be >= 0 (got {self.min_paragraph_chars})")
 
 
 @dataclass
@@ -96,7 +109,8 @@ class TokenizerConfig:
     min_frequency: int = 1
 
     def __post_init__(self):
-        require(self.vocab_size >= 100, "vocab_size", "must be >= 100")
+        require(self.vocab_size >= 100, "vocab_size", f"must be >= 100 (got {self.vocab_size})")
+        require(self.min_frequency >= 1, "min_frequency", f"must be >= 1 (got {self.min_frequency})")
 
 
 @dataclass
@@ -125,9 +139,13 @@ class CorpusConfig:
 
     def __post_init__(self):
         require(len(self.inputs) > 0, "inputs", "give at least one input file or folder")
-        require(self.max_chars > 0, "max_chars", "must be > 0")
-        require(self.keywords_top_k >= 0, "keywords_top_k", "must be >= 0 (0 marks no keywords)")
-        require(self.min_paragraph_chars >= 1, "min_paragraph_chars", "must be >= 1")
+        require(bool(self.text_key) and bool(self.id_key), "text_key" if not self.text_key else "id_key",
+                "must name a field (e.g. text_key: text)")
+        require(self.max_chars > 0, "max_chars", f"must be > 0 (got {self.max_chars})")
+        require(self.keywords_top_k >= 0, "keywords_top_k", f"must be >= 0 (got {self.keywords_top_k}; 0 marks no keywords)")
+        require(self.min_paragraph_chars >= 1, "min_paragraph_chars", f"must be >= 1 (got {self.min_paragraph_chars})")
+        require(self.max_documents is None or self.max_documents >= 1, "max_documents",
+                f"must be >= 1 or null for all (got {self.max_documents})")
 
 
 @dataclass
@@ -157,8 +175,11 @@ class CorpusRuntime:
     slurm_logs_folder: str | None = None
 
     def __post_init__(self):
-        require(self.workers >= 1, "workers", "must be >= 1")
-        require(self.tasks is None or self.tasks >= 1, "tasks", "must be >= 1 or null")
+        require(self.workers >= 1, "workers", f"must be >= 1 (got {self.workers}); e.g. workers=2 for two processes")
+        require(self.tasks is None or self.tasks >= 1, "tasks",
+                f"must be >= 1 or null for one per input file (got {self.tasks})")
+        require(self.slurm_cpus_per_task >= 1, "slurm_cpus_per_task", f"must be >= 1 (got {self.slurm_cpus_per_task})")
+        require(self.slurm_mem_per_cpu_gb >= 1, "slurm_mem_per_cpu_gb", f"must be >= 1 (got {self.slurm_mem_per_cpu_gb})")
         require(self.executor != "slurm" or bool(self.slurm_partition), "slurm_partition",
                 "the slurm executor needs a partition (e.g. slurm_partition: gpu)")
 
@@ -216,15 +237,13 @@ def _format_of(files: list[Path], declared: str) -> str:
 
 
 def _reader(fmt: str, paths_file: Path, cfg: CorpusConfig):
-    from datatrove.pipeline.readers import ParquetReader
-
-    from .readers import ObertJsonlReader, ObertTextReader
+    from .readers import ObertJsonlReader, ObertParquetReader, ObertTextReader
 
     common = {"paths_file": str(paths_file), "limit": cfg.max_documents if cfg.max_documents is not None else -1}
     if fmt == "jsonl":
         return ObertJsonlReader("/", text_key=cfg.text_key, id_key=cfg.id_key, **common)
     if fmt == "parquet":
-        return ParquetReader("/", text_key=cfg.text_key, id_key=cfg.id_key, **common)
+        return ObertParquetReader("/", text_key=cfg.text_key, id_key=cfg.id_key, **common)
     return ObertTextReader("/", blocks=fmt == "text_blocks", **common)
 
 
@@ -468,17 +487,18 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     7 paragraph-find, 8 annotate (drop repeated paragraphs, annotate, tokenise, write Parquet shards).
     """
     from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
-    from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactDedupSignature, ExactFindDedups
+    from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactFindDedups
     from datatrove.pipeline.dedup.minhash import MinhashConfig
-    from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
 
+    from .stage_io import FirstCopyDedupSignature, RankJsonlReader
     from .steps import Annotate, CharMinhashSignature, ParagraphSplit, ShardWriter, cleaned_row, paragraph_dedup_key, removed_row
 
     cfg = cfgmod.load(CorpusConfig, cfg)
     runtime = cfgmod.load(CorpusRuntime, runtime)
     files = _input_files(cfg)
+    guards.check_output_dir(Path(cfg.output_dir).resolve(), [resolve_data_path(item) for item in cfg.inputs])
     fmt = _format_of(files, cfg.input_format)
     kb_path = resolve_data_path(cfg.knowledge_base) if cfg.knowledge_base else None
     if kb_path and not kb_path.is_file():
@@ -531,11 +551,12 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         JsonlWriter(str(work / "cleaned"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
     ]
     if d.exact:
-        clean.append(ExactDedupSignature(str(work / "exact_sigs"), config=exact_cfg))
+        clean.append(FirstCopyDedupSignature(str(work / "exact_sigs"), config=exact_cfg))
     stages = [("clean", clean, tasks)]
     if d.exact:
         stages.append(("exact-find", [ExactFindDedups(str(work / "exact_sigs"), str(work / "exact_dups"), config=exact_cfg)], 1))
-    dedup_input = [JsonlReader(str(work / "cleaned"), glob_pattern="*.jsonl.gz")]
+    # every later stage reads with RankJsonlReader: task r the file of task r, which the dedup indexes name
+    dedup_input = [RankJsonlReader(str(work / "cleaned"))]
     if d.exact:
         dedup_input.append(ExactDedupFilter(str(work / "exact_dups"), config=exact_cfg,
                                             exclusion_writer=removed_writer("exact_duplicate")))
@@ -549,7 +570,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         stages.append(("minhash-cluster", [MinhashDedupCluster(str(work / "minhash_buckets"), str(work / "minhash_remove"),
                                                                 config=mh_cfg)], 1))
     tokenizer_dir = out / "tokenizer"
-    final = [JsonlReader(str(work / "deduped"), glob_pattern="*.jsonl.gz")]
+    final = [RankJsonlReader(str(work / "deduped"))]
     if d.near:
         final.append(MinhashDedupFilter(str(work / "minhash_remove"), exclusion_writer=removed_writer("near_duplicate")))
     para_cfg = ExactDedupConfig(content_getter=functools.partial(paragraph_dedup_key, min_chars=d.min_paragraph_chars))
@@ -559,12 +580,12 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         JsonlWriter(str(work / "paragraphs"), output_filename="${rank}.jsonl.gz", adapter=cleaned_row),
     ]
     if d.paragraphs:
-        final.append(ExactDedupSignature(str(work / "para_sigs"), config=para_cfg))
+        final.append(FirstCopyDedupSignature(str(work / "para_sigs"), config=para_cfg))
         stages.append(("paragraphs", final, tasks))
         stages.append(("paragraph-find", [ExactFindDedups(str(work / "para_sigs"), str(work / "para_dups"), config=para_cfg)], 1))
     else:
         stages.append(("paragraphs", final, tasks))
-    annotate_pipeline = [JsonlReader(str(work / "paragraphs"), glob_pattern="*.jsonl.gz")]
+    annotate_pipeline = [RankJsonlReader(str(work / "paragraphs"))]
     if d.paragraphs:
         annotate_pipeline.append(ExactDedupFilter(str(work / "para_dups"), config=para_cfg))
     annotate_pipeline += [
@@ -597,6 +618,9 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
             t_stage = time.perf_counter()
             _run_stage(ex, runtime, work / "logs" / name)
             stage_seconds[name] = round(time.perf_counter() - t_stage, 3)
+            if name == "clean" and not any((work / "cleaned").glob("*.jsonl.gz")):  # nothing kept: say why
+                raise guards.all_dropped(out, files, cfg, clean[0], _step_stats(work / "logs" / "clean"),
+                                         time.perf_counter() - t0, stage_seconds)
     if runtime.executor == "slurm":
         tokenizer_step()
         ex = _executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate", depends=previous_executor)
@@ -651,8 +675,6 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, st
         ann.update({k: v for k, v in c.items() if k in ("paragraphs_out", "tokens_out")})
         if "exact-deduplication" in name and c.get("dropped"):
             line_stats["duplicate_paragraph"] += c["dropped"]
-    from transformers import AutoTokenizer
-
     dropped = {reason: len(items) for reason, items in sorted(removed.items())}
     stats_out = {
         "documents_in": documents_in,
@@ -661,7 +683,7 @@ def _collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, st
         "lines_removed": dict(sorted(line_stats.items())),
         "paragraphs_out": ann["paragraphs_out"],
         "tokens_out": ann["tokens_out"],
-        "vocab_size": len(AutoTokenizer.from_pretrained(out / "tokenizer")),
+        "vocab_size": len(load_saved_tokenizer(out / "tokenizer")),
         "bytes_in": sum(f.stat().st_size for f in files),
         "bytes_out": sum(p.stat().st_size for p in (out / "shards").glob("*.parquet")),
         "data_hash": hash_files(files),

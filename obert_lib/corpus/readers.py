@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.readers.base import BaseDiskReader
 
 DROP_KEY = "obert_drop"  # metadata key a reader sets on a placeholder document that must be dropped
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some Windows editors put at the start of a file
 _MISSING = object()  # a row without an id field (JSON null is an id: "None", as str(None) has always given)
 
 
@@ -16,6 +18,18 @@ def drop_placeholder(reason: str, detail: str, file: str, line: int | None, raw:
     file = _display(file)
     where = f"{file}:{line}" if line is not None else file
     return Document(text=raw[:2000], id=where, metadata={DROP_KEY: reason, "detail": detail, "file": file, "line": line})
+
+
+def missing_text_detail(row, text_key: str) -> str:
+    """Why a row has no usable text, naming the keys it does have (so that a wrong text_key shows)."""
+    if type(row) is not dict:
+        return f"a JSON {type(row).__name__}, not an object with a string field '{text_key}'"
+    keys = ", ".join(f"'{k}'" for k in list(row)[:20]) or "none"
+    if text_key in row:
+        value = row[text_key]
+        kind = "null" if value is None else type(value).__name__
+        return f"field '{text_key}' is {kind}, not a string (keys: {keys})"
+    return f"no string field '{text_key}' (keys: {keys})"
 
 
 class _LineSource:
@@ -86,7 +100,9 @@ class ObertJsonlReader(CountingDiskReader):
         try:
             with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
-                    if raw.isspace():  # blank (a line from the file is never b"")
+                    if lineno == 1 and raw.startswith(BOM):
+                        raw = raw[len(BOM):]
+                    if raw.isspace() or not raw:  # blank (b"" only for a file that is just a BOM)
                         continue
                     try:
                         row = orjson.loads(raw)  # bytes: orjson checks the UTF-8 itself, no str of the line is made
@@ -100,7 +116,7 @@ class ObertJsonlReader(CountingDiskReader):
                         continue
                     text = row.get(text_key) if type(row) is dict else None
                     if not isinstance(text, str):
-                        yield drop_placeholder("missing_text", f"no string field '{text_key}'", filepath, lineno,
+                        yield drop_placeholder("missing_text", missing_text_detail(row, text_key), filepath, lineno,
                                                raw.decode("utf-8"))
                         continue
                     doc_id = row.get(id_key, _MISSING)
@@ -132,6 +148,8 @@ class ObertTextReader(CountingDiskReader):
         try:
             with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
+                    if lineno == 1 and raw.startswith(BOM):
+                        raw = raw[len(BOM):]
                     try:
                         line = raw.decode("utf-8").rstrip("\r\n")
                     except UnicodeDecodeError as exc:
@@ -152,3 +170,41 @@ class ObertTextReader(CountingDiskReader):
                     yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": _display(filepath), "line": start})
         except Exception as exc:  # noqa: BLE001
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
+
+
+class ObertParquetReader(CountingDiskReader):
+    """Parquet: one document per row, text in column `text_key`.
+
+    A row without a string text (no such column, a null, a number) and a file that cannot be read as Parquet
+    each yield a drop placeholder naming file and row (datatrove's ParquetReader skips such rows uncounted).
+    Scalar columns other than text and id become metadata, as in the JSONL reader.
+    """
+
+    name = "obert parquet"
+
+    def __init__(self, data_folder, text_key: str = "text", id_key: str = "id", batch_size: int = 1000, **kwargs):
+        super().__init__(data_folder, text_key=text_key, id_key=id_key, **kwargs)
+        self.batch_size = batch_size
+
+    def read_file(self, filepath: str):
+        import pyarrow.parquet as pq
+
+        shown = _display(filepath)
+        text_key, id_key = self.text_key, self.id_key
+        row_no = 0
+        try:
+            with self.data_folder.open(filepath, "rb") as fh, pq.ParquetFile(fh) as table:
+                for batch in table.iter_batches(batch_size=self.batch_size):
+                    for row in batch.to_pylist():
+                        row_no += 1
+                        text = row.get(text_key)
+                        if not isinstance(text, str):
+                            raw = json.dumps(row, ensure_ascii=False, default=str)
+                            yield drop_placeholder("missing_text", missing_text_detail(row, text_key), filepath, row_no, raw)
+                            continue
+                        doc_id = row.get(id_key)
+                        meta = {k: v for k, v in row.items() if k != text_key and k != id_key and isinstance(v, (str, int, float))}
+                        meta["file"], meta["line"] = shown, row_no
+                        yield Document(text=text, id=f"{filepath}:{row_no}" if doc_id is None else str(doc_id), metadata=meta)
+        except Exception as exc:  # noqa: BLE001 - not Parquet, truncated, unreadable: a drop, not a crash
+            yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, row_no or None)

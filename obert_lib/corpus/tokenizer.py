@@ -26,6 +26,17 @@ def load_vocab_tokenizer(vocab_file: str | Path) -> BertTokenizer:
     return _wrap(BertWordPieceTokenizer(str(path), handle_chinese_chars=True, strip_accents=False, lowercase=True))
 
 
+def load_saved_tokenizer(folder: str | Path):
+    """The tokenizer a corpus run saved in `folder`, read from local files only (never the Hugging Face Hub)."""
+    from transformers import AutoTokenizer
+
+    path = Path(folder)
+    if not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{path} holds no tokenizer (tokenizer.json); give a corpus output folder that "
+                                "`obert preprocess` finished, or run it first")
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 1) -> BertTokenizer:
     """Build a Chinese-BERT-style WordPiece vocab from `texts`, deterministically.
 

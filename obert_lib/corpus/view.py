@@ -43,11 +43,10 @@ def render_spans_html(tokens: list[str], spans: dict[str, list[list[int]]]) -> s
 
 def annotated_paragraphs_html(corpus_dir: str | Path, n: int = 3, min_tokens: int = 30) -> str:
     """The first n paragraphs of at least min_tokens tokens, each shown with every span type coloured."""
-    from transformers import AutoTokenizer
-
     from .pipeline import load_shards
+    from .tokenizer import load_saved_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(Path(corpus_dir) / "tokenizer")
+    tokenizer = load_saved_tokenizer(Path(corpus_dir) / "tokenizer")
     rows = [r for r in load_shards(corpus_dir).slice(0, 500).to_pylist() if len(r["input_ids"]) >= min_tokens][:n]
     blocks = []
     for r in rows:

@@ -1,0 +1,163 @@
+"""Checks of a corpus run that end it with one clear UserError: where it writes, and a run that kept nothing."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ..config import UserError
+
+_EXAMPLES = 200  # removed records read per reason to explain a run that kept nothing
+_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
+              type(None): "null"}
+
+
+def check_output_dir(out: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, an output path that is a file, or an output and an input folder inside each other."""
+    for path in (out, *out.parents):
+        if path.exists() and not path.is_dir():
+            where = "is" if path == out else f"is inside {path}, which is"
+            raise UserError(f"output_dir: {out} {where} a file, not a folder; give a folder path (--output runs/corpus)")
+    for given in inputs:
+        path = given.resolve()
+        if path.is_dir() and (out == path or path in out.parents):
+            raise UserError(f"output_dir: {out} is inside input folder {path}: the next run would read its own output as "
+                            f"input; give an output folder outside {path}")
+        if out in path.parents:
+            raise UserError(f"inputs: {path} is inside output folder {out}, which a run rewrites; move the input out "
+                            f"or give another output folder")
+
+
+def dropped_by_reason(step_stats: dict[str, Counter]) -> dict[str, int]:
+    """Documents dropped per reason by the filters of one stage (their `dropped_<reason>` counters)."""
+    out: Counter = Counter()
+    for counts in step_stats.values():
+        for label, value in counts.items():
+            if label.startswith("dropped_"):
+                out[label[len("dropped_"):]] += value
+    return dict(sorted(out.items()))
+
+
+def all_dropped(out: Path, files: list[Path], cfg: Any, reader: Any, clean: dict[str, Counter], seconds: float,
+                stage_seconds: dict[str, float]) -> UserError:
+    """Write stats.json of a run whose cleaning kept no document; return the UserError that says why and what to do.
+
+    `reader`: the run's input reader (examples of reader drops come from it when removed/ was not kept);
+    `clean`: the clean stage's summed counters per step.
+    """
+    from ..results import hash_files
+
+    n_in = sum(c.get("documents", 0) for c in clean.values())  # only readers count "documents"
+    dropped = dropped_by_reason(clean)
+    lines = Counter()
+    for counts in clean.values():
+        lines.update({k[len("line_removed_"):]: v for k, v in counts.items() if k.startswith("line_removed_")})
+    stats = {"documents_in": n_in, "documents_kept": 0, "documents_dropped": dropped,
+             "lines_removed": dict(sorted(lines.items())), "paragraphs_out": 0, "tokens_out": 0,
+             "bytes_in": sum(f.stat().st_size for f in files), "bytes_out": 0, "data_hash": hash_files(files),
+             "seconds": round(seconds, 3), "stage_seconds": stage_seconds}
+    if n_in == 0:
+        shown = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        message = (f"no documents in the inputs: {len(files)} file(s) ({shown}) hold no non-blank line; "
+                   f"give files with one document per line")
+    else:
+        reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
+        hints = [_hint(reason, _records(out / "removed" / reason) or _reread(reader, files, reason), cfg)
+                 for reason in sorted(dropped, key=lambda r: -dropped[r])]
+        noun = "document" if n_in == 1 else "documents"
+        message = f"all {n_in} {noun} dropped: {reasons}; " + "; ".join(h for h in hints if h)
+    where = f"see {out / 'removed'}/<reason>/ and " if cfg.keep_removed and dropped else "see "
+    message += f" ({where}{out / 'stats.json'})"
+    (out / "stats.json").write_text(json.dumps({**stats, "error": message}, ensure_ascii=False, indent=2),
+                                    encoding="utf-8")
+    return UserError(message)
+
+
+def _records(folder: Path) -> list[dict]:
+    """Up to _EXAMPLES removed records of one reason."""
+    rows: list[dict] = []
+    for f in sorted(folder.glob("*.jsonl")):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                rows.append(json.loads(line))
+                if len(rows) >= _EXAMPLES:
+                    return rows
+    return rows
+
+
+def _reread(reader: Any, files: list[Path], reason: str) -> list[dict]:
+    """Up to _EXAMPLES drops for `reason` read again from the inputs (a reader's drops only, from its first rows)."""
+    from .readers import DROP_KEY
+
+    rows: list[dict] = []
+    for f in files:
+        for n, doc in enumerate(reader.read_file(str(f).lstrip("/"))):
+            if doc.metadata.get(DROP_KEY) == reason:
+                m = doc.metadata
+                rows.append({"file": m["file"], "line": m["line"], "detail": m["detail"], "text": doc.text})
+            if len(rows) >= _EXAMPLES or n >= 10 * _EXAMPLES:
+                break
+        if len(rows) >= _EXAMPLES:
+            break
+    return rows
+
+
+def _first(records: list[dict]) -> str:
+    if not records:
+        return ""
+    r = records[0]
+    where = f"{r['file']}:{r['line']}" if r.get("line") is not None else str(r.get("file"))
+    return f" (first: {where}: {r['detail']})"
+
+
+def _hint(reason: str, records: list[dict], cfg: Any) -> str:
+    """What a user should know and do about documents dropped for `reason` (`records`: some of them)."""
+    if reason == "missing_text":
+        return _missing_text_hint(records, cfg.text_key, cfg.id_key)
+    if reason == "unreadable_line":
+        return (f"lines are not JSON{_first(records)}: each line must be one JSON object (JSON lines); "
+                "convert a pretty-printed JSON array with `jq -c '.[]' in.json > in.jsonl`")
+    if reason == "unreadable_file":
+        return (f"files cannot be read{_first(records)}: check that each file is what its name says "
+                "(a .gz or .zst name must hold compressed data, .parquet a Parquet file)")
+    if reason == "invalid_utf8":
+        return f"lines are not UTF-8{_first(records)}: convert the files to UTF-8 (iconv -f GB18030 -t UTF-8)"
+    if reason == "too_long":
+        return f"documents are longer than max_chars={cfg.max_chars}: raise max_chars or split them"
+    return (f"{reason} is a quality rule{_first(records)}: check the text is Chinese prose, or loosen the rule "
+            "(quality.* and lines.* keys, e.g. --set quality.min_cjk_chars=5)")
+
+
+def _missing_text_hint(records: list[dict], text_key: str, id_key: str) -> str:
+    """Name the fields the rows do have, the string ones first, and the text_key to set."""
+    string_keys: Counter = Counter()
+    other_keys: Counter = Counter()
+    kinds: Counter = Counter()
+    wrong_type: Counter = Counter()  # the text field is there but null, a number, a list...
+    for r in records:
+        try:
+            row = json.loads(r["text"])
+        except (ValueError, TypeError):
+            continue
+        if not isinstance(row, dict):
+            kinds[_JSON_KIND.get(type(row), "other")] += 1
+            continue
+        if text_key in row:
+            wrong_type[_JSON_KIND.get(type(row[text_key]), "other")] += 1
+        for key, value in row.items():
+            if key not in (text_key, id_key):
+                (string_keys if isinstance(value, str) and value else other_keys)[key] += 1
+    hint = f"the text field is `{text_key}`"
+    if wrong_type:
+        hint += f", which these rows hold as {', '.join(wrong_type)}, not a string"
+    if string_keys:
+        names = ", ".join(f"`{k}`" for k, _ in string_keys.most_common(5))
+        best = string_keys.most_common(1)[0][0]
+        return f"{hint}; these rows have {names}: set text_key (e.g. --set text_key={best}) or fix the rows"
+    if other_keys:
+        names = ", ".join(f"`{k}`" for k, _ in other_keys.most_common(5))
+        return f"{hint}; these rows have {names} but no other string field: give rows with the text as a string"
+    if kinds:
+        return f"{hint}; the rows are JSON {' and '.join(k + 's' for k in kinds)}, not objects: give one JSON object per line"
+    return hint + ("; give each row's text as a string" if wrong_type else "; set text_key to the field that holds the text")

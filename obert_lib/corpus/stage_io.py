@@ -1,0 +1,51 @@
+"""How one stage hands documents to the next: task r of a stage reads exactly what task r of the previous one wrote.
+
+datatrove's dedup indexes (exact `.dups`, MinHash `.remove`) name documents by (task rank, position in that
+task's output). A plain folder reader shards the files it finds, so a task that kept nothing (and so wrote no
+file) shifts every later file to the wrong rank, and the wrong documents are removed.
+"""
+from __future__ import annotations
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.dedup.exact_dedup import ExactDedupSignature
+from datatrove.pipeline.readers import JsonlReader
+
+MAX_PRIORITY = 65535  # datatrove stores an exact-dedup priority as uint16, 1..65535
+
+
+def rank_file(rank: int) -> str:
+    """The file a stage's task `rank` writes with output_filename '${rank}.jsonl.gz'."""
+    return f"{rank:05d}.jsonl.gz"
+
+
+class RankJsonlReader(JsonlReader):
+    """Reads `<rank>.jsonl.gz` of the previous stage, the file the same task rank wrote; nothing when it wrote none."""
+
+    name = "rank jsonl"
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        name = rank_file(rank)
+        if not self.data_folder.exists(name):  # that task kept no document
+            return
+        for doc in self.read_files_shard([name]):
+            self.update_doc_stats(doc)
+            yield doc
+
+
+class FirstCopyDedupSignature(ExactDedupSignature):
+    """Exact-dedup signatures that keep the first copy in input order: an earlier task's copy outranks a later one's.
+
+    datatrove keeps, among equal hashes, the highest priority and then the lowest position within its task,
+    whatever the task: a copy early in a later file could win over the original in an earlier file. Here the
+    priority falls with the task rank, so the copy of the lowest rank (with one task per file: the earliest
+    file) is kept, and within a task the earliest one.
+    """
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
+        self.priority = max(1, MAX_PRIORITY - rank)
+        return super().run(data, rank, world_size)
+
+    def get_hashes(self, doc, doc_idx: int) -> list[tuple[int, int, int]]:
+        return [(self.hash_fc(self.config.content_getter(doc)), getattr(self, "priority", MAX_PRIORITY), doc_idx)]

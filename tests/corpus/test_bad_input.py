@@ -1,0 +1,172 @@
+"""Bad input, table-driven: `obert preprocess` ends 0 or 2 (never a traceback), in = kept + dropped, and every
+dropped document is findable under removed/<reason>/ with its file (issue 13: keep it found).
+
+Cases that leave documents are batched into one run per input format; each run that keeps nothing is its own.
+"""
+import gzip
+import json
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from obert_lib import cli
+
+GOOD = ["北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。",
+        "长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市，航运发达。",
+        "黄河是中国第二长河，发源于青海省巴颜喀拉山脉，流经九个省区，最后注入渤海湾里面。",
+        "泰山位于山东省泰安市，是五岳之首，自古以来就有很多帝王到这里举行封禅大典和祭祀。",
+        "西湖位于浙江省杭州市西面，是中国首批国家重点风景名胜区，以秀丽的湖光山色闻名。",
+        "故宫是中国明清两代的皇家宫殿，旧称紫禁城，位于北京中轴线的中心，是世界文化遗产。",
+        "桂林山水甲天下，漓江两岸的喀斯特地貌形成了奇特的峰林景观，吸引着大量中外游客。",
+        "敦煌莫高窟始建于十六国的前秦时期，历经多个朝代的兴建，形成了巨大的石窟群规模。",
+        "苏州园林是中国古典园林的代表，拙政园和留园都被列入了世界文化遗产名录加以保护。",
+        "黄山以奇松、怪石、云海、温泉四绝著称于世，被誉为天下第一奇山，每年游客络绎不绝。",
+        "杭州的龙井茶历史悠久，以色绿、香郁、味甘、形美四绝闻名，是中国十大名茶之一呢。",
+        "张家界的石英砂岩峰林地貌举世罕见，三千多座奇峰拔地而起，被称为缩小的盆景世界。"]
+BOM = b"\xef\xbb\xbf"
+
+
+def _line(i: int, **extra) -> bytes:
+    return (json.dumps({"id": f"g{i}", "text": GOOD[i], **extra}, ensure_ascii=False) + "\n").encode()
+
+
+# file name -> (bytes, documents kept, {reason: documents dropped}); every good text appears once in the run
+JSONL_CASES = {
+    "bom.jsonl": (BOM + _line(0) + _line(1), 2, {}),                           # a BOM costs no document
+    "bom_crlf.jsonl": (BOM + _line(2).replace(b"\n", b"\r\n"), 1, {}),        # Windows: BOM and CRLF
+    "blank_lines.jsonl": (b"\n  \n" + _line(3) + b"\n\t\n", 1, {}),
+    "no_final_newline.jsonl": (_line(4).rstrip(b"\n"), 1, {}),
+    "garbage.jsonl": (b"this is not json\n{'single': 'quotes'}\n", 0, {"unreadable_line": 2}),
+    "non_object.jsonl": (b'[1,2]\n"junk"\n3\nnull\ntrue\n', 0, {"missing_text": 5}),
+    "wrong_type.jsonl": (b'{"text": 3}\n{"text": ["a"]}\n{"text": {"a": 1}}\n{"text": false}\n', 0, {"missing_text": 4}),
+    "null_text.jsonl": (b'{"id": "n", "text": null}\n' + _line(5), 1, {"missing_text": 1}),
+    "other_key.jsonl": ('{"sentence": "一句话"}\n'.encode(), 0, {"missing_text": 1}),
+    "binary.jsonl": (bytes(b for b in range(256) if b != 10) + b"\n", 0, {"invalid_utf8": 1}),
+    "nul_bytes.jsonl": (b"\x00\x00\x00\n", 0, {"unreadable_line": 1}),
+    "truncated_line.jsonl": (_line(6) + b'{"id": "t", "text": "cut', 1, {"unreadable_line": 1}),
+    "pretty.jsonl": (b'[\n  {\n    "text": "x"\n  }\n]\n', 0, {"unreadable_line": 5}),
+    "empty.jsonl": (b"", 0, {}),
+    "only_bom.jsonl": (BOM, 0, {}),
+    "good.jsonl.gz": (gzip.compress(BOM + _line(7)), 1, {}),                  # a BOM inside gzip too
+    "corrupt.jsonl.gz": (gzip.compress(_line(11) * 3)[:25], 0, {"unreadable_file": 1}),
+    "plain_named_gz.jsonl.gz": (_line(11), 0, {"unreadable_file": 1}),
+    "good.jsonl.zst": (zstandard.ZstdCompressor().compress(_line(8)), 1, {}),
+    "corrupt.jsonl.zst": (b"\x28\xb5\x2f\xfd garbage that is not zstd", 0, {"unreadable_file": 1}),
+    "latin1.jsonl": ('{"text": "caf\xe9"}\n'.encode("latin-1"), 0, {"invalid_utf8": 1}),
+    "too_short.jsonl": ('{"text": "顶"}\n{"text": ""}\n'.encode(), 0, {"too_short": 1, "empty_after_cleaning": 1}),
+}
+
+
+def _preprocess(tmp_path, inputs, *args):
+    """`obert preprocess` in process: (exit code, stderr lines, output folder)."""
+    out = tmp_path / "out"
+    code = cli.main(["preprocess", "--input", *map(str, inputs), "--output", str(out), "--set", "knowledge_base=null",
+                     "--set", "tokenizer.vocab_size=200", "--runtime", "progress=false", *args])
+    return code, out
+
+
+def _removed_by_file(out):
+    """{file name: Counter(reason)} over removed/<reason>/*.jsonl."""
+    found: dict[str, Counter] = {}
+    for f in sorted((out / "removed").glob("*/*.jsonl")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            found.setdefault(row["file"].rsplit("/", 1)[-1], Counter())[f.parent.name] += 1
+    return found
+
+
+def _check_balance(out):
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    dropped = stats["documents_dropped"]
+    assert stats["documents_in"] == stats["documents_kept"] + sum(dropped.values())
+    assert {reason: sum(c[reason] for c in _removed_by_file(out).values()) for reason in dropped} == dropped
+    return stats
+
+
+def test_bad_jsonl_files_in_one_folder(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, (data, _, _) in JSONL_CASES.items():
+        (folder / name).write_bytes(data)
+    code, out = _preprocess(tmp_path, [folder], "--set", "dedup.near=false")
+    assert code == 0, capsys.readouterr().err
+    stats = _check_balance(out)
+    assert _removed_by_file(out) == {name: Counter(drops) for name, (_, _, drops) in JSONL_CASES.items() if drops}
+    assert stats["documents_kept"] == sum(kept for _, kept, _ in JSONL_CASES.values())
+    kept_texts = [json.loads(line)["text"] for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
+                  for line in gzip.open(f, "rt", encoding="utf-8")]
+    assert sorted(kept_texts) == sorted(GOOD[:9])  # the BOM files' first documents included, without a BOM
+
+
+def test_bad_parquet_rows_and_files_are_counted(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b", "c", "d"], "text": [GOOD[0], None, GOOD[1], ""]}), folder / "nulls.parquet")
+    pq.write_table(pa.table({"id": ["x", "y"], "content": [GOOD[2], GOOD[3]]}), folder / "no_text_column.parquet")
+    pq.write_table(pa.table({"text": [1, 2, 3]}), folder / "int_text.parquet")
+    pq.write_table(pa.table({"text": [GOOD[4], GOOD[5]]}), folder / "no_id.parquet")
+    (folder / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    whole = (folder / "no_id.parquet").read_bytes()
+    (folder / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    code, out = _preprocess(tmp_path, [folder])
+    assert code == 0, capsys.readouterr().err
+    stats = _check_balance(out)
+    assert _removed_by_file(out) == {"nulls.parquet": Counter(missing_text=1, empty_after_cleaning=1),
+                                     "no_text_column.parquet": Counter(missing_text=2),
+                                     "int_text.parquet": Counter(missing_text=3),
+                                     "corrupt.parquet": Counter(unreadable_file=1),
+                                     "truncated.parquet": Counter(unreadable_file=1)}
+    assert stats["documents_in"] == 13 and stats["documents_kept"] == 4
+    rows = [json.loads(line) for f in (out / "removed" / "missing_text").glob("*.jsonl") for line in f.open()]
+    null = [r for r in rows if r["file"].endswith("nulls.parquet")]
+    assert [(r["line"], r["detail"]) for r in null] == [(2, "field 'text' is null, not a string (keys: 'id', 'text')")]
+
+
+def test_text_inputs_with_bom_and_bad_files(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bom.txt").write_bytes(BOM + f"{GOOD[0]}\n\n{GOOD[1]}\n".encode())
+    (folder / "binary.txt").write_bytes(b"\xff\xfe\xfd\n" + GOOD[2].encode() + b"\n")
+    (folder / "corrupt.txt.gz").write_bytes(gzip.compress(GOOD[3].encode())[:20])
+    code, out = _preprocess(tmp_path, [folder])
+    assert code == 0, capsys.readouterr().err
+    stats = _check_balance(out)
+    assert _removed_by_file(out) == {"binary.txt": Counter(invalid_utf8=1), "corrupt.txt.gz": Counter(unreadable_file=1)}
+    kept = [json.loads(line) for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
+            for line in gzip.open(f, "rt", encoding="utf-8")]
+    assert sorted(r["text"] for r in kept) == sorted(GOOD[:3]) and stats["documents_kept"] == 3
+
+
+FEWCLUE_ROWS = b"".join((json.dumps({"id": i, "sentence": GOOD[i % 12], "label": "Positive"}, ensure_ascii=False)
+                         + "\n").encode() for i in range(32))
+PRETTY = json.dumps([{"text": t} for t in GOOD[:3]], ensure_ascii=False, indent=2).encode()
+
+# runs that keep nothing: file name, bytes, extra arguments, what the one error line must say
+ALL_DROPPED = [
+    ("empty.jsonl", b"", [], ["no documents in the inputs", "empty.jsonl"]),
+    ("fewclue.json", FEWCLUE_ROWS, [], ["all 32 documents dropped: missing_text (32)", "the text field is `text`",
+                                       "these rows have `sentence`", "text_key=sentence"]),
+    ("pretty.json", PRETTY, [], ["documents dropped: unreadable_line", "JSON lines"]),
+    ("plain.jsonl.gz", b"".join(_line(i) for i in range(3)), [], ["all 1 document dropped: unreadable_file (1)",
+                                                                   "plain.jsonl.gz", "compressed"]),
+    ("short.jsonl", '{"text": "顶"}\n{"text": "同问"}\n'.encode(), [], ["all 2 documents dropped: too_short (2)",
+                                                                     "quality.min_cjk_chars"]),
+    ("null.jsonl", b'{"text": null}\n', ["--set", "keep_removed=false"], ["missing_text (1)", "null"]),
+]
+
+
+@pytest.mark.parametrize("name,data,args,says", ALL_DROPPED, ids=[c[0] for c in ALL_DROPPED])
+def test_a_run_that_keeps_nothing_says_why_in_one_line(tmp_path, capsys, name, data, args, says):
+    (tmp_path / name).write_bytes(data)
+    code, out = _preprocess(tmp_path, [tmp_path / name], *args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("obert preprocess: error: ") and "\n" not in err, err
+    for fragment in says:
+        assert fragment in err
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["documents_kept"] == 0 and stats["documents_in"] == sum(stats["documents_dropped"].values())
+    if "keep_removed=false" not in args:
+        _check_balance(out)

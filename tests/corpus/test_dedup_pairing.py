@@ -1,0 +1,75 @@
+"""Each dedup stage pairs its documents with the right task's duplicate index, whatever each task kept (issue 13.1)."""
+import json
+
+from obert_lib import corpus
+
+TEXTS = ["北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。",
+         "长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市，航运发达。",
+         "黄河是中国第二长河，发源于青海省巴颜喀拉山脉，流经九个省区，最后注入渤海湾里面。",
+         "泰山位于山东省泰安市，是五岳之首，自古以来就有很多帝王到这里举行封禅大典和祭祀。",
+         "西湖位于浙江省杭州市西面，是中国首批国家重点风景名胜区，以秀丽的湖光山色闻名。",
+         "故宫是中国明清两代的皇家宫殿，旧称紫禁城，位于北京中轴线的中心，是世界文化遗产。",
+         "桂林山水甲天下，漓江两岸的喀斯特地貌形成了奇特的峰林景观，吸引着大量中外游客。",
+         "敦煌莫高窟始建于十六国的前秦时期，历经多个朝代的兴建，形成了巨大的石窟群规模。",
+         "苏州园林是中国古典园林的代表，拙政园和留园都被列入了世界文化遗产名录加以保护。",
+         "黄山以奇松、怪石、云海、温泉四绝著称于世，被誉为天下第一奇山，每年游客络绎不绝。"]
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+
+
+def _run(tmp_path, folder, **cfg):
+    return corpus.run({"inputs": [str(folder)], "output_dir": str(tmp_path / "out"), "knowledge_base": None,
+                       "tokenizer": {"vocab_size": 200}, **cfg}, {"progress": False})
+
+
+def test_exact_duplicate_removed_is_the_later_copy_after_a_task_that_kept_nothing(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _jsonl(folder / "1_A.jsonl", [{"id": f"a{i}", "text": TEXTS[i]} for i in range(5)])
+    _jsonl(folder / "2_B.jsonl", ["[1,2]\n", '"junk"\n'])  # no document: task 1 writes nothing
+    _jsonl(folder / "3_C.jsonl", [{"id": "c0", "text": TEXTS[5]}, {"id": "c1", "text": TEXTS[0]},
+                                  {"id": "c2", "text": TEXTS[6]}])
+    _jsonl(folder / "4_D.jsonl", [{"id": f"d{i}", "text": TEXTS[7 + i]} for i in range(3)])
+    result = _run(tmp_path, folder)
+    dups = result.removed["exact_duplicate"]
+    assert [(d["id"], d["file"].rsplit("/", 1)[-1], d["line"]) for d in dups] == [("c1", "3_C.jsonl", 2)]
+    kept = set(corpus.load_shards(result.output_dir).column("doc_id").to_pylist())
+    assert kept == {"a0", "a1", "a2", "a3", "a4", "c0", "c2", "d0", "d1", "d2"}
+    s = result.stats
+    assert s["documents_in"] == 13 and s["documents_kept"] == 10
+    assert s["documents_dropped"] == {"exact_duplicate": 1, "missing_text": 2}
+
+
+def test_the_first_copy_in_input_order_is_kept(tmp_path):
+    """The copy in the earlier file stays even when the later file holds it at an earlier position."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _jsonl(folder / "1_A.jsonl", [{"id": f"a{i}", "text": TEXTS[i]} for i in range(4)])
+    _jsonl(folder / "2_B.jsonl", [{"id": "b0", "text": TEXTS[3]}, {"id": "b1", "text": TEXTS[4]}])
+    result = _run(tmp_path, folder, dedup={"near": False})
+    assert [d["id"] for d in result.removed["exact_duplicate"]] == ["b0"]
+
+
+def test_junk_file_first_does_not_crash_the_exact_filter(tmp_path):
+    """A junk first file shifted every file by one task: 'Duplicates doc index not exhausted'."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _jsonl(folder / "0_junk.jsonl", ["[1,2]\n"])
+    _jsonl(folder / "1_A.jsonl", [{"id": f"a{i}", "text": TEXTS[i]} for i in range(3)])
+    _jsonl(folder / "2_B.jsonl", [{"id": "b0", "text": TEXTS[3]}, {"id": "b1", "text": TEXTS[4]},
+                                  {"id": "b2", "text": TEXTS[1]}])
+    near = TEXTS[8] + TEXTS[5]
+    _jsonl(folder / "3_C.jsonl", [{"id": "c0", "text": TEXTS[6] + "\n" + TEXTS[9]}, {"id": "c1", "text": near}])
+    _jsonl(folder / "4_D.jsonl", [{"id": "d0", "text": TEXTS[7] + "\n" + TEXTS[9]},       # repeats c0's paragraph
+                                  {"id": "d1", "text": near.replace("代表", "典范")}])     # near-duplicate of c1
+    result = _run(tmp_path, folder)
+    assert [d["id"] for d in result.removed["exact_duplicate"]] == ["b2"]
+    assert [d["id"] for d in result.removed["near_duplicate"]] == ["d1"]
+    s = result.stats
+    assert s["documents_in"] == 11 == s["documents_kept"] + sum(s["documents_dropped"].values())
+    assert s["lines_removed"]["duplicate_paragraph"] == 1
+    texts = corpus.load_shards(result.output_dir).column("text").to_pylist()
+    assert texts.count(TEXTS[9]) == 1 and TEXTS[7] in texts and near in texts
