@@ -73,3 +73,27 @@ def test_junk_file_first_does_not_crash_the_exact_filter(tmp_path):
     assert s["lines_removed"]["duplicate_paragraph"] == 1
     texts = corpus.load_shards(result.output_dir).column("text").to_pylist()
     assert texts.count(TEXTS[9]) == 1 and TEXTS[7] in texts and near in texts
+
+
+def test_tasks_emptied_by_a_later_stage_keep_the_pairing(tmp_path):
+    """A task that keeps documents in one stage and none in the next (all exact duplicates; no paragraph long
+    enough) shifted every later task's near-duplicate and repeated-paragraph indexes."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    near = TEXTS[3] + TEXTS[4]
+    short_lines = "今天天气很好。\n我们去公园吧。\n湖边有很多人。\n孩子放风筝。"  # every line < min_paragraph_chars
+    _jsonl(folder / "1_A.jsonl", [{"id": f"a{i}", "text": TEXTS[i]} for i in range(3)])
+    _jsonl(folder / "2_B.jsonl", [{"id": "b0", "text": TEXTS[0]}, {"id": "b1", "text": TEXTS[1]}])
+    _jsonl(folder / "3_E.jsonl", [{"id": "e0", "text": short_lines}])
+    _jsonl(folder / "4_C.jsonl", [{"id": "c0", "text": near}, {"id": "c1", "text": TEXTS[6] + "\n" + TEXTS[9]}])
+    _jsonl(folder / "5_D.jsonl", [{"id": "d0", "text": near.replace("五岳", "五座名山")},
+                                  {"id": "d1", "text": TEXTS[7] + "\n" + TEXTS[9]}])
+    result = _run(tmp_path, folder)
+    assert [d["id"] for d in result.removed["exact_duplicate"]] == ["b0", "b1"]
+    assert [d["id"] for d in result.removed["near_duplicate"]] == ["d0"]
+    s = result.stats
+    assert s["documents_in"] == 10 and s["documents_kept"] == 7 and s["lines_removed"]["duplicate_paragraph"] == 1
+    table = corpus.load_shards(result.output_dir)
+    assert sorted(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist())) == sorted(
+        [("a0", TEXTS[0]), ("a1", TEXTS[1]), ("a2", TEXTS[2]), ("c0", near), ("c1", TEXTS[6]), ("c1", TEXTS[9]),
+         ("d1", TEXTS[7])])
