@@ -13,6 +13,7 @@ import torch
 
 from ..paths import shared_data_dir
 from .collator import MaskingCollator
+from .corpus_files import corpus_tokenizer
 from .knowledge import KnowledgeSegments
 from .packing import pack_rows
 from .strategies import STRATEGIES, MaskConfig
@@ -89,7 +90,7 @@ def run(corpus_dir: str | Path | None = None, batches: int = 20, repeats: int = 
     rotated per round) collates the same batches; each batch counts with its best round (robust to
     other processes taking the core for a while). Ends with `ratio: <slowest of ours / HF>`.
     """
-    from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+    from transformers import DataCollatorForLanguageModeling
 
     from ..corpus import load_shards
 
@@ -103,7 +104,7 @@ def run(corpus_dir: str | Path | None = None, batches: int = 20, repeats: int = 
         else:
             corpus_dir = Path(corpus_dir)
             source = str(corpus_dir)
-        tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
+        tokenizer = corpus_tokenizer(corpus_dir)
         rows = load_shards(corpus_dir).to_pylist()
         try:
             knowledge = KnowledgeSegments.from_corpus(corpus_dir, tokenizer)

@@ -7,20 +7,32 @@ spans the strategy (or a fallback) chose, e.g. a masked word or entity; a word i
 or clause is not looked up on its own. Layout per row:
 `[CLS] context [SEP]` or, with knowledge, `[CLS] context [SEP] K_w [SEP]` (K_w token type 1); the
 knowledge segment takes up to `knowledge.summary_budget` tokens and the context the rest.
+
+Random streams: each batch draws one key from the collator's generator (`rng`, the only state to save for an
+exact resume: `get_state()` / `set_state()`) and spawns from it (numpy SeedSequence.spawn) one independent
+generator per decision in STREAMS. So switching one option (synonyms, knowledge, the replacement shares, a
+mixture instead of one strategy) leaves the other decisions' draws unchanged and with/without comparisons
+are not confounded. Replacement draws cover the context columns only, one [MASK]/random/kept draw and one
+random id per position, so K_w, padding and other positions' outcomes never shift them.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 
+from ..config import ConfigError
 from ..paths import resolve_data_path
 from .knowledge import KnowledgeSegments
 from .strategies import FALLBACK, STRATEGIES, BatchSpans, MaskConfig, apply_replacement, choose_batch, replaceable_ids
 from .synonyms import SynonymTable
+
+# The random decisions of a batch, each from its own generator (spawned in this order from the batch's key).
+# Knowledge takes no draws: K_w is the first linked entries, in order of mention.
+STREAMS = ("strategy", "positions", "replacement", "synonym")
 
 
 @dataclass
@@ -37,6 +49,7 @@ class MaskedBatch:
     spans: list[tuple[int, str, int, int]]  # (row, type, start, end) of whole spans masked, in row positions
     synonym: np.ndarray  # [B, T] bool, targets shown as a synonym
     knowledge_entries: list[list[str]]  # per row, the entries whose summaries form K_w
+    knowledge_cut: list[list[bool]] = field(default_factory=list)  # per row and entry: summary cut to fit the budget
 
     def to_torch(self) -> dict[str, torch.Tensor]:
         return {"input_ids": torch.from_numpy(self.input_ids), "attention_mask": torch.from_numpy(self.attention_mask),
@@ -55,6 +68,8 @@ class MaskingCollator:
                  pad_to_multiple_of: int | None = None):
         if max_length < 3:
             raise ValueError(f"max_length {max_length} leaves no room for tokens beside [CLS] and [SEP]")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"seed: {seed!r} must be an integer >= 0 (numpy seeds its generators from it), e.g. 0")
         if mask.knowledge.enabled and knowledge is None:
             raise ValueError("mask.knowledge.enabled needs knowledge segments: pass "
                              "knowledge=KnowledgeSegments.from_corpus(corpus_dir, tokenizer)")
@@ -89,6 +104,28 @@ class MaskingCollator:
             self._rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.id + 1, info.seed])
         return self._rng
 
+    def streams(self) -> dict[str, np.random.Generator]:
+        """One generator per decision (STREAMS) for the next batch, spawned from one key drawn from `rng`."""
+        key = np.random.SeedSequence(self.rng.integers(0, 2**63, size=2).tolist())
+        return {name: np.random.default_rng(child) for name, child in zip(STREAMS, key.spawn(len(STREAMS)))}
+
+    def get_state(self) -> dict[str, Any]:
+        """Plain JSON-able state for an exact resume: seed, schedule step and numpy's state of `rng` (PCG64).
+
+        The generator's ints may exceed 64 bits; Python's json round-trips them exactly.
+        """
+        return {"seed": self.seed, "step": self.step, "rng": self.rng.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore get_state()'s dict (or a bare `rng.bit_generator.state`, as older resume points saved it)."""
+        bit_state = state["rng"] if "rng" in state else state
+        if bit_state.get("bit_generator") != type(self.rng.bit_generator).__name__:
+            raise ValueError(f"collator state holds a {bit_state.get('bit_generator')!r} generator, "
+                             f"not {type(self.rng.bit_generator).__name__}")
+        self.rng.bit_generator.state = bit_state
+        if "step" in state:
+            self.step = int(state["step"])
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_rng"] = None  # each DataLoader worker seeds its own stream, whatever the main process drew before
@@ -96,33 +133,29 @@ class MaskingCollator:
 
     def mask_batch(self, rows: Sequence[dict[str, Any]]) -> MaskedBatch:
         """Mask a list of rows; see the module docstring for the layout."""
-        rng, cfg, B = self.rng, self.mask, len(rows)
+        cfg, B = self.mask, len(rows)
         if B == 0:
             raise ValueError("cannot collate an empty list of rows")
+        rng = self.streams()
         mixture = cfg.mixture_at(self.step)
         names = list(mixture)
         strategy = np.array([STRATEGIES.index(n) for n in names])[
-            rng.choice(len(names), size=B, p=np.array(list(mixture.values())))] if len(names) > 1 else \
+            rng["strategy"].choice(len(names), size=B, p=np.array(list(mixture.values())))] if len(names) > 1 else \
             np.full(B, STRATEGIES.index(names[0]))
         lengths = np.array([len(r["input_ids"]) for r in rows], dtype=np.int64)  # [B]
         flat_ids = _flat_ints([r["input_ids"] for r in rows], int(lengths.sum()))  # all rows' ids, concatenated
-        know: list[np.ndarray] = []
-        entries: list[list[str]] = []
+        parts = [[] for _ in range(B)]
+        know = [np.zeros(0, dtype=np.int64)] * B
         if self.knowledge is not None:
             k_cfg = cfg.knowledge
             budget = min(k_cfg.summary_budget, self.max_length - 4)  # at least one context token stays
-            for r in rows:
-                seg, used = self.knowledge.segment(r.get("knowledge_ids"), k_cfg.max_entries, budget)
-                know.append(seg)
-                entries.append(used)
-        else:
-            know = [np.zeros(0, dtype=np.int64)] * B
-            entries = [[] for _ in range(B)]
+            parts = [self.knowledge.parts(r.get("knowledge_ids"), k_cfg.max_entries, budget) for r in rows]
+            know = [self.knowledge.join(p) for p in parts]
         extra = np.array([len(k) + 1 if len(k) else 0 for k in know])  # K_w and its [SEP]
         n = np.minimum(lengths, self.max_length - 2 - extra).astype(np.int64)  # [B] context lengths
         levels = {lvl for i in set(strategy.tolist()) for lvl in (STRATEGIES[i], *FALLBACK[STRATEGIES[i]])} - {"char"}
         spans = {t: self._gather(rows, t, n) for t in levels}
-        masked_ctx, taken = choose_batch(n, spans, strategy, cfg.mask_rate, rng)  # [B, max n]
+        masked_ctx, taken = choose_batch(n, spans, strategy, cfg.mask_rate, rng["positions"])  # [B, max n]
         width = int((n + 2 + extra).max())
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -151,20 +184,24 @@ class MaskingCollator:
         shown = original
         if self.synonyms is not None and chosen:
             shown = original.copy()
-            draws = rng.random(len(chosen))
+            draws = rng["synonym"].random(len(chosen))
             # Only spans whose first id starts some table key can have a synonym: the dict look-ups (and the
             # draws they make) happen for those alone, in the same order, so the outcome is unchanged.
             tried = np.flatnonzero((draws < cfg.synonym.rate) & np.isin(original[c_row, c_start], self._synonym_first))
             for j in tried.tolist():
                 i, _, s, e = chosen[j]
-                alt = self.synonyms.sample(tuple(original[i, s:e].tolist()), rng)
+                alt = self.synonyms.sample(tuple(original[i, s:e].tolist()), rng["synonym"])
                 if alt is not None:
                     shown[i, s:e] = alt
                     synonym[i, s:e] = True
-        input_ids, labels = apply_replacement(shown, masked, cfg, self.mask_id, self.random_ids, rng, exempt=synonym)
+        ctx = slice(0, 1 + masked_ctx.shape[1])  # [CLS] and the context columns: all targets lie there
+        input_ids, labels = shown.copy(), np.full((B, width), -100, dtype=np.int64)
+        input_ids[:, ctx], labels[:, ctx] = apply_replacement(
+            shown[:, ctx], masked[:, ctx], cfg, self.mask_id, self.random_ids, rng["replacement"], exempt=synonym[:, ctx])
         labels[masked] = original[masked]
-        return MaskedBatch(input_ids, labels, attention, token_type, original, n,
-                           [STRATEGIES[s] for s in strategy], chosen, synonym, entries)
+        return MaskedBatch(input_ids, labels, attention, token_type, original, n, [STRATEGIES[s] for s in strategy],
+                           chosen, synonym, [[p.entry for p in row] for row in parts],
+                           [[p.cut for p in row] for row in parts])
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return self.mask_batch(rows).to_torch()

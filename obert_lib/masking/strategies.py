@@ -13,6 +13,7 @@ levels and a few selection rounds, never over tokens.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -76,7 +77,8 @@ class ScheduleEntry:
 def _check_mixture(mixture: dict[str, float], key: str) -> None:
     for name, weight in mixture.items():
         require(name in STRATEGIES, f"{key}.{name}", f"unknown strategy; use some of {list(STRATEGIES)}")
-        require(weight >= 0, f"{key}.{name}", f"weight {weight} must be >= 0")
+        require(math.isfinite(weight) and weight >= 0, f"{key}.{name}",
+                f"weight {weight} must be a finite number >= 0")
     require(sum(mixture.values()) > 0, key, "weights must not all be 0, e.g. {word: 0.5, phrase: 0.5}")
 
 
@@ -261,15 +263,19 @@ def apply_replacement(input_ids: np.ndarray, masked: np.ndarray, cfg: MaskConfig
     """BERT replacement on masked positions; returns (new ids, labels with -100 where not masked).
 
     exempt: positions that are targets but already replaced (synonyms); they keep their ids here.
+    Every position gets its own draw and its own random id whether it is a target or not, so one position's
+    outcome never depends on the others' (nor on `exempt`), and a larger `replace_random` only turns kept
+    targets into random ones, each with the id it would have had.
     """
     labels = np.where(masked, input_ids, -100)
     policy = masked if exempt is None else masked & ~exempt
     draw = rng.random(input_ids.shape)
+    pick = rng.integers(0, len(random_ids), size=input_ids.shape)
     to_mask = policy & (draw < cfg.replace_mask)
     to_random = policy & (draw >= cfg.replace_mask) & (draw < cfg.replace_mask + cfg.replace_random)
     out = input_ids.copy()
     out[to_mask] = mask_id
-    out[to_random] = random_ids[rng.integers(0, len(random_ids), size=int(to_random.sum()))]
+    out[to_random] = random_ids[pick[to_random]]
     return out, labels
 
 

@@ -6,7 +6,7 @@ of the control values that returns the HTML, so tests (and scripts) drive exactl
 from __future__ import annotations
 
 import html
-import json
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -55,6 +55,8 @@ class MaskedView:
     config: MaskConfig | None = None
     knowledge_tokens: list[str] = field(default_factory=list)  # the K_w segment (token type 1, never masked)
     knowledge_entries: list[tuple[str, str]] = field(default_factory=list)  # (entry id, name) in K_w
+    knowledge_parts: list[list[str]] = field(default_factory=list)  # per entry: its summary's tokens in K_w
+    knowledge_cut: list[bool] = field(default_factory=list)  # per entry: summary cut to fit the budget
 
     @property
     def realised_rate(self) -> float:
@@ -63,6 +65,11 @@ class MaskedView:
     def counts(self) -> dict[str, int]:
         """Targets per replacement kind (mask / random / keep / synonym)."""
         return {k: self.kinds.count(k) for k in KIND_STYLES}
+
+    def knowledge_text(self, sep: str = " [SEP] ", cut: str = "…") -> str:
+        """K_w as text: the entries' summaries joined by `sep`, each one cut to fit the budget ending in `cut`."""
+        return sep.join("".join(t.removeprefix("##") for t in part) + (cut if c else "")
+                        for part, c in zip(self.knowledge_parts, self.knowledge_cut))
 
     def unit_counts(self) -> dict[str, int]:
         """Masked units per span type: the strategies' own types, then the fallbacks word and 'char' (single tokens)."""
@@ -82,14 +89,11 @@ class MaskPreviewer:
     @classmethod
     def from_corpus(cls, corpus_dir: str | Path) -> "MaskPreviewer":
         """The tokenizer, knowledge base (matcher, K_w segments), user dictionary and keyword settings of a corpus."""
-        from transformers import AutoTokenizer
-
         from ..corpus.annotate import load_knowledge_base, load_user_dict
         from ..paths import resolve_data_path
+        from .corpus_files import corpus_config, corpus_tokenizer
 
-        corpus_dir = Path(corpus_dir)
-        cfg = json.loads((corpus_dir / "config.json").read_text(encoding="utf-8"))
-        tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
+        cfg, tokenizer = corpus_config(corpus_dir), corpus_tokenizer(corpus_dir)
         if cfg.get("user_dict"):
             load_user_dict(resolve_data_path(cfg["user_dict"]))
         matcher = knowledge = None
@@ -111,6 +115,9 @@ class MaskPreviewer:
              seed: int = 0) -> MaskedView:
         """Mask `text` with a strategy name (at `mask_rate`) or a full MaskConfig; the same seed gives the same view."""
         cfg = strategy if isinstance(strategy, MaskConfig) else MaskConfig(strategy=strategy, mask_rate=mask_rate)
+        if cfg.knowledge.enabled and self.knowledge is None:
+            raise ConfigError("knowledge: this corpus was built without a knowledge_base, so there are no K_w "
+                              "segments; leave knowledge off or rebuild the corpus with one")
         row = self.row(text)
         n_ctx = len(row["input_ids"])
         # room for the whole context, and for K_w (+ its [SEP]) when knowledge is on: nothing is truncated
@@ -142,15 +149,18 @@ class MaskPreviewer:
         clause = [-1] * n
         for k, (s, e) in enumerate(row["clause_spans"]):
             clause[s:e] = [k] * len(clause[s:e])
-        segment = np.flatnonzero(b.token_type_ids[0] == 1)[:-1]  # K_w without its closing [SEP]
+        segment = b.input_ids[0, np.flatnonzero(b.token_type_ids[0] == 1)[:-1]].tolist()  # K_w, no closing [SEP]
+        parts = [self.tokenizer.convert_ids_to_tokens(list(g)) for is_sep, g in  # entries apart, without their [SEP]s
+                 itertools.groupby(segment, lambda t: t == self.tokenizer.sep_token_id) if not is_sep]
         names = self.knowledge.names if self.knowledge is not None else {}
         return MaskedView(
             tokens=self.tokenizer.convert_ids_to_tokens(row["input_ids"]),
             shown=self.tokenizer.convert_ids_to_tokens(ids.tolist()), masked=masked.tolist(), strategy=b.strategy[0],
             kinds=kinds.tolist(), span_types=span_types, word_start=word_start, clause=clause,
             units=sorted(units, key=lambda u: u[1]),
-            config=cfg, knowledge_tokens=self.tokenizer.convert_ids_to_tokens(b.input_ids[0, segment].tolist()),
-            knowledge_entries=[(i, names.get(i, i)) for i in b.knowledge_entries[0]])
+            config=cfg, knowledge_tokens=self.tokenizer.convert_ids_to_tokens(segment),
+            knowledge_entries=[(i, names.get(i, i)) for i in b.knowledge_entries[0]], knowledge_parts=parts,
+            knowledge_cut=b.knowledge_cut[0])
 
 
 def _piece(token: str) -> str:
@@ -190,8 +200,13 @@ def _knowledge_block(view: MaskedView) -> str:
         body = "no knowledge-base entity linked in this text: no K<sub>w</sub> segment"
     else:
         entries = ", ".join(f"<b>{html.escape(name)}</b> ({html.escape(i)})" for i, name in view.knowledge_entries)
-        body = (f"entries: {entries} · {len(view.knowledge_tokens)} tokens<br>"
-                f'<span class="obert-knowledge-text">{"".join(_piece(t) for t in view.knowledge_tokens)}</span>')
+        sep = '<span class="obert-knowledge-sep" style="color:#5f3dc4;font-size:80%;margin:0 3px">[SEP]</span>'
+        cut = ('<span class="obert-cut" title="summary cut here, at a sentence or word boundary, to fit '
+               'knowledge.summary_budget" style="color:#c92a2a;font-weight:bold">…</span>')
+        text = sep.join("".join(_piece(t) for t in part) + (cut if c else "")
+                        for part, c in zip(view.knowledge_parts, view.knowledge_cut))
+        body = (f"entries: {entries} · {len(view.knowledge_tokens)} tokens, {sum(view.knowledge_cut)} summaries cut "
+                f'(…) to fit the budget<br><span class="obert-knowledge-text">{text}</span>')
     return (f'<div class="obert-knowledge" style="{style}"><span style="color:#5f3dc4">knowledge segment K<sub>w</sub> '
             f'([CLS] context [SEP] K<sub>w</sub> [SEP], token type 1, never masked)</span><br>{body}</div>')
 
@@ -286,10 +301,7 @@ def render_controls(previewer: MaskPreviewer, values: MaskControls | Mapping[str
     if not controls.text.strip():
         return ""
     try:
-        cfg = controls.config()
-        if cfg.knowledge.enabled and previewer.knowledge is None:
-            raise ConfigError("knowledge: this corpus was built without a knowledge_base, so there are no K_w segments")
-        view = previewer.mask(controls.text, cfg, seed=int(controls.seed))
+        view = previewer.mask(controls.text, controls.config(), seed=int(controls.seed))
     except ConfigError as e:  # an impossible setting: say which and why instead of a traceback in the widget
         return f'<div class="obert-error" style="color:#c92a2a">{html.escape(str(e))}</div>'
     return render_html(view)

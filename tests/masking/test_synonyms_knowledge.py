@@ -15,14 +15,17 @@ class CharTokenizer:
     def __init__(self, chars: str):
         self.ids = {c: 10 + i for i, c in enumerate(dict.fromkeys(chars))}
 
-    def __call__(self, texts, add_special_tokens=False):
-        return {"input_ids": [[self.ids[c] for c in t] for t in texts]}
+    def __call__(self, texts, add_special_tokens=False, return_offsets_mapping=False):
+        out = {"input_ids": [[self.ids[c] for c in t] for t in texts]}
+        if return_offsets_mapping:
+            out["offset_mapping"] = [[(i, i + 1) for i in range(len(t))] for t in texts]
+        return out
 
     def get_vocab(self):
         return {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, **self.ids}
 
 
-TK = CharTokenizer("美丽漂亮好看秀的城市北京首都中国是ABCDEFGHXYZ")
+TK = CharTokenizer("美丽漂亮好看秀的城市北京首都中国是ABCDEFGHXYZ苹果一种水实很甜公司发布手机。")
 
 
 def ids(text):
@@ -104,9 +107,11 @@ def test_collator_shows_a_synonym_and_keeps_the_label():
     assert (3, 4) in seen and len(seen) > 1
 
 
-KB = [KnowledgeEntry(id="F1", name="苹果", type="fruit", description="一种水果，蔷薇科植物的果实", summary="ABCDEFGH"),
+# summaries by rjieba's words: 苹果|是|一种|水果|。|果实|很甜|。 · 苹果公司|发布|手机 · 北京|是|中国|首都
+KB = [KnowledgeEntry(id="F1", name="苹果", type="fruit", description="一种水果，蔷薇科植物的果实",
+                     summary="苹果是一种水果。果实很甜。"),
       KnowledgeEntry(id="C1", name="苹果公司", aliases=["苹果"], type="company", description="美国科技公司，发布手机",
-                     summary="XYZ"),
+                     summary="苹果公司发布手机"),
       KnowledgeEntry(id="B1", name="北京", description="中国首都", summary="北京是中国首都")]
 
 
@@ -123,12 +128,13 @@ def test_ambiguous_names_resolve_by_description_overlap():
 
 def test_knowledge_segment_shares_the_budget():
     ks = KnowledgeSegments(KB, TK)
-    seg, used = ks.segment(["F1", "C1"], max_entries=2, budget=6)
-    assert seg.tolist() == list(ids("ABCXYZ")) and used == ["F1", "C1"]
-    seg, _ = ks.segment(["F1", "C1"], max_entries=2, budget=10)
-    assert seg.tolist() == list(ids("ABCDEXYZ"))
-    seg, used = ks.segment(["F1", "C1", "B1"], max_entries=1, budget=10)
-    assert seg.tolist() == list(ids("ABCDEFGH")) and used == ["F1"]
+    sep = [TK.sep_token_id]
+    seg, used = ks.segment(["F1", "C1"], max_entries=2, budget=10)  # shares 5 and 10 - 5 - [SEP] = 4, cut at words
+    assert seg.tolist() == [*ids("苹果是一种"), *sep, *ids("苹果公司")] and used == ["F1", "C1"]
+    seg, _ = ks.segment(["B1", "F1"], max_entries=2, budget=16)  # B1 needs 7 of its 8: F1 gets 8, up to its 。
+    assert seg.tolist() == [*ids("北京是中国首都"), *sep, *ids("苹果是一种水果。")]
+    seg, used = ks.segment(["F1", "C1", "B1"], max_entries=1, budget=20)
+    assert seg.tolist() == list(ids("苹果是一种水果。果实很甜。")) and used == ["F1"]
     assert ks.segment(["unknown"], 2, 10)[0].tolist() == []
 
 
@@ -138,12 +144,12 @@ def test_collator_knowledge_layout_and_token_types():
            "entity_spans": [[0, 2]], "knowledge_ids": ["B1"]}
     cfg = MaskConfig(strategy="entity", mask_rate=0.25, knowledge={"enabled": True, "summary_budget": 4})
     b = MaskingCollator(TK, cfg, 32, seed=0, knowledge=ks).mask_batch([row, {**row, "knowledge_ids": []}])
-    assert b.original_ids[0].tolist() == [2, *ids("北京首都中国城市"), 3, *ids("北京是中"), 3]
-    assert b.token_type_ids[0].tolist() == [0] * 10 + [1] * 5
+    assert b.original_ids[0].tolist() == [2, *ids("北京首都中国城市"), 3, *ids("北京是"), 3]  # cut after the word 是
+    assert b.token_type_ids[0].tolist() == [0] * 10 + [1] * 4
     assert b.token_type_ids[1].sum() == 0 and b.attention_mask[1].sum() == 10
     assert np.flatnonzero(b.labels[0] != -100).tolist() == [1, 2]  # the entity 北京, budget 2 of 8
     assert b.knowledge_entries == [["B1"], []]
-    short = MaskingCollator(TK, cfg, 9, seed=0, knowledge=ks).mask_batch([row])  # room: 9 - 3 = 6 tokens
-    assert short.context_length.tolist() == [2] and short.token_type_ids[0].sum() == 5
+    short = MaskingCollator(TK, cfg, 9, seed=0, knowledge=ks).mask_batch([row])  # room: 9 - [CLS] [SEP] K_w [SEP]
+    assert short.context_length.tolist() == [3] and short.token_type_ids[0].sum() == 4
     with pytest.raises(ValueError, match="knowledge.enabled needs knowledge segments"):
         MaskingCollator(TK, cfg, 32)

@@ -44,7 +44,8 @@ def test_same_seed_same_view_and_strategies_differ(previewer):
     a, b = previewer.mask(TEXT, "word", 0.15, 3), previewer.mask(TEXT, "word", 0.15, 3)
     assert a == b
     assert a.tokens[:2] == ["李", "白"] and len(a.tokens) == len(a.shown) == len(a.masked) == len(a.kinds)
-    clause = previewer.mask(TEXT, "clause", 0.4, 3)  # budget 10 of 25: the 8-token clause fits, the 14-token one not
+    clause = previewer.mask(TEXT, "clause", 0.4, 0)  # budget 10 of 24 (9.6, rounded up with this seed): the
+    # 8-token clause fits, the 14-token one not
     assert ("clause", 15, 23) in clause.units and sum(clause.masked) == 10
     assert clause.units != a.units and {u[0] for u in a.units} <= {"word", "char"}
     assert previewer.knowledge is not None and previewer.knowledge.names["E001"] == "北京"
@@ -111,7 +112,7 @@ def test_widget_each_control_changes_the_output(previewer):
     assert 'class="obert-knowledge"' not in out()
 
     c["text"].value = PRETTY
-    c["seed"].value = 0  # with this seed the word strategy masks 美丽 (budget 2 of 5 tokens)
+    c["seed"].value = 4  # with this seed the word strategy masks 美丽 (budget 2 of 5 tokens)
     assert masked(out()) == [2, 3] and set(kinds(out())) <= {"mask", "random", "keep"}
     c["synonym"].value = True
     c["synonym_rate"].value = 1.0
