@@ -18,12 +18,13 @@ def check_output_dir(out: Path, inputs: list[Path]) -> None:
     for path in (out, *out.parents):
         if path.exists() and not path.is_dir():
             where = "is" if path == out else f"is inside {path}, which is"
-            raise UserError(f"output_dir: {out} {where} a file, not a folder; give a folder path (--output runs/corpus)")
+            raise UserError(f"output_dir: {out} {where} a file, not a folder; "
+                            "give a folder path (--output runs/corpus)")
     for given in inputs:
         path = given.resolve()
         if path.is_dir() and (out == path or path in out.parents):
-            raise UserError(f"output_dir: {out} is inside input folder {path}: the next run would read its own output as "
-                            f"input; give an output folder outside {path}")
+            raise UserError(f"output_dir: {out} is inside input folder {path}: the next run would read its own "
+                            f"output as input; give an output folder outside {path}")
         if out in path.parents:
             raise UserError(f"inputs: {path} is inside output folder {out}, which a run rewrites; move the input out "
                             f"or give another output folder")
@@ -72,6 +73,14 @@ def all_dropped(out: Path, files: list[Path], cfg: Any, reader: Any, clean: dict
     (out / "stats.json").write_text(json.dumps({**stats, "error": message}, ensure_ascii=False, indent=2),
                                     encoding="utf-8")
     return UserError(message)
+
+
+def no_paragraphs(out: Path, cfg: Any, stats: dict[str, Any]) -> UserError:
+    """The UserError of a finished run whose kept documents left no paragraph (stats.json is written)."""
+    return UserError(f"no paragraph written: the {stats['documents_kept']} kept document(s) hold no line of at least "
+                     f"min_paragraph_chars={cfg.min_paragraph_chars} characters (each line is a paragraph); lower "
+                     f"min_paragraph_chars (e.g. --set min_paragraph_chars=4) or join the short lines "
+                     f"(see {out / 'stats.json'})")
 
 
 def _records(folder: Path) -> list[dict]:
@@ -159,5 +168,8 @@ def _missing_text_hint(records: list[dict], text_key: str, id_key: str) -> str:
         names = ", ".join(f"`{k}`" for k, _ in other_keys.most_common(5))
         return f"{hint}; these rows have {names} but no other string field: give rows with the text as a string"
     if kinds:
-        return f"{hint}; the rows are JSON {' and '.join(k + 's' for k in kinds)}, not objects: give one JSON object per line"
-    return hint + ("; give each row's text as a string" if wrong_type else "; set text_key to the field that holds the text")
+        kinds_text = " and ".join(k + "s" for k in kinds)
+        return f"{hint}; the rows are JSON {kinds_text}, not objects: give one JSON object per line"
+    if wrong_type:
+        return hint + "; give each row's text as a string"
+    return hint + "; set text_key to the field that holds the text"

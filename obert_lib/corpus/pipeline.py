@@ -74,7 +74,8 @@ class QualityConfig:
     max_spam_line_fraction: float = 0.5
 
     def __post_init__(self):
-        require(self.min_cjk_chars >= 0, "min_cjk_chars", f"must be >= 0 (got {self.min_cjk_chars}); 0 turns the rule off")
+        require(self.min_cjk_chars >= 0, "min_cjk_chars",
+                f"must be >= 0 (got {self.min_cjk_chars}); 0 turns the rule off")
         require(0.0 < self.max_top_char_fraction <= 1.0, "max_top_char_fraction",
                 f"must be within (0, 1] (got {self.max_top_char_fraction}); 1 turns the rule off")
         for key in ("min_cjk_ratio", "max_duplicate_line_fraction", "max_punctuation_ratio", "max_digit_ratio",
@@ -97,7 +98,8 @@ class DedupConfig:
     def __post_init__(self):
         require(self.bands >= 1, "bands", f"must be >= 1 (got {self.bands}); 16 bands of 8 hashes is the default")
         require(self.num_perm > 0 and self.num_perm % self.bands == 0, "bands",
-                f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands}); e.g. num_perm=128, bands=16")
+                f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands}); "
+                "e.g. num_perm=128, bands=16")
         require(self.shingle_size >= 1, "shingle_size", f"must be >= 1 (got {self.shingle_size})")
         require(self.min_paragraph_chars >= 0, "min_paragraph_chars", f"must be >= 0 (got {self.min_paragraph_chars})")
 
@@ -142,7 +144,8 @@ class CorpusConfig:
         require(bool(self.text_key) and bool(self.id_key), "text_key" if not self.text_key else "id_key",
                 "must name a field (e.g. text_key: text)")
         require(self.max_chars > 0, "max_chars", f"must be > 0 (got {self.max_chars})")
-        require(self.keywords_top_k >= 0, "keywords_top_k", f"must be >= 0 (got {self.keywords_top_k}; 0 marks no keywords)")
+        require(self.keywords_top_k >= 0, "keywords_top_k",
+                f"must be >= 0 (got {self.keywords_top_k}; 0 marks no keywords)")
         require(self.min_paragraph_chars >= 1, "min_paragraph_chars", f"must be >= 1 (got {self.min_paragraph_chars})")
         require(self.max_documents is None or self.max_documents >= 1, "max_documents",
                 f"must be >= 1 or null for all (got {self.max_documents})")
@@ -179,7 +182,8 @@ class CorpusRuntime:
         require(self.tasks is None or self.tasks >= 1, "tasks",
                 f"must be >= 1 or null for one per input file (got {self.tasks})")
         require(self.slurm_cpus_per_task >= 1, "slurm_cpus_per_task", f"must be >= 1 (got {self.slurm_cpus_per_task})")
-        require(self.slurm_mem_per_cpu_gb >= 1, "slurm_mem_per_cpu_gb", f"must be >= 1 (got {self.slurm_mem_per_cpu_gb})")
+        require(self.slurm_mem_per_cpu_gb >= 1, "slurm_mem_per_cpu_gb",
+                f"must be >= 1 (got {self.slurm_mem_per_cpu_gb})")
         require(self.executor != "slurm" or bool(self.slurm_partition), "slurm_partition",
                 "the slurm executor needs a partition (e.g. slurm_partition: gpu)")
 
@@ -632,7 +636,10 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     _run_stage(_executor(runtime, annotate_pipeline, work / "logs" / "annotate", tasks, "annotate"), runtime,
                work / "logs" / "annotate")
     stage_seconds["annotate"] = round(time.perf_counter() - t_stage, 3)
-    return _collect(out, files, cfg, time.perf_counter() - t0, stage_seconds)
+    result = _collect(out, files, cfg, time.perf_counter() - t0, stage_seconds)
+    if not result.stats["paragraphs_out"]:
+        raise guards.no_paragraphs(out, cfg, result.stats)
+    return result
 
 
 def _read_texts(folder: Path) -> Iterator[str]:

@@ -200,11 +200,13 @@ class ObertParquetReader(CountingDiskReader):
                         text = row.get(text_key)
                         if not isinstance(text, str):
                             raw = json.dumps(row, ensure_ascii=False, default=str)
-                            yield drop_placeholder("missing_text", missing_text_detail(row, text_key), filepath, row_no, raw)
+                            detail = missing_text_detail(row, text_key)
+                            yield drop_placeholder("missing_text", detail, filepath, row_no, raw)
                             continue
                         doc_id = row.get(id_key)
                         meta = {k: v for k, v in row.items() if k != text_key and k != id_key and isinstance(v, (str, int, float))}
                         meta["file"], meta["line"] = shown, row_no
-                        yield Document(text=text, id=f"{filepath}:{row_no}" if doc_id is None else str(doc_id), metadata=meta)
+                        doc_id = f"{filepath}:{row_no}" if doc_id is None else str(doc_id)
+                        yield Document(text=text, id=doc_id, metadata=meta)
         except Exception as exc:  # noqa: BLE001 - not Parquet, truncated, unreadable: a drop, not a crash
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, row_no or None)

@@ -41,7 +41,8 @@ JSONL_CASES = {
     "no_final_newline.jsonl": (_line(4).rstrip(b"\n"), 1, {}),
     "garbage.jsonl": (b"this is not json\n{'single': 'quotes'}\n", 0, {"unreadable_line": 2}),
     "non_object.jsonl": (b'[1,2]\n"junk"\n3\nnull\ntrue\n', 0, {"missing_text": 5}),
-    "wrong_type.jsonl": (b'{"text": 3}\n{"text": ["a"]}\n{"text": {"a": 1}}\n{"text": false}\n', 0, {"missing_text": 4}),
+    "wrong_type.jsonl": (b'{"text": 3}\n{"text": ["a"]}\n{"text": {"a": 1}}\n{"text": false}\n', 0,
+                         {"missing_text": 4}),
     "null_text.jsonl": (b'{"id": "n", "text": null}\n' + _line(5), 1, {"missing_text": 1}),
     "other_key.jsonl": ('{"sentence": "一句话"}\n'.encode(), 0, {"missing_text": 1}),
     "binary.jsonl": (bytes(b for b in range(256) if b != 10) + b"\n", 0, {"invalid_utf8": 1}),
@@ -104,7 +105,8 @@ def test_bad_jsonl_files_in_one_folder(tmp_path, capsys):
 def test_bad_parquet_rows_and_files_are_counted(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
-    pq.write_table(pa.table({"id": ["a", "b", "c", "d"], "text": [GOOD[0], None, GOOD[1], ""]}), folder / "nulls.parquet")
+    pq.write_table(pa.table({"id": ["a", "b", "c", "d"], "text": [GOOD[0], None, GOOD[1], ""]}),
+                   folder / "nulls.parquet")
     pq.write_table(pa.table({"id": ["x", "y"], "content": [GOOD[2], GOOD[3]]}), folder / "no_text_column.parquet")
     pq.write_table(pa.table({"text": [1, 2, 3]}), folder / "int_text.parquet")
     pq.write_table(pa.table({"text": [GOOD[4], GOOD[5]]}), folder / "no_id.parquet")
@@ -134,7 +136,8 @@ def test_text_inputs_with_bom_and_bad_files(tmp_path, capsys):
     code, out = _preprocess(tmp_path, [folder])
     assert code == 0, capsys.readouterr().err
     stats = _check_balance(out)
-    assert _removed_by_file(out) == {"binary.txt": Counter(invalid_utf8=1), "corrupt.txt.gz": Counter(unreadable_file=1)}
+    assert _removed_by_file(out) == {"binary.txt": Counter(invalid_utf8=1),
+                                     "corrupt.txt.gz": Counter(unreadable_file=1)}
     kept = [json.loads(line) for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
             for line in gzip.open(f, "rt", encoding="utf-8")]
     assert sorted(r["text"] for r in kept) == sorted(GOOD[:3]) and stats["documents_kept"] == 3
@@ -155,6 +158,8 @@ ALL_DROPPED = [
     ("short.jsonl", '{"text": "顶"}\n{"text": "同问"}\n'.encode(), [], ["all 2 documents dropped: too_short (2)",
                                                                      "quality.min_cjk_chars"]),
     ("null.jsonl", b'{"text": null}\n', ["--set", "keep_removed=false"], ["missing_text (1)", "null"]),
+    ("short_lines.jsonl", json.dumps({"text": "今天天气很好。\n我们去公园吧。\n湖边有很多人。\n孩子放风筝。"},
+                                     ensure_ascii=False).encode(), [], ["no paragraph written", "min_paragraph_chars"]),
 ]
 
 
@@ -167,6 +172,30 @@ def test_a_run_that_keeps_nothing_says_why_in_one_line(tmp_path, capsys, name, d
     for fragment in says:
         assert fragment in err
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
-    assert stats["documents_kept"] == 0 and stats["documents_in"] == sum(stats["documents_dropped"].values())
+    assert stats["paragraphs_out"] == 0
+    assert stats["documents_in"] == stats["documents_kept"] + sum(stats["documents_dropped"].values())
     if "keep_removed=false" not in args:
         _check_balance(out)
+
+
+def _mixed(folder):
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(_line(0))
+    (folder / "b.parquet").write_bytes(b"PAR1")
+    return folder
+
+
+def _empty_folder(folder):
+    (folder / "sub").mkdir(parents=True)
+    return folder
+
+
+REFUSED_INPUTS = [(_mixed, "input_format: inputs mix formats"), (_empty_folder, "hold no files"),
+                  (lambda p: p / "missing.jsonl", "does not exist")]
+
+
+@pytest.mark.parametrize("make,says", REFUSED_INPUTS, ids=["mixed formats", "empty folder", "missing file"])
+def test_inputs_that_cannot_be_run_are_refused_before_work(tmp_path, capsys, make, says):
+    code, out = _preprocess(tmp_path, [make(tmp_path / "in")])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and not out.exists(), err

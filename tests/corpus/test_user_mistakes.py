@@ -20,11 +20,12 @@ def one_doc(tmp_path):
 
 
 def _preprocess(inputs, output, *args):
-    return cli.main(["preprocess", "--input", *map(str, inputs), "--output", str(output), "--set", "knowledge_base=null",
-                     "--set", "tokenizer.vocab_size=200", "--runtime", "progress=false", *args])
+    return cli.main(["preprocess", "--input", *map(str, inputs), "--output", str(output),
+                     "--set", "knowledge_base=null", "--set", "tokenizer.vocab_size=200",
+                     "--runtime", "progress=false", *args])
 
 
-# (flags, the key the message must name); each would run (or crash in the validator) on 862e3c8
+# (flags, what the message must say): impossible values, some of which ran or crashed in the validator before
 BAD_VALUES = [
     (["--set", "dedup.bands=0"], "dedup.bands: must be >= 1"),
     (["--set", "dedup.bands=-16"], "dedup.bands: must be >= 1"),
@@ -89,7 +90,8 @@ def test_every_from_pretrained_in_the_corpus_stage_is_local_only():
     for source in sorted(package.glob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "from_pretrained":
-                local = any(k.arg == "local_files_only" and getattr(k.value, "value", None) is True for k in node.keywords)
+                local = any(k.arg == "local_files_only" and getattr(k.value, "value", None) is True
+                            for k in node.keywords)
                 calls.append((source.name, node.lineno, local))
     assert calls and all(local for _, _, local in calls), calls
 
