@@ -8,13 +8,15 @@ from typing import Any
 
 from ..config import UserError
 
+RUN_WRITES = ("_work", "shards", "removed", "tokenizer", "stats.json", "README.md", "config.json")  # under output_dir
 _EXAMPLES = 200  # removed records read per reason to explain a run that kept nothing
 _JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
               type(None): "null"}
 
 
 def check_output_dir(out: Path, inputs: list[Path]) -> None:
-    """Refuse, before any work, an output path that is a file, or an output and an input folder inside each other."""
+    """Refuse, before any work, an output path that is a file, an output inside an input folder, and an input
+    among what a run into `out` writes or deletes."""
     for path in (out, *out.parents):
         if path.exists() and not path.is_dir():
             where = "is" if path == out else f"is inside {path}, which is"
@@ -23,11 +25,14 @@ def check_output_dir(out: Path, inputs: list[Path]) -> None:
     for given in inputs:
         path = given.resolve()
         if path.is_dir() and (out == path or path in out.parents):
-            raise UserError(f"output_dir: {out} is inside input folder {path}: the next run would read its own "
+            where = "is input folder" if out == path else "is inside input folder"
+            raise UserError(f"output_dir: {out} {where} {path}: the next run would read its own "
                             f"output as input; give an output folder outside {path}")
-        if out in path.parents:
-            raise UserError(f"inputs: {path} is inside output folder {out}, which a run rewrites; move the input out "
-                            f"or give another output folder")
+        written = next((out / name for name in RUN_WRITES if path == out / name or out / name in path.parents), None)
+        if written:
+            where = "is" if path == written else "is inside"
+            raise UserError(f"inputs: {path} {where} {written}, which a run into {out} rewrites or deletes; copy "
+                            f"the input elsewhere or give another output folder")
 
 
 def dropped_by_reason(step_stats: dict[str, Counter]) -> dict[str, int]:

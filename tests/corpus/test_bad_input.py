@@ -5,6 +5,7 @@ Cases that leave documents are batched into one run per input format; each run t
 """
 import gzip
 import json
+import random
 from collections import Counter
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pytest
 import zstandard
 
 from obert_lib import cli
+from obert_lib.corpus.readers import DROP_KEY, ObertJsonlReader, ObertTextReader
 
 GOOD = ["北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。",
         "长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市，航运发达。",
@@ -199,3 +201,29 @@ def test_inputs_that_cannot_be_run_are_refused_before_work(tmp_path, capsys, mak
     code, out = _preprocess(tmp_path, [make(tmp_path / "in")])
     err = capsys.readouterr().err
     assert code == 2 and says in err and not out.exists(), err
+
+
+PIECES = [b'{"text": "', b'"}', b'{"id": 1, "text": ', b"null", b"[", b"]", b"\xff", BOM, b"\x00", b'"', b"\\",
+          "北京".encode(), "长".encode()[:2], b"{", b"}", b",", b":", b"\r", b" ", b"\t", b"1e999", b'"text"', b"true"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_readers_give_one_document_or_drop_per_generated_line(tmp_path, seed):
+    """Generated lines of JSON fragments, bad UTF-8, BOMs and control bytes: each non-blank line is exactly one
+    document or one drop naming its line (a BOM only at the start of the file is no content), and nothing raises."""
+    from datatrove.io import get_datafolder
+
+    rng = random.Random(seed)
+    lines = [b"".join(rng.choice(PIECES) for _ in range(rng.randint(0, 8))) for _ in range(400)]
+    lines[0] = BOM + lines[0]  # as a Windows editor saves it
+    (tmp_path / "gen.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / "gen.txt").write_bytes(b"\n".join(lines) + b"\n")
+    first = lines[0].removeprefix(BOM)
+    content = [first, *lines[1:]]
+    folder = get_datafolder(str(tmp_path))
+    docs = list(ObertJsonlReader(folder).read_file("gen.jsonl"))
+    assert [d.metadata["line"] for d in docs] == [i for i, raw in enumerate(content, 1) if raw.strip()]
+    assert all(isinstance(d.text, str) and (DROP_KEY in d.metadata or d.metadata["file"]) for d in docs)
+    docs = list(ObertTextReader(folder).read_file("gen.txt"))
+    assert [d.metadata["line"] for d in docs] == [i for i, raw in enumerate(content, 1)
+                                                  if raw.decode("utf-8", "replace").strip()]

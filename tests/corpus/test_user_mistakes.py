@@ -77,10 +77,14 @@ def test_output_inside_an_input_folder_and_input_inside_output_are_refused(tmp_p
     err = capsys.readouterr().err
     assert f"output_dir: {folder / 'out'} is inside input folder {folder}" in err
     assert not (folder / "out").exists()  # refused before any work, so a second run cannot read it either
-    assert _preprocess([folder], folder) == 2 and "is inside input folder" in capsys.readouterr().err
-    assert _preprocess([one_doc], folder) == 2
+    assert _preprocess([folder], folder) == 2 and f"{folder} is input folder {folder}" in capsys.readouterr().err
+    previous = tmp_path / "run" / "removed" / "too_short" / "00000.jsonl"  # a former run's drops, rerun in place
+    previous.parent.mkdir(parents=True)
+    previous.write_bytes(one_doc.read_bytes())
+    assert _preprocess([previous], tmp_path / "run") == 2
     err = capsys.readouterr().err
-    assert f"inputs: {one_doc} is inside output folder {folder}" in err and one_doc.is_file()
+    assert f"inputs: {previous} is inside {tmp_path / 'run' / 'removed'}, which a run into {tmp_path / 'run'}" in err
+    assert previous.is_file()
 
 
 def test_every_from_pretrained_in_the_corpus_stage_is_local_only():
