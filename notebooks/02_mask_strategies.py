@@ -22,7 +22,9 @@
 # token is shown as `[MASK]`, a random vocabulary token or itself (BERT: 80/10/10); with synonym
 # replacement (Motian) a masked word may be shown as a near-synonym instead, and with knowledge
 # masking the summaries of the paragraph's linked knowledge-base entities follow as a second segment
-# `[CLS] context [SEP] K_w [SEP]` that is never masked.
+# `[CLS] context [SEP] K_w [SEP]` that is never masked (entries apart by [SEP], a summary cut at a
+# sentence or word end to fit the budget, marked … in the view). Each random decision (strategy,
+# positions, replacement, synonym) has its own stream, so toggling one option leaves the others' draws.
 #
 # Every function here lives in `obert_lib.masking`; the widget's callback is
 # `masking.render_controls(previewer, values)`, which the tests drive directly.

@@ -101,16 +101,20 @@ def cmd_bench(args) -> None:
 
 
 def cmd_mask(args) -> None:
+    from .config import UserError
     from .masking import MaskConfig, MaskPreviewer, parse_mixture
 
+    if not args.text.strip():
+        raise UserError("--text is empty; give the paragraph to mask, e.g. --text '北京是中国的首都。'")
     cfg = MaskConfig(strategy=args.strategy, mixture=parse_mixture(args.mixture) if args.mixture else {},
                      mask_rate=args.mask_rate, synonym={"enabled": args.synonym, "rate": args.synonym_rate},
                      knowledge={"enabled": args.knowledge})
     view = MaskPreviewer.from_corpus(args.corpus).mask(args.text, cfg, seed=args.seed)
     print(" ".join(f"[{s}]" if m else t for t, s, m in zip(view.tokens, view.shown, view.masked)))
-    if view.knowledge_tokens:
+    if view.knowledge_parts:
         names = ", ".join(f"{name} ({i})" for i, name in view.knowledge_entries)
-        print(f"K_w [{names}]: {''.join(t.removeprefix('##') for t in view.knowledge_tokens)}")
+        note = "  (…: summary cut at a sentence or word boundary to fit the budget)" if any(view.knowledge_cut) else ""
+        print(f"K_w [{names}]: {view.knowledge_text()}{note}")
     print(f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}) with strategy {view.strategy}; "
           + ", ".join(f"{k} {n}" for k, n in view.counts().items() if n))
 
@@ -205,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synonym", action="store_true", help="show masked words with a lexicon synonym as it")
     p.add_argument("--synonym-rate", type=float, default=1.0, help="share of such words shown as a synonym")
     p.add_argument("--knowledge", action="store_true", help="append the linked entities' summaries as K_w")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="an integer >= 0; the same seed gives the same masks")
     p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.", config=False)
     p.add_argument("--plan", default="tiny", help="preset name or plan YAML")
     p.add_argument("--output", help="output directory")
