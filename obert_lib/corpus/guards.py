@@ -10,8 +10,6 @@ from ..config import UserError
 
 RUN_WRITES = ("_work", "shards", "removed", "tokenizer", "stats.json", "README.md", "config.json")  # under output_dir
 _EXAMPLES = 200  # removed records read per reason to explain a run that kept nothing
-_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
-              type(None): "null"}
 
 
 def check_output_dir(out: Path, inputs: list[Path]) -> None:
@@ -102,7 +100,7 @@ def _records(folder: Path) -> list[dict]:
 
 def _reread(reader: Any, files: list[Path], reason: str) -> list[dict]:
     """Up to _EXAMPLES drops for `reason` read again from the inputs (a reader's drops only, from its first rows)."""
-    from .readers import DROP_KEY
+    from .readers import DROP_KEY  # datatrove: imported only when a run has failed
 
     rows: list[dict] = []
     for f in files:
@@ -145,6 +143,8 @@ def _hint(reason: str, records: list[dict], cfg: Any) -> str:
 
 def _missing_text_hint(records: list[dict], text_key: str, id_key: str) -> str:
     """Name the fields the rows do have, the string ones first, and the text_key to set."""
+    from .readers import json_kind
+
     string_keys: Counter = Counter()
     other_keys: Counter = Counter()
     kinds: Counter = Counter()
@@ -155,10 +155,10 @@ def _missing_text_hint(records: list[dict], text_key: str, id_key: str) -> str:
         except (ValueError, TypeError):
             continue
         if not isinstance(row, dict):
-            kinds[_JSON_KIND.get(type(row), "other")] += 1
+            kinds[json_kind(row)] += 1
             continue
         if text_key in row:
-            wrong_type[_JSON_KIND.get(type(row[text_key]), "other")] += 1
+            wrong_type[json_kind(row[text_key])] += 1
         for key, value in row.items():
             if key not in (text_key, id_key):
                 (string_keys if isinstance(value, str) and value else other_keys)[key] += 1

@@ -489,6 +489,7 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     2 exact-find, 3 exact-filter (drop exact duplicates) + MinHash signatures, 4 MinHash buckets,
     5 MinHash clusters, 6 paragraphs (drop near duplicates, split) + paragraph signatures,
     7 paragraph-find, 8 annotate (drop repeated paragraphs, annotate, tokenise, write Parquet shards).
+    A run that keeps no document, or no paragraph, writes stats.json and raises UserError saying why.
     """
     from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactFindDedups

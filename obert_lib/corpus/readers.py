@@ -10,6 +10,8 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 
 DROP_KEY = "obert_drop"  # metadata key a reader sets on a placeholder document that must be dropped
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some Windows editors put at the start of a file
+_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
+              type(None): "null"}
 _MISSING = object()  # a row without an id field (JSON null is an id: "None", as str(None) has always given)
 
 
@@ -20,15 +22,18 @@ def drop_placeholder(reason: str, detail: str, file: str, line: int | None, raw:
     return Document(text=raw[:2000], id=where, metadata={DROP_KEY: reason, "detail": detail, "file": file, "line": line})
 
 
+def json_kind(value) -> str:
+    """The JSON name of a parsed value's type: 'array', 'null', ..."""
+    return _JSON_KIND.get(type(value), type(value).__name__)
+
+
 def missing_text_detail(row, text_key: str) -> str:
     """Why a row has no usable text, naming the keys it does have (so that a wrong text_key shows)."""
     if type(row) is not dict:
-        return f"a JSON {type(row).__name__}, not an object with a string field '{text_key}'"
+        return f"a JSON {json_kind(row)}, not an object with a string field '{text_key}'"
     keys = ", ".join(f"'{k}'" for k in list(row)[:20]) or "none"
     if text_key in row:
-        value = row[text_key]
-        kind = "null" if value is None else type(value).__name__
-        return f"field '{text_key}' is {kind}, not a string (keys: {keys})"
+        return f"field '{text_key}' is {json_kind(row[text_key])}, not a string (keys: {keys})"
     return f"no string field '{text_key}' (keys: {keys})"
 
 
