@@ -8,6 +8,8 @@ import transformers
 
 from obert_lib.cli import main
 
+pytestmark = pytest.mark.bad_input
+
 
 @pytest.fixture(scope="module")
 def no_kb_corpus(sample_corpus, tmp_path_factory):
