@@ -6,6 +6,7 @@ Cases that leave documents are batched into one run per input format; each run t
 import gzip
 import json
 import random
+import socket
 from collections import Counter
 
 import pyarrow as pa
@@ -89,7 +90,20 @@ def _check_balance(out):
     return stats
 
 
-def test_bad_jsonl_files_in_one_folder(tmp_path, capsys):
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection off this machine (not the local sockets of worker pools) fails the test."""
+    connect = socket.socket.connect
+
+    def local_only(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise AssertionError(f"the corpus stage tried to reach {address}")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", local_only)
+
+
+def test_bad_jsonl_files_in_one_folder(tmp_path, capsys, no_network):
     folder = tmp_path / "in"
     folder.mkdir()
     for name, (data, _, _) in JSONL_CASES.items():
