@@ -119,7 +119,7 @@ def cmd_mask(args) -> None:
           + ", ".join(f"{k} {n}" for k, n in view.counts().items() if n))
 
 
-def cmd_pretrain(args) -> None:
+def cmd_pretrain(args) -> int:
     from . import pretraining
     from .config import apply_overrides
 
@@ -128,8 +128,20 @@ def cmd_pretrain(args) -> None:
         cfg.output_dir = args.output
     speed = apply_overrides({}, _overrides(args.speed or [], "--speed"))
     result = pretraining.run(cfg, speed, resume=args.resume)
-    _print({"checkpoints": [str(p) for p in result.checkpoints], "parameters": result.parameters,
-            "final_loss": float(result.metrics["loss"].iloc[-1])})
+    metrics = result.metrics
+    summary = {"status": result.status, "checkpoints": [str(p) for p in result.checkpoints],
+               "parameters": result.parameters, "steps": int(metrics["global_step"].max()) if len(metrics) else 0,
+               "final_loss": float(metrics["loss"].iloc[-1]) if len(metrics) else None}
+    if result.status != "interrupted":
+        _print(summary)
+        return 0
+    point = pretraining.resume_point(result.output_dir)
+    resumable = point is not None and not point.get("finished")
+    summary["message"] = (f"interrupted, resume with --resume (from step {point['global_step']})" if resumable
+                          else "interrupted before the first resume point; start again without --resume")
+    _print(summary)
+    print(f"obert pretrain: {summary['message']}", file=sys.stderr)
+    return pretraining.EXIT_INTERRUPTED
 
 
 def cmd_zeroshot(args) -> None:
@@ -211,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--knowledge", action="store_true", help="append the linked entities' summaries as K_w")
     p.add_argument("--seed", type=int, default=0, help="an integer >= 0; the same seed gives the same masks")
     p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.", config=False)
+    p.epilog = ("exit status: 0 finished every stage; 2 a mistake in the plan, paths or flags (one line says which), "
+                "or --output in use by a live run; 3 interrupted (SIGINT/SIGTERM): continue with --resume; "
+                "1 a bug or a failed run (traceback)")
     p.add_argument("--plan", default="tiny", help="preset name or plan YAML")
     p.add_argument("--output", help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a plan key (stages.0.steps=5)")

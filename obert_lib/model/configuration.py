@@ -103,13 +103,18 @@ class OBertConfig(PreTrainedConfig):
 
 @dataclass
 class ModelConfig:
-    """Encoder shape and options; `preset` fills layers/hidden/heads/ffn unless preset is 'custom'."""
+    """Encoder shape and options; `preset` sets layers/hidden/heads/ffn unless preset is 'custom'.
+
+    Under a named preset a shape key may only repeat the preset's value (a resolved plan.json holds both);
+    another value is a ConfigError that says to set preset 'custom'. Under 'custom' a key left out takes
+    the 'tiny' shape's value.
+    """
 
     preset: str = "tiny"
-    layers: int = 2
-    hidden: int = 64
-    heads: int = 2
-    ffn: int = 256
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    ffn: int | None = None
     max_positions: int = 512
     dropout: float = 0.1
     layer_norm: Literal["post", "pre"] = "post"
@@ -118,8 +123,15 @@ class ModelConfig:
 
     def __post_init__(self):
         require(self.preset in (*PRESETS, "custom"), "preset", f"{self.preset!r} is unknown; use one of {[*PRESETS, 'custom']}")
+        shape = dict(layers=self.layers, hidden=self.hidden, heads=self.heads, ffn=self.ffn)
+        base = dict(zip(shape, PRESETS["tiny" if self.preset == "custom" else self.preset]))
         if self.preset != "custom":
-            self.layers, self.hidden, self.heads, self.ffn = PRESETS[self.preset]
+            for key, value in shape.items():
+                preset_shape = ", ".join(f"{k} {v}" for k, v in base.items())
+                require(value is None or value == base[key], key,
+                        f"{value} differs from preset {self.preset!r} ({preset_shape}), which sets the shape; set "
+                        f"preset: custom (model.preset=custom) to give layers/hidden/heads/ffn yourself, or leave {key} out")
+        self.layers, self.hidden, self.heads, self.ffn = (base[k] if v is None else v for k, v in shape.items())
         require(self.hidden % self.heads == 0, "heads", f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         require(self.max_positions >= 8, "max_positions", "must be >= 8")
         require(0.0 <= self.dropout < 1.0, "dropout", "must be within [0, 1)")

@@ -639,6 +639,11 @@ def _active_run(out: Path) -> str | None:
         return f"run.json says running and its process {run.get('pid')} is alive"
     if handle._launcher_alive():
         return f"its launcher (pid {handle.launch_info().get('pid')}) is alive"
+    from .run_lock import holder
+
+    lock = holder(out)
+    if lock is not None:  # e.g. an `obert pretrain` started in a shell
+        return f"a run holds its run.lock: pid {lock.get('pid')} on {lock.get('host')}, started {lock.get('started')}"
     return None
 
 

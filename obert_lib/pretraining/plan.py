@@ -97,11 +97,14 @@ class SpeedConfig:
     # Optimiser steps between resume checkpoints (0: only at stage ends and on interrupt). A tiny CPU
     # step takes ~0.1 s and a save ~0.2 s; on a cluster, pick what losing that many steps costs.
     checkpoint_every: int = 50
+    # Seconds a stop (SIGINT/SIGTERM) may wait for the current step before the run ends at once (pretraining.stop).
+    stop_grace_s: float = 120.0
 
     def __post_init__(self):
         require(self.zero_stage in (0, 1, 2, 3), "zero_stage", f"{self.zero_stage} is not a ZeRO stage; use 0, 1, 2 or 3")
         require(self.data_parallel_size >= 1, "data_parallel_size", "must be >= 1")
         require(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0: stage ends and interrupts only)")
+        require(self.stop_grace_s > 0, "stop_grace_s", f"{self.stop_grace_s} must be > 0 (seconds a stop waits for a step)")
 
 
 # Keys the plan derives for every stage; a speed-only DeepSpeed file must not hold them.

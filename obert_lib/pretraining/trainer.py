@@ -1,6 +1,8 @@
 """Staged pretraining through deepspeed.initialize: one engine per stage, warm start from the previous stage."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -17,12 +19,18 @@ from tqdm.auto import tqdm
 
 from .. import config as cfgmod
 from ..corpus import load_shards
-from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words, pack_rows
+from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words
 from ..model import build_masked_lm, count_parameters, load_masked_lm
 from ..results import append_result
 from .guards import TrainingDiverged, TrainingGuard, loss_scale
 from .optim import build_optimizer, param_groups
-from .plan import PretrainConfig, SpeedConfig, StageConfig, deepspeed_extra, scheduler_config, validate, zero_stage
+from .build_locks import clear_stale_build_locks
+from .plan import PretrainConfig, SpeedConfig, StageConfig, deepspeed_extra, scheduler_config, validate
+from .preflight import check_corpus, check_stage_sizes, load_tokenizer, stage_rows
+from .resume import (check_resume, read_rng_states, resume_dir, resume_point, save_resume, set_rng_states,
+                     write_json_atomic)
+from .run_lock import RunLock
+from .stop import StopRequest, StopRun
 from .throughput import mfu, model_flops_per_token, peak_flops
 
 
@@ -103,12 +111,6 @@ def _sum_over_ranks(values: list[float], device) -> list[float]:
     return t.tolist()
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class RunStatus:
     """<output_dir>/run.json: pid, status (running/finished/interrupted/failed/diverged), progress; rank 0 writes it."""
 
@@ -120,7 +122,7 @@ class RunStatus:
     def update(self, **fields) -> None:
         self.data.update(fields, updated=_now())
         if self.enabled:
-            _write_json_atomic(self.path, self.data)
+            write_json_atomic(self.path, self.data)
 
 
 def _now() -> str:
@@ -136,44 +138,6 @@ def _append_metrics(path: Path, record: dict) -> None:
     new = not path.exists()
     with open(path, "a", encoding="utf-8") as fh:
         pd.DataFrame([record], columns=METRIC_COLUMNS).to_csv(fh, header=new, index=False)
-
-
-class _StopRequest:
-    """SIGINT/SIGTERM during training: finish the step, write a resume checkpoint, stop (installed in the main thread)."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self.previous = {}
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:  # a second interrupt: stop now, the last checkpoint stays as it was
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    def agree(self, device) -> None:
-        """Make the stop decision collective: if any rank was signalled, all ranks stop after this step."""
-        import torch.distributed as dist
-
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            flag = torch.tensor([0 if self.signal is None else int(self.signal)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            self.signal = int(flag.item()) or None
-
-    def __exit__(self, *exc):
-        import signal
-
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        return False
 
 
 class _NoBoard:
@@ -199,126 +163,90 @@ def _board(out: Path, rank: int, purge_step: int | None = None):
     return SummaryWriter(str(out / "tensorboard"), flush_secs=10, purge_step=purge_step)
 
 
-def _resume_dir(out: Path) -> Path:
-    return out / "checkpoints" / "resume"
-
-
-def _save_resume(engine, out: Path, state: dict, collator: MaskingCollator, rank: int) -> Path:
-    """A resume point: DeepSpeed engine state (weights, optimiser, schedule) + data position + RNG states, atomically.
-
-    Written into step-<global>.tmp, renamed, then `latest` (a JSON pointer) replaced; older points are removed.
-    """
-    import torch.distributed as dist
-
-    root = _resume_dir(out)
-    final = root / f"step-{state['global_step']}"
-    tmp = final.with_name(final.name + ".tmp")
-    if rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    if dist.is_initialized():
-        dist.barrier()
-    engine.save_checkpoint(str(tmp / "deepspeed"), tag="resume")
-    torch.save({"torch": torch.get_rng_state(), "collator": collator.rng.bit_generator.state,
-                "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None},
-               tmp / f"rng-rank{rank}.pt")
-    if dist.is_initialized():
-        dist.barrier()
-    if rank == 0:
-        _write_json_atomic(tmp / "state.json", state)
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        _write_json_atomic(root / "latest.json", {"path": final.name, **state})
-        for old in root.glob("step-*"):
-            if old != final and not old.name.endswith(".tmp"):
-                shutil.rmtree(old, ignore_errors=True)
-    if dist.is_initialized():
-        dist.barrier()
-    return final
-
-
-def resume_point(output_dir: str | Path) -> dict | None:
-    """The latest resume point of a run ({stage, stage_step, global_step, micro_batches, path}) or None."""
-    latest = _resume_dir(Path(output_dir)) / "latest.json"
-    if not latest.is_file():
-        return None
-    state = json.loads(latest.read_text(encoding="utf-8"))
-    state["path"] = str(_resume_dir(Path(output_dir)) / state["path"])
-    return state
-
-
 def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dict | None = None, progress: bool = True,
         resume: bool = False) -> PretrainResult:
     """Train every stage of the plan; a HF checkpoint (+ DeepSpeed state, resolved plan) after each stage.
 
     resume=True continues a stopped or killed run in `output_dir` from its latest resume point, at the
     same step with the same data order and RNG states (stages already finished are not rerun).
+    One run per output_dir: a second one gets LiveRunError while the first holds `<output_dir>/run.lock`.
+    SIGINT/SIGTERM end the run at once before the first step, else after the step with a resume point
+    (see pretraining.stop); the result's status is then "interrupted".
     """
-    import deepspeed
-    from transformers import AutoTokenizer
-
     cfg = cfgmod.load(PretrainConfig, cfg)
     speed = cfgmod.load(SpeedConfig, speed)
     accumulation = validate(cfg, speed, torch.cuda.is_available())
     out = Path(cfg.output_dir)
-    point = resume_point(out) if resume else None
-    if resume and point is None:
+    if resume and resume_point(out) is None:
         raise FileNotFoundError(f"resume: no resume point under {out}/checkpoints/resume; start without --resume")
-    if point is not None and point.get("finished"):
-        raise cfgmod.ConfigError(f"resume: the run in {out} finished every stage; nothing to resume. Start a new "
-                                 "output_dir (or run without resume to train again from scratch)")
-    if point is not None:
-        def comparable(plan: dict) -> dict:  # the same plan whether paths were given relative or absolute
-            return {**plan, "output_dir": None, "corpus_dir": str(Path(plan["corpus_dir"]).resolve())}
+    corpus_dir = check_corpus(cfg.corpus_dir)
+    rank = int(os.environ.get("RANK", "0"))  # the launcher's; a single process is rank 0
+    with RunLock(out) if rank == 0 else contextlib.nullcontext():  # rank 0 holds the folder for the whole run
+        point = check_resume(out, cfg, speed) if resume else None
+        status = RunStatus(out, sum(st.steps for st in cfg.stages), enabled=rank == 0)
+        status.data["global_step"] = point["global_step"] if point else 0
+        progress_so_far = {"checkpoints": [], "records": [], "parameters": 0}
+        abort = functools.partial(status.update, status="interrupted")
+        with StopRequest(speed.stop_grace_s, on_abort=lambda message: abort(message=message)) as stop:
+            try:
+                return _train(cfg, speed, accumulation, out, corpus_dir, rank, point, status, stop, progress,
+                              progress_so_far)
+            except StopRun as exc:
+                latest = resume_point(out)
+                where = (f"resume point at step {latest['global_step']}: resume with --resume" if latest
+                         and not latest.get("finished") else "no resume point: start again")
+                status.update(status="interrupted", message=f"{exc}; {where}")
+                return PretrainResult(out, progress_so_far["checkpoints"], pd.DataFrame(progress_so_far["records"]),
+                                      progress_so_far["parameters"], status="interrupted")
 
-        saved = json.loads((out / "plan.json").read_text(encoding="utf-8"))
-        if comparable(saved) != comparable(cfgmod.to_dict(cfg)):
-            raise cfgmod.ConfigError(f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "
-                                     "resume with that plan, or start a new output_dir")
-        saved_speed = cfgmod.load(SpeedConfig, json.loads((out / "speed.json").read_text(encoding="utf-8")))
-        for key, before, now in (("data_parallel_size", saved_speed.data_parallel_size, speed.data_parallel_size),
-                                 ("zero_stage", zero_stage(saved_speed), zero_stage(speed))):
-            if before != now:  # the data split per rank and the optimiser-state layout depend on these
-                raise cfgmod.ConfigError(f"speed.{key}: the run was started with {before}, now {now}; resume with "
-                                         f"speed.{key}={before}")
-    corpus_dir = Path(cfg.corpus_dir)
-    tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
+
+def _clear_earlier_run(out: Path, point: dict | None, metrics_path: Path) -> list[dict]:
+    """Rank 0, before training: keep the metrics up to the resume point, or clear an earlier run's files."""
+    if point is not None and metrics_path.exists():  # keep the rows up to the resume point, drop any after it
+        kept = pd.read_csv(metrics_path)
+        kept = kept[kept["global_step"] <= point["global_step"]]
+        kept.to_csv(metrics_path.with_name("metrics.csv.tmp"), index=False)
+        os.replace(metrics_path.with_name("metrics.csv.tmp"), metrics_path)  # a new file: live readers start over
+        return kept.to_dict("records")
+    if point is None:  # a fresh run: nothing of an earlier run in this directory may mix into it
+        if resume_dir(out).exists() or metrics_path.exists():
+            logging.getLogger(__name__).warning("starting afresh in %s: removing the earlier run's metrics, resume "
+                                                "points and TensorBoard events (resume=True continues it instead)", out)
+        metrics_path.unlink(missing_ok=True)
+        shutil.rmtree(resume_dir(out), ignore_errors=True)
+        shutil.rmtree(out / "tensorboard", ignore_errors=True)
+    return []
+
+
+def _train(cfg: PretrainConfig, speed: SpeedConfig, accumulation: list[int], out: Path, corpus_dir: Path, rank: int,
+           point: dict | None, status: RunStatus, stop: StopRequest, progress: bool, so_far: dict) -> PretrainResult:
+    """run()'s work once the folder is locked and the stop handler installed; `so_far` follows its progress."""
+    import deepspeed
+
+    tokenizer = load_tokenizer(corpus_dir)
     rows = load_shards(corpus_dir).to_pylist()
-    smallest = min(st.micro_batch for st in cfg.stages)
-    if len(rows) < smallest:
-        raise ValueError(f"corpus has {len(rows)} paragraphs, fewer than one micro-batch ({smallest})")
-    data_hash = json.loads((corpus_dir / "stats.json").read_text()).get("data_hash", "") if (corpus_dir / "stats.json").exists() else ""
+    check_stage_sizes(cfg, rows, speed.data_parallel_size)
+    resumed_rng = read_rng_states(Path(point["path"]), rank) if point and point["stage_step"] else None
+    stats = corpus_dir / "stats.json"
+    data_hash = json.loads(stats.read_text()).get("data_hash", "") if stats.exists() else ""
 
     logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
     _single_process_env()
     if int(os.environ["WORLD_SIZE"]) != speed.data_parallel_size:
         raise cfgmod.ConfigError(f"speed.data_parallel_size: {speed.data_parallel_size} but the launcher started "
                                  f"{os.environ['WORLD_SIZE']} processes; make them equal")
-    rank = int(os.environ["RANK"])
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.csv"
-    records: list[dict] = []
+    records: list[dict] = so_far["records"]
     if rank == 0:
         cfgmod.save(cfg, out / "plan.json")
         cfgmod.save(speed, out / "speed.json")
-        if point is not None and metrics_path.exists():  # keep the rows up to the resume point, drop any after it
-            kept = pd.read_csv(metrics_path)
-            kept = kept[kept["global_step"] <= point["global_step"]]
-            kept.to_csv(metrics_path.with_name("metrics.csv.tmp"), index=False)
-            os.replace(metrics_path.with_name("metrics.csv.tmp"), metrics_path)  # a new file: live readers start over
-            records = kept.to_dict("records")
-        elif point is None:  # a fresh run: nothing of an earlier run in this directory may mix into it
-            if _resume_dir(out).exists() or metrics_path.exists():
-                logging.getLogger(__name__).warning("starting afresh in %s: removing the earlier run's metrics, resume "
-                                                    "points and TensorBoard events (resume=True continues it instead)", out)
-            metrics_path.unlink(missing_ok=True)
-            shutil.rmtree(_resume_dir(out), ignore_errors=True)
-            shutil.rmtree(out / "tensorboard", ignore_errors=True)
-    status = RunStatus(out, sum(st.steps for st in cfg.stages), enabled=rank == 0)
+        records += _clear_earlier_run(out, point, metrics_path)
     status.update(global_step=point["global_step"] if point else 0)
 
     first_stage = point["stage"] if point else 0
-    checkpoints = [out / "checkpoints" / f"stage-{i + 1}-{st.name}" for i, st in enumerate(cfg.stages[:first_stage])]
+    checkpoints = so_far["checkpoints"]
+    checkpoints += [out / "checkpoints" / f"stage-{i + 1}-{st.name}" for i, st in enumerate(cfg.stages[:first_stage])]
 
     def stage_model(si: int):
         """Stage si's starting weights: fresh for the first stage (or warm_start false), else the previous stage's."""
@@ -327,12 +255,13 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
         return build_masked_lm(cfg.model, len(tokenizer), tokenizer.pad_token_id, seed=cfg.seed + si)
 
     model = stage_model(first_stage)
-    n_params = count_parameters(model)
+    n_params = so_far["parameters"] = count_parameters(model)
     global_step = point["global_step"] if point else 0
-    board = _board(out, rank, purge_step=global_step + 1 if point else None)
-    with _StopRequest() as stop, board:
+    clear_stale_build_locks()  # a build killed earlier must not block DeepSpeed's op loading forever
+    with _board(out, rank, purge_step=global_step + 1 if point else None) as board:
         try:
             for si in range(first_stage, len(cfg.stages)):
+                stop.check()  # a signal that came while the previous stage was saved
                 stage, accum = cfg.stages[si], accumulation[si]
                 start_step = point["stage_step"] if point and si == first_stage else 0
                 if si > first_stage:  # a fresh optimiser and schedule each stage
@@ -362,18 +291,13 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                                            synonyms=synonyms)
                 if start_step:
                     engine.load_checkpoint(point["path"] + "/deepspeed", tag="resume")
-                    rng = torch.load(Path(point["path"]) / f"rng-rank{rank}.pt", weights_only=False)
-                    torch.set_rng_state(rng["torch"])
-                    if rng.get("cuda") is not None and torch.cuda.is_available():
-                        torch.cuda.set_rng_state(rng["cuda"])
-                    collator.rng.bit_generator.state = rng["collator"]
-                room = stage.seq_len - 2 - (stage.mask.knowledge.summary_budget + 1 if stage.mask.knowledge.enabled else 0)
-                stage_rows = rows if stage.packing == "none" else list(pack_rows(rows, max(1, room), stage.packing))
-                batches = _batches(stage_rows, stage.micro_batch, collator, seed=cfg.seed * 1000 + si, rank=rank,
-                                   world=speed.data_parallel_size, start=start_step * accum)
+                    set_rng_states(resumed_rng, collator)
+                batches = _batches(stage_rows(rows, stage), stage.micro_batch, collator, seed=cfg.seed * 1000 + si,
+                                   rank=rank, world=speed.data_parallel_size, start=start_step * accum)
                 engine.train()
                 bar = tqdm(range(start_step, stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}",
                            disable=not progress or rank != 0, initial=start_step, total=stage.steps)
+                stop.defer(True)  # from here a signal waits for the end of the step (and a resume point)
                 for step in bar:
                     t0 = time.perf_counter()
                     losses, correct, targets, tokens = [], 0, 0, 0
@@ -419,14 +343,17 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                     last = step + 1 == stage.steps
                     due = speed.checkpoint_every and (step + 1) % speed.checkpoint_every == 0
                     stop.agree(engine.device)  # every rank stops after the same step
+                    if stop.signal is not None:
+                        stop.honour()  # acted on now: the watchdog stands down while the resume point is written
                     if (due or stop.signal is not None) and not last:
                         state = {"stage": si, "stage_step": step + 1, "global_step": global_step}
-                        path = _save_resume(engine, out, state, collator, rank)
+                        path = save_resume(engine, out, state, collator, rank)
                         if stop.signal is not None:
                             status.update(status="interrupted", message=f"stopped by signal {stop.signal} after step "
-                                          f"{global_step}; resume point {path}")
+                                          f"{global_step}; resume point {path}: resume with --resume")
                             bar.close()
-                            return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
+                            return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params,
+                                                  status="interrupted")
                 bar.close()
                 checkpoints.append(_save_stage(engine, tokenizer, cfg, speed, si, out, rank))
                 stop.agree(engine.device)  # a signal during the save: every rank decides the same
@@ -436,30 +363,41 @@ def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dic
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 if rank == 0:  # the next resume starts the next stage from this checkpoint, or there is none
-                    root = _resume_dir(out)
-                    root.mkdir(parents=True, exist_ok=True)
-                    finished = si + 1 == len(cfg.stages)
-                    _write_json_atomic(root / "latest.json", {"path": "", "stage": si + 1, "stage_step": 0,
-                                                              "global_step": global_step, "finished": finished})
-                    for old in root.glob("step-*"):  # mid-stage points of a finished stage are not needed any more
-                        shutil.rmtree(old, ignore_errors=True)
-                    stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
-                    append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
-                                  {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
-                                  {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
-                                   "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
-                                   "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
+                    _stage_done(cfg, out, si, global_step, records, data_hash)
+                stop.defer(si + 1 == len(cfg.stages))  # the next stage's start-up writes nothing: stop there at once
                 if stop.signal is not None and si + 1 < len(cfg.stages):
-                    status.update(status="interrupted", message=f"stopped by signal {stop.signal} after stage {si + 1}")
+                    stop.honour()
+                    status.update(status="interrupted",
+                                  message=f"stopped by signal {stop.signal} after stage {si + 1}; resume with --resume")
                     return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
         except TrainingDiverged as exc:  # the last stage checkpoint and resume point stay as they were
             status.update(status="diverged", message=str(exc))
+            raise
+        except StopRun:
             raise
         except BaseException as exc:
             status.update(status="failed", message=f"{type(exc).__name__}: {exc}")
             raise
     status.update(status="finished", message=f"{len(checkpoints)} stage checkpoints")
     return PretrainResult(output_dir=out, checkpoints=checkpoints, metrics=pd.DataFrame(records), parameters=n_params)
+
+
+def _stage_done(cfg: PretrainConfig, out: Path, si: int, global_step: int, records: list[dict], data_hash: str) -> None:
+    """Rank 0 after stage si's checkpoint: latest.json points at the next stage, a results row for this one."""
+    root = resume_dir(out)
+    root.mkdir(parents=True, exist_ok=True)
+    finished = si + 1 == len(cfg.stages)
+    write_json_atomic(root / "latest.json", {"path": "", "stage": si + 1, "stage_step": 0, "global_step": global_step,
+                                             "finished": finished})
+    for old in root.glob("step-*"):  # mid-stage points of a finished stage are not needed any more
+        shutil.rmtree(old, ignore_errors=True)
+    stage = cfg.stages[si]
+    stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
+    append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
+                  {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
+                  {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
+                   "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
+                   "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
 
 
 def _save_stage(engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, index: int, out: Path, rank: int = 0) -> Path:
