@@ -17,6 +17,8 @@ import zstandard
 from obert_lib import cli
 from obert_lib.corpus.readers import DROP_KEY, ObertJsonlReader, ObertTextReader
 
+pytestmark = pytest.mark.bad_input
+
 GOOD = ["北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。",
         "长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市，航运发达。",
         "黄河是中国第二长河，发源于青海省巴颜喀拉山脉，流经九个省区，最后注入渤海湾里面。",

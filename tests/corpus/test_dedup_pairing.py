@@ -1,7 +1,11 @@
 """Each dedup stage pairs its documents with the right task's duplicate index, whatever each task kept (issue 13.1)."""
 import json
 
+import pytest
+
 from obert_lib import corpus
+
+pytestmark = pytest.mark.bad_input
 
 TEXTS = ["北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。",
          "长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市，航运发达。",

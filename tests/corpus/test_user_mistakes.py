@@ -9,6 +9,8 @@ import pytest
 
 from obert_lib import cli, corpus
 
+pytestmark = pytest.mark.bad_input
+
 GOOD = "北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。"
 
 
