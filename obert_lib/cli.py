@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.", config=False)
     p.epilog = ("exit status: 0 finished every stage; 2 a mistake in the plan, paths or flags (one line says which), "
                 "or --output in use by a live run; 3 interrupted (SIGINT/SIGTERM): continue with --resume; "
-                "1 a bug or a failed run (traceback)")
+                "1 a failed or diverged run, or a bug (traceback)")
     p.add_argument("--plan", default="tiny", help="preset name or plan YAML")
     p.add_argument("--output", help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a plan key (stages.0.steps=5)")

@@ -115,12 +115,13 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
     threads: torch.set_num_threads for the run (default: leave torch's setting).
     """
     import deepspeed
-    from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+    from transformers import DataCollatorForLanguageModeling
 
     from ..corpus import load_shards
     from ..masking import MaskConfig, MaskingCollator, pack_rows
     from ..model import ModelConfig, build_masked_lm, count_parameters
     from .plan import SpeedConfig, StageConfig
+    from .preflight import check_corpus, load_tokenizer
     from .throughput import mfu, model_flops_per_token, peak_flops
     from .optim import build_optimizer, param_groups
     from .trainer import _single_process_env, deepspeed_config
@@ -140,10 +141,10 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
         if corpus_dir is None:
             tmp = Path(tempfile.mkdtemp(prefix="obert-bench-train-"))
             corpus_dir = sample_corpus(tmp / "corpus")
-        corpus_dir = Path(corpus_dir)
+        corpus_dir = check_corpus(corpus_dir)
         if threads:
             torch.set_num_threads(threads)
-        tokenizer = AutoTokenizer.from_pretrained(corpus_dir / "tokenizer")
+        tokenizer = load_tokenizer(corpus_dir)
         rows = load_shards(corpus_dir).to_pylist()
         rows = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]  # one shuffled order for both
         n_batches = warmup + steps

@@ -36,6 +36,7 @@ class StopRequest:
         self._deferred = False
         self._honoured = threading.Event()
         self._timer: threading.Timer | None = None
+        self._forced = False  # the watchdog raised the signal again
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
@@ -51,7 +52,9 @@ class StopRequest:
 
     def _handle(self, signum, frame):
         if self.signal is not None:  # a second signal (or the watchdog's): stop now, the last resume point stays
-            raise StopRun(self.signal, "and again: stopped at once; the last resume point stays as it was")
+            why = (f"and not honoured within {self.grace_s:.0f} s" if self._forced
+                   else f"and then by signal {signum}")
+            raise StopRun(self.signal, f"{why}: stopped at once; the last resume point stays as it was")
         self.signal = signum
         if not self._deferred:
             raise StopRun(signum, "while nothing was being trained or written: stopped at once")
@@ -67,6 +70,7 @@ class StopRequest:
             return
         log.error("the stop requested by signal %s was not honoured within %.0f s (a hung step?); stopping at once",
                   self.signal, self.grace_s)
+        self._forced = True
         os.kill(os.getpid(), self.signal)
         if self._honoured.wait(FORCE_S):
             return
