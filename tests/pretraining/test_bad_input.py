@@ -8,6 +8,8 @@ from obert_lib import pretraining
 from obert_lib.cli import main
 from obert_lib.config import ConfigError, UserError
 
+pytestmark = pytest.mark.bad_input
+
 
 def _pretrain(capsys, *args) -> tuple[int, str]:
     code = main(["pretrain", *args])

@@ -17,6 +17,8 @@ from obert_lib import pretraining
 from obert_lib.cli import main
 from obert_lib.config import UserError
 
+pytestmark = pytest.mark.bad_input
+
 DIST_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")
 STEPS = ["--set", "stages.0.steps=12", "--set", "stages.1.steps=2", "--set", "stages.0.warmup_steps=1",
          "--set", "stages.1.warmup_steps=1"]
