@@ -127,7 +127,11 @@ def cmd_pretrain(args) -> int:
     if args.output:
         cfg.output_dir = args.output
     speed = apply_overrides({}, _overrides(args.speed or [], "--speed"))
-    result = pretraining.run(cfg, speed, resume=args.resume)
+    try:
+        result = pretraining.run(cfg, speed, resume=args.resume)
+    except pretraining.TrainingDiverged as exc:  # a training outcome, not a bug: its message says the step and fixes
+        print(f"obert pretrain: diverged: {exc}", file=sys.stderr)
+        return pretraining.EXIT_DIVERGED
     metrics = result.metrics
     summary = {"status": result.status, "checkpoints": [str(p) for p in result.checkpoints],
                "parameters": result.parameters, "steps": int(metrics["global_step"].max()) if len(metrics) else 0,
@@ -225,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.", config=False)
     p.epilog = ("exit status: 0 finished every stage; 2 a mistake in the plan, paths or flags (one line says which), "
                 "or --output in use by a live run; 3 interrupted (SIGINT/SIGTERM): continue with --resume; "
-                "1 a failed or diverged run, or a bug (traceback)")
+                "4 diverged (NaN/inf loss or fp16 loss scale at its floor; the message names the step and the "
+                "fixes, the last checkpoint is intact); 1 a failed run or a bug (traceback)")
     p.add_argument("--plan", default="tiny", help="preset name or plan YAML")
     p.add_argument("--output", help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a plan key (stages.0.steps=5)")

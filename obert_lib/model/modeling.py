@@ -465,7 +465,7 @@ def build_masked_lm(cfg: ModelConfig, vocab_size: int, pad_token_id: int = 0, se
 
 def load_masked_lm(path: str | Path, cfg: ModelConfig | None = None) -> OBertForMaskedLM:
     """A saved OBERT MLM checkpoint (strict keys), with gradient checkpointing re-enabled if `cfg` asks for it."""
-    model = OBertForMaskedLM.from_pretrained(path)
+    model = OBertForMaskedLM.from_pretrained(path, local_files_only=True)
     if cfg is not None and cfg.gradient_checkpointing:
         model.activation_checkpointing_enable()
     return model

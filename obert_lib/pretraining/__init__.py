@@ -7,9 +7,9 @@ from .throughput import mfu, model_flops_per_token, peak_flops
 from .launch import RunFailedError, RunHandle, RunningError, RunState, attach, launch, plot_plan
 from .trainer import PretrainResult, deepspeed_config, latest_checkpoint, plan_table, plot_losses, resume_point, run
 from .run_lock import LiveRunError, RunLock
-from .stop import EXIT_INTERRUPTED, StopRun
+from .stop import EXIT_DIVERGED, EXIT_INTERRUPTED, StopRun
 
-__all__ = ["EXIT_INTERRUPTED", "LiveRunError", "RunLock", "StopRun", "PretrainConfig", "PretrainResult", "RunFailedError", "RunHandle", "RunState", "RunningError", "SpeedConfig", "StageConfig", "deepspeed_config", "gradient_accumulation", "latest_checkpoint", "load_plan",
+__all__ = ["EXIT_DIVERGED", "EXIT_INTERRUPTED", "LiveRunError", "RunLock", "StopRun", "PretrainConfig", "PretrainResult", "RunFailedError", "RunHandle", "RunState", "RunningError", "SpeedConfig", "StageConfig", "deepspeed_config", "gradient_accumulation", "latest_checkpoint", "load_plan",
            "attach", "launch", "plan_table", "plot_losses", "plot_plan", "resume_point", "run", "validate",
            "scheduler_config", "steps_for_tokens", "zero_stage", "Lamb", "build_optimizer", "param_groups",
            "TrainingDiverged", "TrainingGuard", "loss_scale", "mfu", "model_flops_per_token", "peak_flops"]

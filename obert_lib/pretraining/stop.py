@@ -14,6 +14,7 @@ import signal
 import threading
 
 EXIT_INTERRUPTED = 3  # `obert pretrain` exit status of a stopped run (resume with --resume)
+EXIT_DIVERGED = 4  # `obert pretrain` exit status of a run the divergence guard stopped (guards.TrainingDiverged)
 FORCE_S = 30.0
 log = logging.getLogger(__name__)
 

@@ -86,3 +86,15 @@ def test_a_resume_pointer_outside_the_run_folder_is_refused(tmp_path, capsys):
     (root / "latest.json").write_text(json.dumps({"path": "step-4", "stage": 0, "stage_step": 4, "global_step": 4}))
     with pytest.raises(UserError, match="not a folder inside"):
         pretraining.resume_point(out)
+
+
+def test_a_diverged_run_is_its_own_exit_status_with_the_guard_message(tmp_path, capsys, monkeypatch):
+    from obert_lib.pretraining.guards import TrainingDiverged
+
+    def diverge(*args, **kwargs):
+        raise TrainingDiverged("step 7: loss is nan; lower stages[i].lr", step=7, history=[])
+
+    monkeypatch.setattr(pretraining, "run", diverge)
+    code, err = _pretrain(capsys, "--plan", "tiny", "--output", str(tmp_path / "out"))
+    assert code == pretraining.EXIT_DIVERGED == 4
+    assert err == "obert pretrain: diverged: step 7: loss is nan; lower stages[i].lr"
