@@ -68,7 +68,7 @@ def cmd_preprocess(args) -> None:
 
 
 def _check_bench_paths(args) -> None:
-    """Paths a benchmark reads, checked before any work: input files, a vocab file, a corpus output folder."""
+    """Input and vocab files a benchmark reads, checked before any work (each benchmark checks its --corpus)."""
     from pathlib import Path
 
     from .config import ConfigError
@@ -77,9 +77,6 @@ def _check_bench_paths(args) -> None:
         for path in paths:
             if not Path(path).is_file():
                 raise ConfigError(f"{flag}: {path} is not a file; pass an existing file")
-    if args.corpus and not (Path(args.corpus) / "tokenizer").is_dir():
-        raise ConfigError(f"--corpus: {args.corpus} is not a corpus folder (no tokenizer/ inside); pass the output "
-                          "folder of `obert preprocess`, or leave --corpus out to build one")
 
 
 def cmd_bench(args) -> None:

@@ -122,8 +122,8 @@ def test_outbound_connections_are_refused_in_tests():
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["bench", "collate", "--corpus", "/nonexistent-corpus"], "--corpus: /nonexistent-corpus is not a corpus folder"),
-    (["bench", "train", "--corpus", "/nonexistent-corpus"], "--corpus: /nonexistent-corpus is not a corpus folder"),
+    (["bench", "collate", "--corpus", "/nonexistent-corpus"], "/nonexistent-corpus does not exist"),
+    (["bench", "train", "--corpus", "/nonexistent-corpus"], "/nonexistent-corpus does not exist"),
     (["bench", "preprocess", "--input", "/nonexistent.jsonl"], "--input: /nonexistent.jsonl is not a file"),
     (["bench", "preprocess", "--vocab", "/nonexistent-vocab.txt"], "--vocab: /nonexistent-vocab.txt is not a file"),
 ])

@@ -14,12 +14,18 @@ from ..config import UserError
 FIX = "give the output folder of `obert preprocess` (it holds config.json, tokenizer/ and the shards)"
 
 
-def corpus_config(corpus_dir: str | Path) -> dict[str, Any]:
-    """The corpus stage's config.json of `corpus_dir`, as a dict."""
+def _corpus_folder(corpus_dir: str | Path) -> Path:
+    """`corpus_dir` as a Path, refused when it is missing or a file."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         what = "is a file, not a folder" if corpus_dir.exists() else "does not exist"
         raise UserError(f"corpus {corpus_dir} {what}; {FIX}")
+    return corpus_dir
+
+
+def corpus_config(corpus_dir: str | Path) -> dict[str, Any]:
+    """The corpus stage's config.json of `corpus_dir`, as a dict."""
+    corpus_dir = _corpus_folder(corpus_dir)
     path = corpus_dir / "config.json"
     if not path.is_file():
         raise UserError(f"corpus {corpus_dir} has no config.json, so it is not a corpus output; {FIX}")
@@ -36,7 +42,7 @@ def corpus_tokenizer(corpus_dir: str | Path):
     """The tokenizer the corpus stage saved in `corpus_dir`/tokenizer, loaded from disk only."""
     from transformers import AutoTokenizer
 
-    path = Path(corpus_dir) / "tokenizer"
+    path = _corpus_folder(corpus_dir) / "tokenizer"
     if not any((path / name).is_file() for name in ("tokenizer_config.json", "tokenizer.json", "vocab.txt")):
         raise UserError(f"corpus {corpus_dir} has no tokenizer in {path} (tokenizer_config.json, tokenizer.json or "
                         f"vocab.txt); {FIX}")
