@@ -39,6 +39,27 @@ def _source(args) -> dict[str, Any]:
     return apply_overrides(data, _overrides(args.set or []))
 
 
+def _option_settings(args, flag: str, keys: Sequence[str]) -> None:
+    """Apply `--set`/`--runtime` KEY=VALUE pairs (and --config's mapping for --set) to the subcommand's own
+    options named `keys`: the idiom of subcommands without a config dataclass (mask, demo, bench)."""
+    from .config import ConfigError
+
+    pairs = _overrides(getattr(args, flag.strip("-")) or [], flag)
+    if flag == "--set" and getattr(args, "config", None):
+        pairs = {**_yaml_mapping(args.config, "config"), **pairs}
+    for key, value in pairs.items():
+        name = key.replace("-", "_")
+        if name not in keys:
+            what = f"valid keys are {sorted(keys)}" if keys else f"`obert {args.command}` has none"
+            raise ConfigError(f"{flag} {key}: not a setting of `obert {args.command}` here; {what}")
+        setattr(args, name, value)
+
+
+def _runtime_pairs(args) -> dict[str, Any]:
+    """--runtime KEY=VALUE pairs as dotted overrides of the stage's speed-only config."""
+    return _overrides(args.runtime or [], "--runtime")
+
+
 def _print(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
@@ -54,7 +75,7 @@ def cmd_preprocess(args) -> None:
     runtime: dict[str, Any] = {}
     if args.runtime_config:
         runtime.update(_yaml_mapping(args.runtime_config, "runtime config"))
-    runtime.update(_overrides(args.runtime or [], "--runtime"))
+    runtime.update(_runtime_pairs(args))
     if args.executor:
         runtime["executor"] = args.executor
     if args.workers is not None:
@@ -79,7 +100,13 @@ def _check_bench_paths(args) -> None:
                 raise ConfigError(f"{flag}: {path} is not a file; pass an existing file")
 
 
+BENCH_SET = ("input", "vocab", "corpus", "batches", "seed", "preset", "seq_len", "micro_batch", "warmup", "steps")
+BENCH_RUNTIME = ("repeats", "threads", "precision", "zero_stage")
+
+
 def cmd_bench(args) -> None:
+    _option_settings(args, "--set", BENCH_SET)
+    _option_settings(args, "--runtime", BENCH_RUNTIME)
     _check_bench_paths(args)
     repeats = {} if args.repeats is None else {"repeats": args.repeats}  # each benchmark has its own default
     if args.what == "preprocess":
@@ -101,11 +128,19 @@ def cmd_mask(args) -> None:
     from .config import UserError
     from .masking import MaskConfig, MaskPreviewer, parse_mixture
 
+    from .config import load
+
+    _option_settings(args, "--runtime", ())
     if not args.text.strip():
         raise UserError("--text is empty; give the paragraph to mask, e.g. --text '北京是中国的首都。'")
-    cfg = MaskConfig(strategy=args.strategy, mixture=parse_mixture(args.mixture) if args.mixture else {},
-                     mask_rate=args.mask_rate, synonym={"enabled": args.synonym, "rate": args.synonym_rate},
-                     knowledge={"enabled": args.knowledge})
+    flags = {"strategy": args.strategy, "mixture": parse_mixture(args.mixture) if args.mixture else {},
+             "mask_rate": args.mask_rate, "synonym.enabled": args.synonym, "synonym.rate": args.synonym_rate,
+             "knowledge.enabled": args.knowledge}
+    sets = _overrides(args.set or [])
+    if args.synonym and args.synonym_rate is None and "synonym.rate" not in sets:
+        flags["synonym.rate"] = 1.0  # --synonym alone shows every masked word that has a synonym as one
+    given = {k: v for k, v in flags.items() if v not in (None, {})}  # flags left out keep --config's or the default
+    cfg = load(MaskConfig, _yaml_mapping(args.config, "config") if args.config else None, **{**sets, **given})
     view = MaskPreviewer.from_corpus(args.corpus).mask(args.text, cfg, seed=args.seed)
     print(" ".join(f"[{s}]" if m else t for t, s, m in zip(view.tokens, view.shown, view.masked)))
     if view.knowledge_parts:
@@ -120,10 +155,10 @@ def cmd_pretrain(args) -> int:
     from . import pretraining
     from .config import apply_overrides
 
-    cfg = pretraining.load_plan(args.plan, **_overrides(args.set or []))
+    cfg = pretraining.load_plan(args.config, **_overrides(args.set or []))
     if args.output:
         cfg.output_dir = args.output
-    speed = apply_overrides({}, _overrides(args.speed or [], "--speed"))
+    speed = apply_overrides({}, _runtime_pairs(args))
     try:
         result = pretraining.run(cfg, speed, resume=args.resume)
     except pretraining.TrainingDiverged as exc:  # a training outcome, not a bug: its message says the step and fixes
@@ -145,65 +180,96 @@ def cmd_pretrain(args) -> int:
     return pretraining.EXIT_INTERRUPTED
 
 
+def _progress(args) -> bool:
+    """zeroshot/finetune's one speed-only setting: --runtime progress=false hides the progress bars."""
+    from .config import require
+
+    runtime = {"progress": True}
+    _option_settings(args, "--runtime", tuple(runtime))
+    progress = getattr(args, "progress", True)
+    require(isinstance(progress, bool), "--runtime progress", f"expected true/false, got {progress!r}")
+    return progress
+
+
 def cmd_zeroshot(args) -> None:
     from . import evaluation
 
-    _print(evaluation.run(_source(args)).metrics)
+    progress = _progress(args)
+    _print(evaluation.run(_source(args), progress=progress).metrics)
 
 
 def cmd_finetune(args) -> None:
     from . import finetuning
 
-    _print(finetuning.run(_source(args)).metrics)
+    progress = _progress(args)
+    _print(finetuning.run(_source(args), progress=progress).metrics)
 
 
 def cmd_demo(args) -> None:
     from . import demo
 
+    _option_settings(args, "--set", ("output",))
+    _option_settings(args, "--runtime", ())
     for path in demo.run(args.output, args.profile, args.only):
         print(path)
 
 
+IDIOM = ("every subcommand takes --config FILE|PRESET, --set KEY=VALUE for settings that change results and "
+         "--runtime KEY=VALUE for settings that change only speed; --config is read first, then --set and "
+         "--runtime (dotted keys, YAML values), then the explicit flags")
+
+
+def _idiom(p: argparse.ArgumentParser, config: str, set_: str, runtime: str, *, config_aliases: Sequence[str] = (),
+           config_dest: str = "config", config_default: str | None = None, runtime_aliases: Sequence[str] = ()) -> None:
+    """The three flags every subcommand shares (see IDIOM); aliases keep the older spellings working."""
+    p.add_argument("--config", *config_aliases, dest=config_dest, default=config_default, metavar="FILE|PRESET",
+                   help=config)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_ + " (repeatable)")
+    p.add_argument("--runtime", *runtime_aliases, dest="runtime", action="append", metavar="KEY=VALUE",
+                   help=runtime + " (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="obert", description="OBERT research environment: one subcommand per stage.")
+    parser = argparse.ArgumentParser(prog="obert", description="OBERT research environment: one subcommand per stage.",
+                                     epilog=IDIOM)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func, help_text: str, config: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if config:
-            p.add_argument("--config", help="YAML config file")
-            p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (dotted), repeatable")
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=IDIOM)
         p.set_defaults(func=func)
         return p
 
-    p = sub.add_parser("preprocess", help="Clean, deduplicate, annotate and tokenise a corpus into Parquet shards.",
-                       description="Clean, deduplicate, annotate and tokenise a corpus into Parquet shards (datatrove).")
-    p.set_defaults(func=cmd_preprocess)
-    p.add_argument("--config", help="preset name ('default', 'web') or a YAML config file")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (dotted), repeatable")
+    p = add("preprocess", cmd_preprocess, "Clean, deduplicate, annotate and tokenise a corpus into Parquet shards "
+                                          "(datatrove).")
+    _idiom(p, "preset name ('default', 'web') or a YAML config file", "override a config key (dotted)",
+           "speed-only setting (workers=2, tasks=8, executor=slurm, slurm_partition=cpu)")
     p.add_argument("--input", nargs="+", help="input files or folders: JSONL, Parquet or text, plain/gzip/zstd "
                                               "(default: the embedded sample corpus)")
     p.add_argument("--output", help="output directory")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (local) or concurrent Ray tasks (default 1)")
-    p.add_argument("--executor", choices=["local", "ray", "slurm"], default=None, help="default: local")
-    p.add_argument("--runtime", action="append", metavar="KEY=VALUE", help="speed-only setting (tasks=8, slurm_partition=cpu)")
+    p.add_argument("--workers", type=int, default=None, help="= --runtime workers=N: worker processes (local) or "
+                                                             "concurrent Ray tasks (default 1)")
+    p.add_argument("--executor", choices=["local", "ray", "slurm"], default=None, help="= --runtime executor=...; "
+                                                                                       "default: local")
     p.add_argument("--runtime-config", help="YAML of speed-only settings (e.g. env/cluster/preprocess_slurm.yaml)")
-    p = sub.add_parser("bench", help="Benchmarks that print a side-by-side comparison.", description="Benchmarks.")
-    p.set_defaults(func=cmd_bench)
+    p = add("bench", cmd_bench, "Benchmarks that print a side-by-side comparison and a last line `ratio: X`.")
+    _idiom(p, "YAML mapping of benchmark settings", f"benchmark setting, one of {list(BENCH_SET)}",
+           f"speed-only setting, one of {list(BENCH_RUNTIME)}")
     p.add_argument("what", choices=["preprocess", "collate", "train"],
                    help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
                         "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
                         "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
                         "same size, batch and DeepSpeed setup")
-    p.add_argument("--input", nargs="+", help="preprocess: JSONL files with a 'text' field (default: the shared FewCLUE texts)")
+    p.add_argument("--input", nargs="+", help="preprocess: JSONL files with a 'text' field "
+                                              "(default: the shared FewCLUE texts)")
     p.add_argument("--vocab", help="preprocess: BERT vocab.txt (default: the shared Chinese BERT vocab)")
-    p.add_argument("--corpus", help="collate: a corpus output directory (default: build one from the shared FewCLUE texts); "
-                                    "train: one (default: build one from the embedded sample corpus)")
+    p.add_argument("--corpus", help="collate: a corpus output directory (default: build one from the shared FewCLUE "
+                                    "texts); train: one (default: build one from the embedded sample corpus)")
     p.add_argument("--batches", type=int, default=20, help="collate: batches of 64 per timed round (default 20)")
     p.add_argument("--repeats", type=int, default=None,
                    help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
                         "collate: timed rounds, each batch counts with its best (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="collate: seed of both collators; train: of data order, masks and weights (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="collate: seed of both collators; train: of data order, masks "
+                                                       "and weights (default 0)")
     p.add_argument("--preset", default="small", help="train: model preset of both models (default small)")
     p.add_argument("--seq-len", type=int, default=128, help="train: sequence length cap (default 128)")
     p.add_argument("--micro-batch", type=int, default=16, help="train: sequences per step (default 16)")
@@ -212,33 +278,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="train: torch.set_num_threads (default: torch's)")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None,
                    help="train: fp32 on CPU; fp16 or bf16 on a GPU (default bf16 where supported)")
-    p.add_argument("--zero-stage", type=int, default=2, choices=[0, 1, 2, 3], help="train: DeepSpeed ZeRO stage (default 2)")
-    p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.", config=False)
+    p.add_argument("--zero-stage", type=int, default=2, choices=[0, 1, 2, 3],
+                   help="train: DeepSpeed ZeRO stage (default 2)")
+    p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.")
+    _idiom(p, "YAML file of MaskConfig keys (the `mask:` section of a plan stage)",
+           "override a MaskConfig key (mask_rate=0.2, synonym.enabled=true, knowledge.max_entries=1)",
+           "none: masking a text has no speed-only settings")
     p.add_argument("--corpus", required=True, help="corpus output directory (from `obert preprocess`)")
     p.add_argument("--text", required=True)
-    p.add_argument("--strategy", default="word", help="char, word, entity, keyword, phrase or clause")
+    p.add_argument("--strategy", default=None, help="= --set strategy=...: char, word (default), entity, keyword, "
+                                                    "phrase or clause")
     p.add_argument("--mixture", help="weighted strategies instead, e.g. 'word:0.5,clause:0.5' (one drawn per text)")
-    p.add_argument("--mask-rate", type=float, default=0.15)
-    p.add_argument("--synonym", action="store_true", help="show masked words with a lexicon synonym as it")
-    p.add_argument("--synonym-rate", type=float, default=1.0, help="share of such words shown as a synonym")
-    p.add_argument("--knowledge", action="store_true", help="append the linked entities' summaries as K_w")
+    p.add_argument("--mask-rate", type=float, default=None, help="= --set mask_rate=... (default 0.15)")
+    p.add_argument("--synonym", action="store_true", default=None, help="show masked words with a lexicon synonym "
+                                                                        "as it (= --set synonym.enabled=true)")
+    p.add_argument("--synonym-rate", type=float, default=None, help="share of such words shown as a synonym "
+                                                                    "(= --set synonym.rate=...; default 1.0 here)")
+    p.add_argument("--knowledge", action="store_true", default=None, help="append the linked entities' summaries as "
+                                                                          "K_w (= --set knowledge.enabled=true)")
     p.add_argument("--seed", type=int, default=0, help="an integer >= 0; the same seed gives the same masks")
-    p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.", config=False)
+    p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.")
     p.epilog = ("exit status: 0 finished every stage; 2 a mistake in the plan, paths or flags (one line says which), "
                 "or --output in use by a live run; 3 interrupted (SIGINT/SIGTERM): continue with --resume; "
                 "4 diverged (NaN/inf loss or fp16 loss scale at its floor; the message names the step and the "
-                "fixes, the last checkpoint is intact); 1 a failed run or a bug (traceback)")
-    p.add_argument("--plan", default="tiny", help="preset name or plan YAML")
+                "fixes, the last checkpoint is intact); 1 a failed run or a bug (traceback). " + IDIOM)
+    _idiom(p, "plan preset name or plan YAML (--plan is the same flag; default tiny)",
+           "override a plan key (stages.0.steps=5)",
+           "speed-only setting (zero_stage=3, precision=fp16; --speed is the same flag)",
+           config_aliases=("--plan",), config_default="tiny", runtime_aliases=("--speed",))
     p.add_argument("--output", help="output directory")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a plan key (stages.0.steps=5)")
-    p.add_argument("--speed", action="append", metavar="KEY=VALUE", help="speed-only setting (zero_stage=3)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stopped or killed run in --output from its latest resume point")
-    add("zeroshot", cmd_zeroshot, "Score a checkpoint zero-shot on a FewCLUE task with a cloze template.")
-    add("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an optional trick.")
-    p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).", config=False)
+    for name, func, help_text in (("zeroshot", cmd_zeroshot, "Score a checkpoint zero-shot on a FewCLUE task with "
+                                                             "a cloze template."),
+                                  ("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an "
+                                                             "optional trick.")):
+        p = add(name, func, help_text)
+        _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
+    p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).")
+    _idiom(p, "profile: demo (default) or tiny (--profile is the same flag)", "output=DIR",
+           "none: the profile sets the notebooks' sizes", config_aliases=("--profile",), config_dest="profile",
+           config_default="demo")
     p.add_argument("--output", default="build/demo")
-    p.add_argument("--profile", default="demo", choices=["demo", "tiny"])
     p.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these prefixes")
     return parser
 
