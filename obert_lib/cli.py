@@ -114,7 +114,7 @@ def cmd_bench(args) -> None:
 
         bench.run(args.input, args.vocab, **repeats)
     elif args.what == "collate":
-        from .masking import bench
+        from .benchmarks import collate as bench
 
         bench.run(args.corpus, args.batches, seed=args.seed, **repeats)
     elif args.what == "train":

@@ -64,7 +64,7 @@ def test_preprocess_web_preset_and_workers(tmp_path, capsys):
 
 def test_bench_repeats_reach_each_benchmark_or_leave_its_default(monkeypatch):
     from obert_lib.corpus import bench as corpus_bench
-    from obert_lib.masking import bench as masking_bench
+    from obert_lib.benchmarks import collate as masking_bench
 
     calls = []
     monkeypatch.setattr(corpus_bench, "run", lambda *a, **k: calls.append(("preprocess", a, k)))

@@ -11,12 +11,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ..masking import STRATEGIES, KnowledgeSegments, MaskConfig, MaskingCollator, pack_rows
+from ..masking.corpus_files import corpus_tokenizer
 from ..paths import shared_data_dir
-from .collator import MaskingCollator
-from .corpus_files import corpus_tokenizer
-from .knowledge import KnowledgeSegments
-from .packing import pack_rows
-from .strategies import STRATEGIES, MaskConfig
 
 HF = "hf token-level"
 LENGTHS = (128, 512)

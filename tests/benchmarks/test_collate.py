@@ -1,5 +1,6 @@
 """`obert bench collate` on the sample corpus: every config at both lengths, a table and a final ratio line (no timing limits)."""
-from obert_lib.masking import STRATEGIES, bench
+from obert_lib.benchmarks import collate as bench
+from obert_lib.masking import STRATEGIES
 
 
 def test_bench_collate_covers_every_config_and_ends_with_ratio(sample_corpus, capsys):
