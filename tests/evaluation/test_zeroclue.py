@@ -37,7 +37,9 @@ def test_sample_splits_load_with_labels():
 
 def test_zero_shot_run_writes_metrics_and_config(tiny_checkpoint, tmp_path):
     r = evaluation.run({"checkpoint": str(tiny_checkpoint.checkpoints[-1]), "output_dir": str(tmp_path)}, progress=False)
-    assert r.metrics["n"] == 16 and 0 <= r.metrics["accuracy"] <= 1 and r.metrics["majority_baseline"] == 0.5
+    assert r.metrics["n"] == 16 and r.metrics["majority_baseline"] == 0.5
+    shares = r.predictions["pred"].value_counts(normalize=True).to_dict()  # the metrics describe the predictions
+    assert {label: share for label, share in r.metrics["predicted_share"].items() if share} == shares
     assert abs(sum(r.metrics["predicted_share"].values()) - 1) < 1e-9
     assert r.output_dir == tmp_path / "eprstmt" / "dev_0"  # runs of other tasks and splits write beside it
     assert json.loads((r.output_dir / "config.json").read_text())["task"] == "eprstmt"
