@@ -1,5 +1,5 @@
 """Masking stage: span-mask strategies, mixtures and schedules, synonym and knowledge masking, the MLM collator and views."""
-from .collator import LengthBucketSampler, MaskedBatch, MaskingCollator
+from .collator import MaskedBatch, MaskingCollator
 from .knowledge import KnowledgeSegments
 from .packing import pack_rows
 from .strategies import (FALLBACK, STRATEGIES, KnowledgeConfig, MaskConfig, ScheduleEntry, SynonymConfig, apply_replacement,
@@ -11,7 +11,7 @@ from .view import (MaskControls, MaskedView, MaskPreviewer, export_button, expor
                    plot_span_lengths, plot_strategy_statistics, render_controls, render_html, render_strategies,
                    strategy_comparison)
 
-__all__ = ["FALLBACK", "STRATEGIES", "KnowledgeConfig", "KnowledgeSegments", "LengthBucketSampler", "MaskConfig", "MaskedBatch",
+__all__ = ["FALLBACK", "STRATEGIES", "KnowledgeConfig", "KnowledgeSegments", "MaskConfig", "MaskedBatch",
            "MaskedView", "MaskPreviewer", "MaskingCollator", "ScheduleEntry", "SynonymConfig", "SynonymTable",
            "apply_replacement", "batch_counts", "choose_batch", "collate_statistics", "choose_masked_positions", "corpus_words", "mask_widget", "pack_rows",
            "plot_strategy_statistics", "render_html", "render_strategies", "replaceable_ids", "span_length_table", "strategy_statistics",

@@ -226,38 +226,3 @@ class MaskingCollator:
 def _flat_ints(parts: Iterable[Sequence[int]], total: int) -> np.ndarray:
     """The concatenation of many short int sequences as one int64 array (one pass, no per-part arrays)."""
     return np.fromiter(itertools.chain.from_iterable(parts), dtype=np.int64, count=total)
-
-
-class LengthBucketSampler(torch.utils.data.Sampler):
-    """Batches of similar length (less padding): shuffle, sort pools of `pool_batches` batches by length, split.
-
-    Deterministic per (seed, epoch); call set_epoch(e) each epoch for a new order.
-    """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, pool_batches: int = 50,
-                 drop_last: bool = False):
-        if batch_size < 1:
-            raise ValueError(f"batch_size {batch_size} must be >= 1")
-        self.lengths = np.asarray(lengths)
-        self.batch_size, self.seed, self.pool, self.drop_last, self.epoch = batch_size, seed, pool_batches, drop_last, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self.lengths))
-        size = self.batch_size * self.pool
-        batches = []
-        for lo in range(0, len(order), size):
-            pool = order[lo : lo + size]
-            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
-            batches += [pool[j : j + self.batch_size] for j in range(0, len(pool), self.batch_size)]
-        if self.drop_last:
-            batches = [b for b in batches if len(b) == self.batch_size]
-        for k in rng.permutation(len(batches)):
-            yield batches[k].tolist()
-
-    def __len__(self) -> int:
-        full, rest = divmod(len(self.lengths), self.batch_size)
-        return full if self.drop_last else full + (rest > 0)

@@ -4,7 +4,7 @@ import pytest
 
 from obert_lib.config import ConfigError
 from obert_lib.config import load as load_config
-from obert_lib.masking import (FALLBACK, STRATEGIES, LengthBucketSampler, MaskConfig, MaskingCollator, apply_replacement,
+from obert_lib.masking import (FALLBACK, STRATEGIES, MaskConfig, MaskingCollator, apply_replacement,
                                choose_masked_positions, pack_rows)
 from obert_lib.masking.strategies import replaceable_ids, stochastic_budget
 
@@ -236,21 +236,6 @@ def test_pack_rows_shifts_spans_and_keeps_boundaries():
     assert packed[0]["clause_spans"] == [[0, 3], [3, 5]]
     assert packed[0]["knowledge_ids"] == ["E1", "E2"]
     assert packed[1]["word_spans"] == [[0, 4]] and packed[1]["entity_spans"] == []
-
-
-def test_length_bucket_sampler_covers_each_index_once_with_similar_lengths():
-    lengths = np.random.default_rng(0).integers(5, 500, size=1003)
-    sampler = LengthBucketSampler(lengths, batch_size=8, seed=1, pool_batches=10)
-    batches = list(sampler)
-    assert len(batches) == len(sampler) == 126
-    flat = sorted(i for b in batches for i in b)
-    assert flat == list(range(1003))
-    spread = np.mean([np.ptp(lengths[b]) for b in batches if len(b) == 8])
-    assert spread < np.ptp(lengths) / 5  # sorted pools of 80 give tight batches
-    assert batches == list(LengthBucketSampler(lengths, batch_size=8, seed=1, pool_batches=10))
-    sampler.set_epoch(1)
-    assert batches != list(sampler)
-    assert all(len(b) == 8 for b in LengthBucketSampler(lengths, 8, drop_last=True))
 
 
 def test_every_strategy_name_has_a_fallback_chain():
