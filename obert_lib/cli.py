@@ -118,9 +118,9 @@ def cmd_bench(args) -> None:
 
         bench.run(args.corpus, args.batches, seed=args.seed, **repeats)
     elif args.what == "train":
-        from .pretraining import bench
+        from .benchmarks import train
 
-        bench.run(args.corpus, args.preset, args.seq_len, args.micro_batch, args.warmup, args.steps, args.threads,
+        train.run(args.corpus, args.preset, args.seq_len, args.micro_batch, args.warmup, args.steps, args.threads,
                   args.precision, args.zero_stage, args.seed)
 
 

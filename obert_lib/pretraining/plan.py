@@ -94,8 +94,8 @@ class SpeedConfig:
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     deepspeed_config: str | None = None  # a JSON of extra DeepSpeed keys (env/deepspeed/*.json)
     log_every: int = 1
-    # Optimiser steps between resume checkpoints (0: only at stage ends and on interrupt). A tiny CPU
-    # step takes ~0.1 s and a save ~0.2 s; on a cluster, pick what losing that many steps costs.
+    # Optimiser steps between resume checkpoints (0: only at stage ends and on interrupt). Each one is a full
+    # DeepSpeed save (weights and optimiser state): weigh its time against what losing that many steps costs.
     checkpoint_every: int = 50
     # Seconds a stop (SIGINT/SIGTERM) may wait for the current step before the run ends at once (pretraining.stop).
     stop_grace_s: float = 120.0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 import re
 import shutil
@@ -21,18 +20,9 @@ import numpy as np
 import torch
 
 from ..config import UserError
+from .run_dir import RunDir, write_json_atomic
 
 _POINT_NAME = re.compile(r"^step-\d+$")
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def resume_dir(out: Path) -> Path:
-    return Path(out) / "checkpoints" / "resume"
 
 
 def _bytes(tensor: torch.Tensor) -> str:
@@ -93,14 +83,14 @@ def set_rng_states(states: dict, collator) -> None:
     np.random.set_state(numpy_global)
 
 
-def save_resume(engine, out: Path, state: dict, collator, rank: int) -> Path:
+def save_resume(engine, run_dir: RunDir, state: dict, collator, rank: int) -> Path:
     """A resume point: DeepSpeed engine state + data position + RNG states, atomically.
 
     Written into step-<global>.tmp, renamed, then `latest` (a JSON pointer) replaced; older points are removed.
     """
     import torch.distributed as dist
 
-    root = resume_dir(out)
+    root = run_dir.resume
     final = root / f"step-{state['global_step']}"
     tmp = final.with_name(final.name + ".tmp")
     if rank == 0:
@@ -131,7 +121,7 @@ def resume_point(output_dir: str | Path) -> dict | None:
     latest.json names a folder under checkpoints/resume; anything else (a path elsewhere, `..`, a link out
     of the run folder) is a UserError: resume reads only inside its own run folder.
     """
-    root = resume_dir(Path(output_dir))
+    root = RunDir(output_dir).resume
     latest = root / "latest.json"
     if not latest.is_file():
         return None
@@ -155,6 +145,17 @@ def resume_point(output_dir: str | Path) -> dict | None:
     return state
 
 
+def mark_stage_done(run_dir: RunDir, stage: int, global_step: int, finished: bool) -> None:
+    """After a stage checkpoint: latest.json points at the start of stage `stage` (0-based) or says `finished`;
+    the finished stage's mid-stage points are removed (rank 0)."""
+    root = run_dir.resume
+    root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(root / "latest.json", {"path": "", "stage": stage, "stage_step": 0, "global_step": global_step,
+                                             "finished": finished})
+    for old in root.glob("step-*"):  # mid-stage points of a finished stage are not needed any more
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def check_resume(out: Path, cfg, speed) -> dict:
     """The resume point of the run in `out`, checked against the plan and speed settings it is resumed with."""
     from .. import config as cfgmod
@@ -170,11 +171,12 @@ def check_resume(out: Path, cfg, speed) -> dict:
     def comparable(plan: dict) -> dict:  # the same plan whether paths were given relative or absolute
         return {**plan, "output_dir": None, "corpus_dir": str(Path(plan["corpus_dir"]).resolve())}
 
-    saved = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    run_dir = RunDir(out)
+    saved = json.loads(run_dir.plan_json.read_text(encoding="utf-8"))
     if comparable(saved) != comparable(cfgmod.to_dict(cfg)):
         raise cfgmod.ConfigError(f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "
                                  "resume with that plan, or start a new output_dir")
-    saved_speed = cfgmod.load(SpeedConfig, json.loads((out / "speed.json").read_text(encoding="utf-8")))
+    saved_speed = cfgmod.load(SpeedConfig, json.loads(run_dir.speed_json.read_text(encoding="utf-8")))
     for key, before, now in (("data_parallel_size", saved_speed.data_parallel_size, speed.data_parallel_size),
                              ("zero_stage", zero_stage(saved_speed), zero_stage(speed))):
         if before != now:  # the data split per rank and the optimiser-state layout depend on these

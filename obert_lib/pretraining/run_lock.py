@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from ..config import UserError
+from .processes import alive
+from .run_dir import RunDir
 
-LOCK_FILE = "run.lock"
 log = logging.getLogger(__name__)
 
 
@@ -62,13 +63,11 @@ def _flock(fd: int) -> bool | None:
 
 def _pid_alive(holder: dict) -> bool:
     """Whether the holder recorded in the file still runs (on another host: assume so)."""
-    from .launch import _alive
-
     if not holder.get("pid") or holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
         return False
     if holder.get("host", socket.gethostname()) != socket.gethostname():
         return True
-    return _alive(holder["pid"])
+    return alive(holder["pid"])
 
 
 class RunLock:
@@ -76,7 +75,7 @@ class RunLock:
 
     def __init__(self, output_dir: str | Path):
         self.output_dir = Path(output_dir)
-        self.path = self.output_dir / LOCK_FILE
+        self.path = RunDir(self.output_dir).lock
         self.fd: int | None = None
 
     def acquire(self) -> "RunLock":
@@ -125,7 +124,7 @@ class RunLock:
 
 def holder(output_dir: str | Path) -> dict | None:
     """Who holds the lock of `output_dir` ({pid, host, started, command}), or None when nobody does."""
-    path = Path(output_dir) / LOCK_FILE
+    path = RunDir(output_dir).lock
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError:

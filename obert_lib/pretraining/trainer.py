@@ -1,4 +1,9 @@
-"""Staged pretraining through deepspeed.initialize: one engine per stage, warm start from the previous stage."""
+"""Staged pretraining through deepspeed.initialize: one engine per stage, warm start from the previous stage.
+
+run() reads like nanoGPT's train.py or cramming's main_training_process: validate and resume; load the
+data; for each stage build the engine; for each step train, log and maybe write a resume point; save the
+stage. What the run writes into its output folder is run_dir.RunDir's protocol.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -6,11 +11,10 @@ import functools
 import json
 import logging
 import os
-import shutil
-import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,16 +26,18 @@ from ..corpus import load_shards
 from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words
 from ..model import build_masked_lm, count_parameters, load_masked_lm
 from ..results import append_result
-from .guards import TrainingDiverged, TrainingGuard, loss_scale
-from .optim import build_optimizer, param_groups
 from .build_locks import clear_stale_build_locks
-from .plan import PretrainConfig, SpeedConfig, StageConfig, deepspeed_extra, scheduler_config, validate
+from .engine import build_engine, save_stage, single_process_env, sum_over_ranks
+from .guards import TrainingDiverged, TrainingGuard, loss_scale
+from .plan import PretrainConfig, SpeedConfig, StageConfig, validate
 from .preflight import check_corpus, check_stage_sizes, load_tokenizer, stage_rows
-from .resume import (check_resume, read_rng_states, resume_dir, resume_point, save_resume, set_rng_states,
-                     write_json_atomic)
+from .resume import check_resume, mark_stage_done, read_rng_states, resume_point, save_resume, set_rng_states
+from .run_dir import RunDir, RunStatus
 from .run_lock import RunLock
 from .stop import StopRequest, StopRun
 from .throughput import mfu, model_flops_per_token, peak_flops
+
+BOARD_KEYS = ("loss", "mlm_accuracy", "lr", "tokens_per_s", "loss_scale", "mfu")  # metrics sent to TensorBoard
 
 
 @dataclass
@@ -43,43 +49,313 @@ class PretrainResult:
     status: str = "finished"  # or "interrupted" (a resume point was written; run again with resume=True)
 
 
-def _single_process_env() -> None:
-    """torch.distributed env for a run without a launcher (notebook cell, test): world of one."""
-    if "MASTER_PORT" not in os.environ:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            os.environ["MASTER_PORT"] = str(s.getsockname()[1])
-    for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
-        os.environ.setdefault(key, value)
+@dataclass
+class _Run:
+    """One call of run(): its settings, its data once loaded, and its progress (what a stopped run returns)."""
+
+    cfg: PretrainConfig
+    speed: SpeedConfig
+    accumulation: list[int]  # micro-batches per optimiser step, per stage
+    run_dir: RunDir
+    corpus_dir: Path
+    rank: int
+    point: dict | None  # the resume point resumed from
+    status: RunStatus
+    stop: StopRequest
+    progress: bool
+    tokenizer: Any = None
+    rows: list[dict] = field(default_factory=list)
+    data_hash: str = ""
+    resumed_rng: dict | None = None
+    board: Any = None
+    checkpoints: list[Path] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    parameters: int = 0
+    global_step: int = 0
+
+    @property
+    def first_stage(self) -> int:
+        return self.point["stage"] if self.point else 0
+
+    def result(self, status: str = "finished") -> PretrainResult:
+        return PretrainResult(self.run_dir.root, self.checkpoints, pd.DataFrame(self.records), self.parameters,
+                              status=status)
 
 
-def deepspeed_config(stage: StageConfig, speed: SpeedConfig, accumulation: int) -> dict:
-    """The DeepSpeed config dict of one stage (batch keys always consistent by construction).
+@dataclass
+class _Stage:
+    """One stage being trained: its engine, masking collator and endless batches."""
 
-    The optimiser is ours (pretraining.optim: AdamW or LAMB, no decay on biases/LayerNorm), passed to
-    deepspeed.initialize as a client optimiser, so there is no "optimizer" entry here; run() adds one on
-    CUDA for AdamW, where DeepSpeed's fused Adam takes our parameter groups.
+    index: int
+    config: StageConfig
+    accumulation: int
+    engine: Any
+    optimizer: Any  # our client optimiser, or None when DeepSpeed built its own
+    collator: MaskingCollator
+    batches: Any
+    guard: TrainingGuard
+    flops_per_token: float
+    peak: float | None  # peak FLOP/s of the GPU at this precision (None on CPU: no MFU)
+    start_step: int
+    bar: Any
+
+
+def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dict | None = None, progress: bool = True,
+        resume: bool = False) -> PretrainResult:
+    """Train every stage of the plan; a HF checkpoint (+ DeepSpeed state, resolved plan) after each stage.
+
+    resume=True continues a stopped or killed run in `output_dir` from its latest resume point, at the
+    same step with the same data order and RNG states (stages already finished are not rerun).
+    One run per output_dir: a second one gets LiveRunError while the first holds `<output_dir>/run.lock`.
+    SIGINT/SIGTERM end the run at once before the first step, else after the step with a resume point
+    (see pretraining.stop); the result's status is then "interrupted".
     """
-    cfg = {
-        "train_batch_size": stage.global_batch,
-        "train_micro_batch_size_per_gpu": stage.micro_batch,
-        "gradient_accumulation_steps": accumulation,
-        "gradient_clipping": stage.gradient_clipping,
-        "scheduler": scheduler_config(stage),
-        "zero_optimization": {"stage": speed.zero_stage},
-        "steps_per_print": 10**9,  # we log ourselves
-        "wall_clock_breakdown": False,
-    }
-    if speed.precision == "fp16":  # dynamic loss scaling (loss_scale 0) from 2^16, DeepSpeed's defaults otherwise
-        cfg["fp16"] = {"enabled": True, "loss_scale": 0, "initial_scale_power": 16}
-    elif speed.precision == "bf16":
-        cfg["bf16"] = {"enabled": True}
-    for key, value in deepspeed_extra(speed).items():
-        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
-            cfg[key] = {**cfg[key], **value}
-        else:
-            cfg[key] = value
-    return cfg
+    cfg = cfgmod.load(PretrainConfig, cfg)
+    speed = cfgmod.load(SpeedConfig, speed)
+    accumulation = validate(cfg, speed, torch.cuda.is_available())
+    run_dir = RunDir(cfg.output_dir)
+    if resume and resume_point(run_dir.root) is None:
+        raise FileNotFoundError(f"resume: no resume point under {run_dir.resume}; start without --resume")
+    corpus_dir = check_corpus(cfg.corpus_dir)
+    rank = int(os.environ.get("RANK", "0"))  # the launcher's; a single process is rank 0
+    with RunLock(run_dir.root) if rank == 0 else contextlib.nullcontext():  # rank 0 holds the folder for the run
+        point = check_resume(run_dir.root, cfg, speed) if resume else None
+        status = RunStatus(run_dir, sum(st.steps for st in cfg.stages), enabled=rank == 0)
+        status.data["global_step"] = point["global_step"] if point else 0
+        abort = functools.partial(status.update, status="interrupted")
+        with StopRequest(speed.stop_grace_s, on_abort=lambda message: abort(message=message)) as stop:
+            state = _Run(cfg, speed, accumulation, run_dir, corpus_dir, rank, point, status, stop, progress)
+            try:
+                return _train(state)
+            except StopRun as exc:
+                return _stopped(state, exc)
+
+
+def _train(run: _Run) -> PretrainResult:
+    """run()'s work once the folder is locked and the stop handler installed."""
+    _load_data(run)
+    _prepare_run_dir(run)
+    model = _stage_model(run, run.first_stage)
+    run.parameters = count_parameters(model)
+    clear_stale_build_locks()  # a build killed earlier must not block DeepSpeed's op loading forever
+    with _board(run.run_dir, run.rank, purge_step=run.global_step + 1 if run.point else None) as run.board:
+        try:
+            for si in range(run.first_stage, len(run.cfg.stages)):
+                run.stop.check()  # a signal that came while the previous stage was saved
+                stage = _start_stage(run, si, model if si == run.first_stage else _stage_model(run, si))
+                model = None  # the engine holds it now
+                for step in stage.bar:  # tqdm over range(start_step, steps)
+                    record = _train_step(run, stage, step)
+                    _log_step(run, stage, step, record)
+                    if _maybe_save_resume_point(run, stage, step):
+                        return run.result("interrupted")
+                _finish_stage(run, stage)
+                if _stop_after_stage(run, si):
+                    return run.result("interrupted")
+        except TrainingDiverged as exc:  # the last stage checkpoint and resume point stay as they were
+            run.status.update(status="diverged", message=str(exc))
+            raise
+        except StopRun:
+            raise
+        except BaseException as exc:
+            run.status.update(status="failed", message=f"{type(exc).__name__}: {exc}")
+            raise
+    run.status.update(status="finished", message=f"{len(run.checkpoints)} stage checkpoints")
+    return run.result()
+
+
+def _load_data(run: _Run) -> None:
+    """Tokenizer and rows of the corpus (checked against every stage), the resumed RNG states, the data hash."""
+    run.tokenizer = load_tokenizer(run.corpus_dir)
+    run.rows = load_shards(run.corpus_dir).to_pylist()
+    check_stage_sizes(run.cfg, run.rows, run.speed.data_parallel_size)
+    point = run.point
+    run.resumed_rng = read_rng_states(Path(point["path"]), run.rank) if point and point["stage_step"] else None
+    stats = run.corpus_dir / "stats.json"
+    run.data_hash = json.loads(stats.read_text()).get("data_hash", "") if stats.exists() else ""
+
+
+def _prepare_run_dir(run: _Run) -> None:
+    """The distributed env, then the run folder: the plan and speed settings, the metrics kept on resume."""
+    logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
+    single_process_env()
+    if int(os.environ["WORLD_SIZE"]) != run.speed.data_parallel_size:
+        raise cfgmod.ConfigError(f"speed.data_parallel_size: {run.speed.data_parallel_size} but the launcher started "
+                                 f"{os.environ['WORLD_SIZE']} processes; make them equal")
+    run.run_dir.checkpoints.mkdir(parents=True, exist_ok=True)
+    if run.rank == 0:
+        cfgmod.save(run.cfg, run.run_dir.plan_json)
+        cfgmod.save(run.speed, run.run_dir.speed_json)
+        run.records += run.run_dir.reset(keep_until_step=run.point["global_step"] if run.point else None)
+    run.global_step = run.point["global_step"] if run.point else 0
+    run.status.update(global_step=run.global_step)
+    finished = run.cfg.stages[:run.first_stage]  # stages a resumed run does not train again
+    run.checkpoints += [run.run_dir.stage_checkpoint(i, st.name) for i, st in enumerate(finished)]
+
+
+def _stage_model(run: _Run, si: int):
+    """Stage si's starting weights: fresh for the first stage (or warm_start false), else the previous stage's."""
+    if si > 0 and run.cfg.stages[si].warm_start:  # architecture and weights from the checkpoint
+        return load_masked_lm(run.checkpoints[si - 1], run.cfg.model)
+    return build_masked_lm(run.cfg.model, len(run.tokenizer), run.tokenizer.pad_token_id, seed=run.cfg.seed + si)
+
+
+def _start_stage(run: _Run, si: int, model) -> _Stage:
+    """Stage si's engine (a fresh optimiser and schedule), collator and batches; resumed mid-stage if so."""
+    cfg, stage, accum = run.cfg, run.cfg.stages[si], run.accumulation[si]
+    start_step = run.point["stage_step"] if run.point and si == run.first_stage else 0
+    synonyms = None
+    if stage.mask.synonym.enabled and stage.mask.synonym.source == "embeddings":
+        # neighbours in the input embeddings the stage starts from (the previous stage's, when warm-started)
+        synonyms = SynonymTable.from_embeddings(model.get_input_embeddings().weight.detach().float().cpu().numpy(),
+                                                corpus_words(run.rows), stage.mask.synonym.top_k,
+                                                stage.mask.synonym.temperature)
+    torch.manual_seed(cfg.seed + si)
+    engine, optimizer = build_engine(model, stage, run.speed, accum)
+    flops_per_token = model_flops_per_token(run.parameters, cfg.model.layers, cfg.model.hidden, stage.seq_len)
+    peak = peak_flops(torch.cuda.get_device_name(), run.speed.precision) if torch.cuda.is_available() else None
+    knowledge = KnowledgeSegments.from_corpus(run.corpus_dir, run.tokenizer) if stage.mask.knowledge.enabled else None
+    collator = MaskingCollator(run.tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge,
+                               synonyms=synonyms)
+    if start_step:
+        engine.load_checkpoint(run.point["path"] + "/deepspeed", tag="resume")
+        set_rng_states(run.resumed_rng, collator)
+    batches = _batches(stage_rows(run.rows, stage), stage.micro_batch, collator, seed=cfg.seed * 1000 + si,
+                       rank=run.rank, world=run.speed.data_parallel_size, start=start_step * accum)
+    engine.train()
+    bar = tqdm(range(start_step, stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}",
+               disable=not run.progress or run.rank != 0, initial=start_step, total=stage.steps)
+    run.stop.defer(True)  # from here a signal waits for the end of the step (and a resume point)
+    return _Stage(si, stage, accum, engine, optimizer, collator, batches, TrainingGuard(), flops_per_token, peak,
+                  start_step, bar)
+
+
+def _train_step(run: _Run, stage: _Stage, step: int) -> dict:
+    """One optimiser step over `accumulation` micro-batches; its metrics row, summed over all ranks.
+
+    TrainingDiverged (guards) before anything of the step is logged or saved.
+    """
+    engine, t0 = stage.engine, time.perf_counter()
+    losses, correct, targets, tokens = [], 0, 0, 0
+    lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
+    stage.collator.set_step(step)  # a mask schedule counts this stage's optimiser steps
+    for _ in range(stage.accumulation):
+        loss, n_correct, n_targets, n_tokens = _micro_step(engine, next(stage.batches), stage.guard,
+                                                           run.global_step + 1)
+        losses.append(loss)
+        correct, targets, tokens = correct + n_correct, targets + n_targets, tokens + n_tokens
+    run.global_step += 1
+    # over all ranks: the guard and the metrics see the whole global batch, not rank 0's share
+    loss_sum, n_loss, correct, targets, tokens = sum_over_ranks(
+        [float(np.sum(losses)), len(losses), correct, targets, tokens], engine.device)
+    dt = time.perf_counter() - t0
+    st = stage.config
+    record = {"global_step": run.global_step, "stage": stage.index + 1, "stage_name": st.name, "stage_step": step + 1,
+              "seq_len": st.seq_len, "global_batch": st.global_batch, "strategy": st.mask.label,
+              "loss": loss_sum / n_loss, "mlm_accuracy": correct / max(1, targets), "lr": lr, "tokens": int(tokens),
+              "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
+              "mfu": mfu(tokens / dt, stage.flops_per_token, stage.peak, devices=run.speed.data_parallel_size)
+              if stage.peak else None}
+    stage.guard.check(run.global_step, record["loss"], record["loss_scale"])
+    return record
+
+
+def _micro_step(engine, batch: dict, guard: TrainingGuard, global_step: int) -> tuple[float, int, int, int]:
+    """Forward, backward and engine.step on one micro-batch: (loss, correct predictions, MLM targets, real tokens)."""
+    outputs = engine(**batch)
+    engine.backward(outputs.loss)
+    try:
+        engine.step()  # the optimiser steps only at the accumulation boundary
+    except Exception as exc:  # ZeRO 1-3 raise a bare Exception when the loss scale hits its floor
+        diverged = guard.from_deepspeed_error(global_step, exc)
+        if diverged is None:
+            raise
+        raise diverged from exc
+    with torch.no_grad():
+        mask = batch["labels"] != -100  # [B, T]
+        correct = int((outputs.logits.argmax(-1)[mask] == batch["labels"][mask]).sum())
+    return outputs.loss.item(), correct, int(mask.sum()), int(batch["attention_mask"].sum())
+
+
+def _log_step(run: _Run, stage: _Stage, step: int, record: dict) -> None:
+    """The step's row into the result, metrics.csv and TensorBoard (rank 0), run.json and the progress bar."""
+    run.records.append(record)
+    if run.rank == 0:
+        run.run_dir.append_metrics(record)
+        for key in BOARD_KEYS:
+            if record[key] is not None:
+                run.board.add_scalar(f"train/{key}", record[key], run.global_step)
+    run.status.update(global_step=run.global_step, stage=stage.index + 1)
+    if step % run.speed.log_every == 0:
+        stage.bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['mlm_accuracy']:.3f}")
+
+
+def _maybe_save_resume_point(run: _Run, stage: _Stage, step: int) -> bool:
+    """A resume point every checkpoint_every steps and when a stop was asked for (not after a stage's last step:
+    the stage checkpoint follows). True when the run stops here."""
+    stop = run.stop
+    last = step + 1 == stage.config.steps
+    due = run.speed.checkpoint_every and (step + 1) % run.speed.checkpoint_every == 0
+    stop.agree(stage.engine.device)  # every rank stops after the same step
+    if stop.signal is not None:
+        stop.honour()  # acted on now: the watchdog stands down while the resume point is written
+    if last or not (due or stop.signal is not None):
+        return False
+    state = {"stage": stage.index, "stage_step": step + 1, "global_step": run.global_step}
+    path = save_resume(stage.engine, run.run_dir, state, stage.collator, run.rank)
+    if stop.signal is None:
+        return False
+    run.status.update(status="interrupted", message=f"stopped by signal {stop.signal} after step {run.global_step}; "
+                      f"resume point {path}: resume with --resume")
+    stage.bar.close()
+    return True
+
+
+def _finish_stage(run: _Run, stage: _Stage) -> None:
+    """Save the stage checkpoint, free the engine, and (rank 0) point the next resume at the next stage."""
+    stage.bar.close()
+    run.checkpoints.append(save_stage(stage.engine, run.tokenizer, run.cfg, run.speed, stage.index, run.run_dir,
+                                      run.rank))
+    run.stop.agree(stage.engine.device)  # a signal during the save: every rank decides the same
+    stage.engine.destroy()  # free this stage's optimiser state before the next stage builds its own
+    stage.engine = stage.optimizer = stage.batches = stage.collator = None
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if run.rank == 0:
+        _record_stage(run, stage.index)
+
+
+def _record_stage(run: _Run, si: int) -> None:
+    """Rank 0 after stage si's checkpoint: latest.json points at the next stage, a results row for this one."""
+    mark_stage_done(run.run_dir, si + 1, run.global_step, finished=si + 1 == len(run.cfg.stages))
+    stage = run.cfg.stages[si]
+    stage_metrics = pd.DataFrame([r for r in run.records if r["stage"] == si + 1])
+    append_result(run.cfg.results_table or run.run_dir.root / "results.csv", f"pretrain/{stage.name}", run.cfg.seed,
+                  run.data_hash, {"model": cfgmod.to_dict(run.cfg.model), "stage": cfgmod.to_dict(stage)},
+                  {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
+                   "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
+                   "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
+
+
+def _stop_after_stage(run: _Run, si: int) -> bool:
+    """A signal during stage si or its save, with stages left: the run stops here (True); resume starts the next."""
+    more = si + 1 < len(run.cfg.stages)
+    run.stop.defer(not more)  # the next stage's start-up writes nothing: stop there at once
+    if run.stop.signal is None or not more:
+        return False
+    run.stop.honour()
+    run.status.update(status="interrupted",
+                      message=f"stopped by signal {run.stop.signal} after stage {si + 1}; resume with --resume")
+    return True
+
+
+def _stopped(run: _Run, exc: StopRun) -> PretrainResult:
+    """A stop that ended the run at once (StopRun): run.json says where it can resume from."""
+    latest = resume_point(run.run_dir.root)
+    where = (f"resume point at step {latest['global_step']}: resume with --resume" if latest
+             and not latest.get("finished") else "no resume point: start again")
+    run.status.update(status="interrupted", message=f"{exc}; {where}")
+    return run.result("interrupted")
 
 
 def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed: int, rank: int = 0, world: int = 1,
@@ -100,46 +376,6 @@ def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed
         epoch, offset = epoch + 1, 0
 
 
-def _sum_over_ranks(values: list[float], device) -> list[float]:
-    """Element-wise sums of `values` over all ranks (the values themselves in a single process)."""
-    import torch.distributed as dist
-
-    if not (dist.is_initialized() and dist.get_world_size() > 1):
-        return [float(v) for v in values]
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
-class RunStatus:
-    """<output_dir>/run.json: pid, status (running/finished/interrupted/failed/diverged), progress; rank 0 writes it."""
-
-    def __init__(self, out: Path, total_steps: int, enabled: bool):
-        self.path, self.enabled = out / "run.json", enabled
-        self.data = {"pid": os.getpid(), "host": socket.gethostname(), "status": "running", "global_step": 0, "total_steps": total_steps, "stage": 0,
-                     "started": _now(), "message": ""}
-
-    def update(self, **fields) -> None:
-        self.data.update(fields, updated=_now())
-        if self.enabled:
-            write_json_atomic(self.path, self.data)
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-METRIC_COLUMNS = ["global_step", "stage", "stage_name", "stage_step", "seq_len", "global_batch", "strategy", "loss",
-                  "mlm_accuracy", "lr", "tokens", "tokens_per_s", "loss_scale", "mfu"]
-
-
-def _append_metrics(path: Path, record: dict) -> None:
-    """One row per optimiser step, flushed at once (a live view or a resumed run reads it)."""
-    new = not path.exists()
-    with open(path, "a", encoding="utf-8") as fh:
-        pd.DataFrame([record], columns=METRIC_COLUMNS).to_csv(fh, header=new, index=False)
-
-
 class _NoBoard:
     def add_scalar(self, *args, **kwargs) -> None:
         pass
@@ -151,7 +387,7 @@ class _NoBoard:
         return False
 
 
-def _board(out: Path, rank: int, purge_step: int | None = None):
+def _board(run_dir: RunDir, rank: int, purge_step: int | None = None):
     """A TensorBoard writer on rank 0 (`tensorboard --logdir <output_dir>/tensorboard`); others write nothing.
 
     purge_step: on resume, TensorBoard hides what a killed run logged from that step on.
@@ -160,307 +396,4 @@ def _board(out: Path, rank: int, purge_step: int | None = None):
         return _NoBoard()
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(str(out / "tensorboard"), flush_secs=10, purge_step=purge_step)
-
-
-def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dict | None = None, progress: bool = True,
-        resume: bool = False) -> PretrainResult:
-    """Train every stage of the plan; a HF checkpoint (+ DeepSpeed state, resolved plan) after each stage.
-
-    resume=True continues a stopped or killed run in `output_dir` from its latest resume point, at the
-    same step with the same data order and RNG states (stages already finished are not rerun).
-    One run per output_dir: a second one gets LiveRunError while the first holds `<output_dir>/run.lock`.
-    SIGINT/SIGTERM end the run at once before the first step, else after the step with a resume point
-    (see pretraining.stop); the result's status is then "interrupted".
-    """
-    cfg = cfgmod.load(PretrainConfig, cfg)
-    speed = cfgmod.load(SpeedConfig, speed)
-    accumulation = validate(cfg, speed, torch.cuda.is_available())
-    out = Path(cfg.output_dir)
-    if resume and resume_point(out) is None:
-        raise FileNotFoundError(f"resume: no resume point under {out}/checkpoints/resume; start without --resume")
-    corpus_dir = check_corpus(cfg.corpus_dir)
-    rank = int(os.environ.get("RANK", "0"))  # the launcher's; a single process is rank 0
-    with RunLock(out) if rank == 0 else contextlib.nullcontext():  # rank 0 holds the folder for the whole run
-        point = check_resume(out, cfg, speed) if resume else None
-        status = RunStatus(out, sum(st.steps for st in cfg.stages), enabled=rank == 0)
-        status.data["global_step"] = point["global_step"] if point else 0
-        progress_so_far = {"checkpoints": [], "records": [], "parameters": 0}
-        abort = functools.partial(status.update, status="interrupted")
-        with StopRequest(speed.stop_grace_s, on_abort=lambda message: abort(message=message)) as stop:
-            try:
-                return _train(cfg, speed, accumulation, out, corpus_dir, rank, point, status, stop, progress,
-                              progress_so_far)
-            except StopRun as exc:
-                latest = resume_point(out)
-                where = (f"resume point at step {latest['global_step']}: resume with --resume" if latest
-                         and not latest.get("finished") else "no resume point: start again")
-                status.update(status="interrupted", message=f"{exc}; {where}")
-                return PretrainResult(out, progress_so_far["checkpoints"], pd.DataFrame(progress_so_far["records"]),
-                                      progress_so_far["parameters"], status="interrupted")
-
-
-def _clear_earlier_run(out: Path, point: dict | None, metrics_path: Path) -> list[dict]:
-    """Rank 0, before training: keep the metrics up to the resume point, or clear an earlier run's files."""
-    if point is not None and metrics_path.exists():  # keep the rows up to the resume point, drop any after it
-        kept = pd.read_csv(metrics_path)
-        kept = kept[kept["global_step"] <= point["global_step"]]
-        kept.to_csv(metrics_path.with_name("metrics.csv.tmp"), index=False)
-        os.replace(metrics_path.with_name("metrics.csv.tmp"), metrics_path)  # a new file: live readers start over
-        return kept.to_dict("records")
-    if point is None:  # a fresh run: nothing of an earlier run in this directory may mix into it
-        if resume_dir(out).exists() or metrics_path.exists():
-            logging.getLogger(__name__).warning("starting afresh in %s: removing the earlier run's metrics, resume "
-                                                "points and TensorBoard events (resume=True continues it instead)", out)
-        metrics_path.unlink(missing_ok=True)
-        shutil.rmtree(resume_dir(out), ignore_errors=True)
-        shutil.rmtree(out / "tensorboard", ignore_errors=True)
-    return []
-
-
-def _train(cfg: PretrainConfig, speed: SpeedConfig, accumulation: list[int], out: Path, corpus_dir: Path, rank: int,
-           point: dict | None, status: RunStatus, stop: StopRequest, progress: bool, so_far: dict) -> PretrainResult:
-    """run()'s work once the folder is locked and the stop handler installed; `so_far` follows its progress."""
-    import deepspeed
-
-    tokenizer = load_tokenizer(corpus_dir)
-    rows = load_shards(corpus_dir).to_pylist()
-    check_stage_sizes(cfg, rows, speed.data_parallel_size)
-    resumed_rng = read_rng_states(Path(point["path"]), rank) if point and point["stage_step"] else None
-    stats = corpus_dir / "stats.json"
-    data_hash = json.loads(stats.read_text()).get("data_hash", "") if stats.exists() else ""
-
-    logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
-    _single_process_env()
-    if int(os.environ["WORLD_SIZE"]) != speed.data_parallel_size:
-        raise cfgmod.ConfigError(f"speed.data_parallel_size: {speed.data_parallel_size} but the launcher started "
-                                 f"{os.environ['WORLD_SIZE']} processes; make them equal")
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    metrics_path = out / "metrics.csv"
-    records: list[dict] = so_far["records"]
-    if rank == 0:
-        cfgmod.save(cfg, out / "plan.json")
-        cfgmod.save(speed, out / "speed.json")
-        records += _clear_earlier_run(out, point, metrics_path)
-    status.update(global_step=point["global_step"] if point else 0)
-
-    first_stage = point["stage"] if point else 0
-    checkpoints = so_far["checkpoints"]
-    checkpoints += [out / "checkpoints" / f"stage-{i + 1}-{st.name}" for i, st in enumerate(cfg.stages[:first_stage])]
-
-    def stage_model(si: int):
-        """Stage si's starting weights: fresh for the first stage (or warm_start false), else the previous stage's."""
-        if si > 0 and cfg.stages[si].warm_start:  # architecture and weights from the checkpoint
-            return load_masked_lm(checkpoints[si - 1], cfg.model)
-        return build_masked_lm(cfg.model, len(tokenizer), tokenizer.pad_token_id, seed=cfg.seed + si)
-
-    model = stage_model(first_stage)
-    n_params = so_far["parameters"] = count_parameters(model)
-    global_step = point["global_step"] if point else 0
-    clear_stale_build_locks()  # a build killed earlier must not block DeepSpeed's op loading forever
-    with _board(out, rank, purge_step=global_step + 1 if point else None) as board:
-        try:
-            for si in range(first_stage, len(cfg.stages)):
-                stop.check()  # a signal that came while the previous stage was saved
-                stage, accum = cfg.stages[si], accumulation[si]
-                start_step = point["stage_step"] if point and si == first_stage else 0
-                if si > first_stage:  # a fresh optimiser and schedule each stage
-                    model = stage_model(si)
-                synonyms = None
-                if stage.mask.synonym.enabled and stage.mask.synonym.source == "embeddings":
-                    # neighbours in the input embeddings the stage starts from (the previous stage's, when warm-started)
-                    synonyms = SynonymTable.from_embeddings(
-                        model.get_input_embeddings().weight.detach().float().cpu().numpy(), corpus_words(rows),
-                        stage.mask.synonym.top_k, stage.mask.synonym.temperature)
-                torch.manual_seed(cfg.seed + si)
-                ds_config, optimizer = deepspeed_config(stage, speed, accum), None
-                if torch.cuda.is_available() and stage.optimizer == "adamw":
-                    # DeepSpeed builds its fused CUDA Adam from this entry (FusedAdam, adam_w_mode), over our
-                    # parameter groups so biases and LayerNorm weights stay undecayed. Not run here (no GPU).
-                    ds_config["optimizer"] = {"type": "AdamW", "params": {"lr": stage.lr, "weight_decay": stage.weight_decay}}
-                    engine, _, _, _ = deepspeed.initialize(model=model, config=ds_config,
-                                                           model_parameters=param_groups(model, stage.weight_decay))
-                else:
-                    optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
-                    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
-                guard = TrainingGuard()
-                flops_per_token = model_flops_per_token(n_params, cfg.model.layers, cfg.model.hidden, stage.seq_len)
-                peak = peak_flops(torch.cuda.get_device_name(), speed.precision) if torch.cuda.is_available() else None
-                knowledge = KnowledgeSegments.from_corpus(corpus_dir, tokenizer) if stage.mask.knowledge.enabled else None
-                collator = MaskingCollator(tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge,
-                                           synonyms=synonyms)
-                if start_step:
-                    engine.load_checkpoint(point["path"] + "/deepspeed", tag="resume")
-                    set_rng_states(resumed_rng, collator)
-                batches = _batches(stage_rows(rows, stage), stage.micro_batch, collator, seed=cfg.seed * 1000 + si,
-                                   rank=rank, world=speed.data_parallel_size, start=start_step * accum)
-                engine.train()
-                bar = tqdm(range(start_step, stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}",
-                           disable=not progress or rank != 0, initial=start_step, total=stage.steps)
-                stop.defer(True)  # from here a signal waits for the end of the step (and a resume point)
-                for step in bar:
-                    t0 = time.perf_counter()
-                    losses, correct, targets, tokens = [], 0, 0, 0
-                    lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
-                    collator.set_step(step)  # a mask schedule counts this stage's optimiser steps
-                    for _ in range(accum):
-                        batch = next(batches)
-                        outputs = engine(**batch)
-                        engine.backward(outputs.loss)
-                        try:
-                            engine.step()
-                        except Exception as exc:  # ZeRO 1-3 raise a bare Exception when the loss scale hits its floor
-                            diverged = guard.from_deepspeed_error(global_step + 1, exc)
-                            if diverged is None:
-                                raise
-                            raise diverged from exc
-                        losses.append(outputs.loss.item())
-                        with torch.no_grad():
-                            mask = batch["labels"] != -100  # [B, T]
-                            correct += int((outputs.logits.argmax(-1)[mask] == batch["labels"][mask]).sum())
-                            targets += int(mask.sum())
-                        tokens += int(batch["attention_mask"].sum())
-                    global_step += 1
-                    # over all ranks: the guard and the metrics see the whole global batch, not rank 0's share
-                    loss_sum, n_loss, correct, targets, tokens = _sum_over_ranks(
-                        [float(np.sum(losses)), len(losses), correct, targets, tokens], engine.device)
-                    dt = time.perf_counter() - t0
-                    rec = {"global_step": global_step, "stage": si + 1, "stage_name": stage.name, "stage_step": step + 1,
-                           "seq_len": stage.seq_len, "global_batch": stage.global_batch, "strategy": stage.mask.label,
-                           "loss": loss_sum / n_loss, "mlm_accuracy": correct / max(1, targets),
-                           "lr": lr, "tokens": int(tokens), "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
-                           "mfu": mfu(tokens / dt, flops_per_token, peak, devices=speed.data_parallel_size) if peak else None}
-                    guard.check(global_step, rec["loss"], rec["loss_scale"])  # TrainingDiverged before any save
-                    records.append(rec)
-                    if rank == 0:
-                        _append_metrics(metrics_path, rec)
-                        for key in ("loss", "mlm_accuracy", "lr", "tokens_per_s", "loss_scale", "mfu"):
-                            if rec[key] is not None:
-                                board.add_scalar(f"train/{key}", rec[key], global_step)
-                    status.update(global_step=global_step, stage=si + 1)
-                    if step % speed.log_every == 0:
-                        bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['mlm_accuracy']:.3f}")
-                    last = step + 1 == stage.steps
-                    due = speed.checkpoint_every and (step + 1) % speed.checkpoint_every == 0
-                    stop.agree(engine.device)  # every rank stops after the same step
-                    if stop.signal is not None:
-                        stop.honour()  # acted on now: the watchdog stands down while the resume point is written
-                    if (due or stop.signal is not None) and not last:
-                        state = {"stage": si, "stage_step": step + 1, "global_step": global_step}
-                        path = save_resume(engine, out, state, collator, rank)
-                        if stop.signal is not None:
-                            status.update(status="interrupted", message=f"stopped by signal {stop.signal} after step "
-                                          f"{global_step}; resume point {path}: resume with --resume")
-                            bar.close()
-                            return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params,
-                                                  status="interrupted")
-                bar.close()
-                checkpoints.append(_save_stage(engine, tokenizer, cfg, speed, si, out, rank))
-                stop.agree(engine.device)  # a signal during the save: every rank decides the same
-                engine.destroy()  # free this stage's optimiser state before the next stage builds its own
-                del engine, optimizer, batches, collator
-                model = None
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                if rank == 0:  # the next resume starts the next stage from this checkpoint, or there is none
-                    _stage_done(cfg, out, si, global_step, records, data_hash)
-                stop.defer(si + 1 == len(cfg.stages))  # the next stage's start-up writes nothing: stop there at once
-                if stop.signal is not None and si + 1 < len(cfg.stages):
-                    stop.honour()
-                    status.update(status="interrupted",
-                                  message=f"stopped by signal {stop.signal} after stage {si + 1}; resume with --resume")
-                    return PretrainResult(out, checkpoints, pd.DataFrame(records), n_params, status="interrupted")
-        except TrainingDiverged as exc:  # the last stage checkpoint and resume point stay as they were
-            status.update(status="diverged", message=str(exc))
-            raise
-        except StopRun:
-            raise
-        except BaseException as exc:
-            status.update(status="failed", message=f"{type(exc).__name__}: {exc}")
-            raise
-    status.update(status="finished", message=f"{len(checkpoints)} stage checkpoints")
-    return PretrainResult(output_dir=out, checkpoints=checkpoints, metrics=pd.DataFrame(records), parameters=n_params)
-
-
-def _stage_done(cfg: PretrainConfig, out: Path, si: int, global_step: int, records: list[dict], data_hash: str) -> None:
-    """Rank 0 after stage si's checkpoint: latest.json points at the next stage, a results row for this one."""
-    root = resume_dir(out)
-    root.mkdir(parents=True, exist_ok=True)
-    finished = si + 1 == len(cfg.stages)
-    write_json_atomic(root / "latest.json", {"path": "", "stage": si + 1, "stage_step": 0, "global_step": global_step,
-                                             "finished": finished})
-    for old in root.glob("step-*"):  # mid-stage points of a finished stage are not needed any more
-        shutil.rmtree(old, ignore_errors=True)
-    stage = cfg.stages[si]
-    stage_metrics = pd.DataFrame([r for r in records if r["stage"] == si + 1])
-    append_result(cfg.results_table or out / "results.csv", f"pretrain/{stage.name}", cfg.seed, data_hash,
-                  {"model": cfgmod.to_dict(cfg.model), "stage": cfgmod.to_dict(stage)},
-                  {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
-                   "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
-                   "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
-
-
-def _save_stage(engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, index: int, out: Path, rank: int = 0) -> Path:
-    """Write stage `index` atomically: build in a temp dir, then rename (a crash never leaves a half checkpoint).
-
-    Every rank writes its DeepSpeed shard; rank 0 writes the HF weights, tokenizer and plan and renames.
-    """
-    import torch.distributed as dist
-
-    final = out / "checkpoints" / f"stage-{index + 1}-{cfg.stages[index].name}"
-    tmp = final.with_name(final.name + ".tmp")
-    if rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if dist.is_initialized():
-        dist.barrier()
-    engine.save_checkpoint(str(tmp / "deepspeed"), tag="final")
-    # ZeRO-3 partitions every weight across ranks: gather full ones (a collective: every rank calls it)
-    full_state = engine._zero3_consolidated_16bit_state_dict() if engine.zero_optimization_stage() == 3 else None
-    if rank != 0:
-        if dist.is_initialized():
-            dist.barrier()
-        return final
-    engine.module.save_pretrained(tmp, safe_serialization=True, state_dict=full_state)
-    tokenizer.save_pretrained(tmp)
-    cfgmod.save(cfg, tmp / "plan.json")
-    cfgmod.save(speed, tmp / "speed.json")
-    (tmp / "stage.json").write_text(json.dumps({"stage": index + 1, "name": cfg.stages[index].name}), encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    if dist.is_initialized():
-        dist.barrier()
-    return final
-
-
-def plot_losses(metrics: pd.DataFrame):
-    """MLM loss and accuracy over global steps, one colour per stage."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for (stage, name), part in metrics.groupby(["stage", "stage_name"]):
-        axes[0].plot(part["global_step"], part["loss"], label=f"{stage}: {name}")
-        axes[1].plot(part["global_step"], part["mlm_accuracy"], label=f"{stage}: {name}")
-    axes[0].set(title="MLM 损失 loss", xlabel="step")
-    axes[1].set(title="MLM 准确率 accuracy", xlabel="step")
-    axes[0].legend()
-    fig.tight_layout()
-    return fig
-
-
-def plan_table(cfg: PretrainConfig | dict | str, speed: SpeedConfig | dict | None = None) -> pd.DataFrame:
-    """The stage plan as a table, with the accumulation each stage needs (validated)."""
-    cfg = cfgmod.load(PretrainConfig, cfg)
-    speed = cfgmod.load(SpeedConfig, speed)
-    accum = validate(cfg, speed, torch.cuda.is_available())
-    return pd.DataFrame([{"stage": s.name, "seq_len": s.seq_len, "global_batch": s.global_batch, "micro_batch": s.micro_batch,
-                          "accumulation": a, "steps": s.steps, "lr": s.lr, "strategy": s.mask.label,
-                          "tokens": s.steps * s.global_batch * s.seq_len} for s, a in zip(cfg.stages, accum)])
-
-
-def latest_checkpoint(output_dir: str | Path) -> Path:
-    """The last completed stage checkpoint of a pretraining output directory."""
-    stages = sorted((Path(output_dir) / "checkpoints").glob("stage-*"), key=lambda p: int(p.name.split("-")[1]))
-    stages = [p for p in stages if not p.name.endswith(".tmp") and (p / "config.json").is_file()]
-    if not stages:
-        raise FileNotFoundError(f"no completed stage checkpoint under {output_dir}/checkpoints: run pretraining first")
-    return stages[-1]
+    return SummaryWriter(str(run_dir.tensorboard), flush_secs=10, purge_step=purge_step)

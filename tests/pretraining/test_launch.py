@@ -1,6 +1,4 @@
 """launch()/attach(): a pretraining subprocess started, followed, refused, stopped and resumed from Python."""
-import importlib
-import inspect
 import json
 import os
 import sys
@@ -11,12 +9,9 @@ import pytest
 
 from obert_lib import pretraining
 from obert_lib.config import ConfigError
-
-launch_mod = importlib.import_module("obert_lib.pretraining.launch")  # the module; pretraining.launch is the function
+from obert_lib.pretraining import launcher, live, processes, run_dir
 
 STEPS = {"stages.0.steps": 4, "stages.1.steps": 3, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1}
-needs_resume = pytest.mark.skipif("resume" not in inspect.signature(pretraining.run).parameters,
-                                  reason="the trainer has no resume yet (pretraining.run(..., resume=...))")
 
 
 def _plan(sample_corpus, out, **steps):
@@ -73,7 +68,7 @@ def test_live_view_draws_the_metrics_into_one_display(finished_run, monkeypatch)
         return FakeHandle()
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
-    monkeypatch.setattr(launch_mod, "_in_notebook", lambda: True)
+    monkeypatch.setattr(live, "_in_notebook", lambda: True)
     _, handle = finished_run
     state = pretraining.RunHandle(handle.output_dir, live=True, poll_s=0.1).follow()
     assert state.status == "finished"
@@ -87,7 +82,7 @@ def test_a_failing_run_raises_with_the_log_tail(sample_corpus, tmp_path):
         pretraining.launch(plan, wait=True, live=False, poll_s=0.2)
     state = exc.value.handle.status()
     assert state.status == "failed" and "no-corpus" in "\n".join(state.log_tail)
-    assert launch_mod._active_run(tmp_path / "out") is None  # a new launch into it is allowed
+    assert launcher._active_run(tmp_path / "out") is None  # a new launch into it is allowed
 
 
 def test_refuses_to_start_into_a_running_directory(sample_corpus, tmp_path):
@@ -101,7 +96,7 @@ def test_refuses_to_start_into_a_running_directory(sample_corpus, tmp_path):
     run["pid"] = 2**22 + 12345
     (tmp_path / "run.json").write_text(json.dumps(run))
     assert pretraining.attach(tmp_path, wait=False).status().status == "failed"
-    assert launch_mod._active_run(tmp_path.resolve()) is None
+    assert launcher._active_run(tmp_path.resolve()) is None
 
 
 def test_refuses_while_a_process_launched_from_here_runs(sample_corpus, tmp_path, monkeypatch):
@@ -111,21 +106,21 @@ def test_refuses_while_a_process_launched_from_here_runs(sample_corpus, tmp_path
         def poll(self):
             return None
 
-    monkeypatch.setitem(launch_mod._PROCESSES, str(tmp_path.resolve()), Running())
+    monkeypatch.setitem(processes._PROCESSES, str(tmp_path.resolve()), Running())
     with pytest.raises(pretraining.RunningError, match="launched from this Python process"):
         pretraining.launch(_plan(sample_corpus, tmp_path), wait=False)
 
 
 def test_commands_for_one_process_several_gpus_and_a_hostfile(tmp_path):
     speed = pretraining.SpeedConfig(zero_stage=3)
-    one = launch_mod.build_command("plan.yaml", "out", speed, resume=True)
+    one = processes.build_command("plan.yaml", "out", speed, resume=True)
     assert one == [sys.executable, "-u", "-m", "obert_lib.cli", "pretrain", "--plan", "plan.yaml", "--output", "out",
                    "--speed", "zero_stage=3", "--resume"]
-    assert launch_mod._world_size(4, None) == 4 and launch_mod._world_size(None, None) == 1
+    assert processes.world_size(4, None) == 4 and processes.world_size(None, None) == 1
     hostfile = tmp_path / "hostfile"
     hostfile.write_text("# two nodes\nnode-01 slots=8\nnode-02 slots=8\n")
-    assert launch_mod._world_size(None, hostfile) == 16 and launch_mod._world_size(2, hostfile) == 4
-    multi = launch_mod.build_command("plan.yaml", "out", pretraining.SpeedConfig(data_parallel_size=16), hostfile=hostfile)
+    assert processes.world_size(None, hostfile) == 16 and processes.world_size(2, hostfile) == 4
+    multi = processes.build_command("plan.yaml", "out", pretraining.SpeedConfig(data_parallel_size=16), hostfile=hostfile)
     assert multi[multi.index("--hostfile") + 1] == str(hostfile)
     assert multi[multi.index("--no_local_rank"):][:3] == ["--no_local_rank", "--module", "obert_lib.cli"]
     assert "data_parallel_size=16" in multi
@@ -142,7 +137,7 @@ def test_data_parallel_size_must_match_the_processes(sample_corpus, tmp_path):
 
 def test_metrics_reader_skips_partial_lines_and_unknown_columns(tmp_path):
     path = tmp_path / "metrics.csv"
-    reader = launch_mod._MetricsReader(path)
+    reader = run_dir.MetricsReader(path)
     assert reader.read().empty
     path.write_text("global_step,stage,stage_name,loss,mfu\n1,1,a,7.5,0.1\n2,1,a,7.4")  # row 2 still being written
     assert list(reader.read()["global_step"]) == [1]
@@ -168,7 +163,6 @@ def test_plot_plan_shows_lengths_batches_and_a_mask_schedule():
     plt.close(fig)
 
 
-@needs_resume
 def test_stop_keeps_a_resume_point_and_resume_finishes_every_step_once(sample_corpus, tmp_path):
     steps = {"stages.0.steps": 16, "stages.1.steps": 3, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1}
     plan = _plan(sample_corpus, tmp_path, **steps)

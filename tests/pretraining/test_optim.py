@@ -142,7 +142,7 @@ def test_lamb_as_deepspeed_client_optimizer_on_cpu():
 
     from obert_lib.pretraining.guards import loss_scale
     from obert_lib.pretraining.plan import StageConfig, scheduler_config
-    from obert_lib.pretraining.trainer import _single_process_env
+    from obert_lib.pretraining.engine import single_process_env as _single_process_env
 
     _single_process_env()
     torch.manual_seed(0)
@@ -174,7 +174,7 @@ def test_lamb_as_deepspeed_client_optimizer_on_cpu():
 def test_adamw_client_optimizer_under_zero2_on_cpu():
     import deepspeed
 
-    from obert_lib.pretraining.trainer import _single_process_env
+    from obert_lib.pretraining.engine import single_process_env as _single_process_env
 
     _single_process_env()
     torch.manual_seed(0)

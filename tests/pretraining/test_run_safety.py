@@ -61,8 +61,8 @@ def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_
         plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(out))
         with pytest.raises(pretraining.LiveRunError, match=f"pid {first.pid}"):
             pretraining.run(plan, progress=False)  # a notebook's run() too
-        launch = importlib.import_module("obert_lib.pretraining.launch")
-        assert str(first.pid) in launch._active_run(out.resolve())  # launch() refuses it as well
+        launcher = importlib.import_module("obert_lib.pretraining.launcher")
+        assert str(first.pid) in launcher._active_run(out.resolve())  # launch() refuses it as well
         rows = pd.read_csv(out / "metrics.csv")
         assert first.poll() is None and list(rows["global_step"]) == list(range(1, len(rows) + 1))  # untouched
     finally:

@@ -2,7 +2,7 @@
 
 Both models have the same shape and start from the same weights (parameter names are BERT's, so HF
 loads our state dict), and both train through `deepspeed.initialize` with the trainer's own
-`deepspeed_config` (ZeRO-2 by default, fp32 on CPU; bf16/fp16 on a GPU), the same optimiser as the
+`engine.deepspeed_config` (ZeRO-2 by default, fp32 on CPU; bf16/fp16 on a GPU), the same optimiser as the
 trainer uses (on CPU the client optimiser `build_optimizer(model, "adamw", ...)`, on CUDA DeepSpeed's
 fused AdamW over `param_groups`), the same micro batch and the same sequence-length cap.
 What differs is the input recipe:
@@ -11,8 +11,8 @@ What differs is the input recipe:
   seq_len), masked by transformers' DataCollatorForLanguageModeling, each batch padded to its longest
   row; `BertForMaskedLM` with its default attention implementation (printed in the header).
 * ours: the same paragraphs packed by `masking.pack_rows(..., method="first_fit")` (first-fit
-  decreasing) into rows of up to seq_len - 2 tokens (a packed row's paragraphs attend to each other, as in RoBERTa's FULL-SENTENCES
-  inputs), masked by our MaskingCollator; `OBertForMaskedLM` (attention through
+  decreasing) into rows of up to seq_len - 2 tokens (a packed row's paragraphs attend to each other, as in
+  RoBERTa's FULL-SENTENCES inputs), masked by our MaskingCollator; `OBertForMaskedLM` (attention through
   F.scaled_dot_product_attention).
 
 Throughput counts REAL tokens (attention_mask == 1: context plus [CLS]/[SEP]) per second of
@@ -114,17 +114,15 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
     precision: fp32 on CPU (the default there); on a GPU bf16 (default where supported) or fp16.
     threads: torch.set_num_threads for the run (default: leave torch's setting).
     """
-    import deepspeed
     from transformers import DataCollatorForLanguageModeling
 
     from ..corpus import load_shards
     from ..masking import MaskConfig, MaskingCollator, pack_rows
     from ..model import ModelConfig, build_masked_lm, count_parameters
-    from .plan import SpeedConfig, StageConfig
-    from .preflight import check_corpus, load_tokenizer
-    from .throughput import mfu, model_flops_per_token, peak_flops
-    from .optim import build_optimizer, param_groups
-    from .trainer import _single_process_env, deepspeed_config
+    from ..pretraining.engine import build_engine, single_process_env
+    from ..pretraining.plan import SpeedConfig, StageConfig
+    from ..pretraining.preflight import check_corpus, load_tokenizer
+    from ..pretraining.throughput import mfu, model_flops_per_token, peak_flops
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps ({steps}) must be >= 1 and warmup ({warmup}) >= 0")
@@ -172,25 +170,18 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
         hf_attention = hf_model.config._attn_implementation
 
         # The trainer's DeepSpeed setup: one micro batch per optimiser step, the stage's scheduler and clipping.
-        _single_process_env()
+        single_process_env()
         ds_logger.setLevel(logging.ERROR)
         stage = StageConfig(name="bench", seq_len=seq_len, global_batch=micro_batch, micro_batch=micro_batch,
                             steps=n_batches + 1, lr=lr, warmup_steps=1, lr_schedule="warmup_constant")
-        ds_cfg = deepspeed_config(stage, SpeedConfig(zero_stage=zero_stage, precision=precision), 1)
-        if cuda:  # as the trainer does on CUDA: DeepSpeed's fused Adam (adam_w_mode) over our parameter groups
-            ds_cfg["optimizer"] = {"type": "AdamW", "params": {"lr": lr, "weight_decay": stage.weight_decay}}
-            optimiser = "DeepSpeed fused AdamW over obert_lib param_groups"
-        else:
-            optimiser = "AdamW (obert_lib build_optimizer)"
+        speed = SpeedConfig(zero_stage=zero_stage, precision=precision)
+        # as the trainer builds it (engine.build_engine): on CUDA DeepSpeed's fused Adam (adam_w_mode) over our
+        # parameter groups, on CPU our AdamW as a client optimiser
+        optimiser = "DeepSpeed fused AdamW over obert_lib param_groups" if cuda else "AdamW (obert_lib build_optimizer)"
         engines = {}
         for name, model in ((OURS, ours_model), (HF, hf_model)):
             torch.manual_seed(seed)
-            if cuda:
-                engines[name], _, _, _ = deepspeed.initialize(model=model, config=dict(ds_cfg),
-                                                              model_parameters=param_groups(model, stage.weight_decay))
-            else:
-                optimizer = build_optimizer(model, "adamw", lr, stage.weight_decay)
-                engines[name], _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=dict(ds_cfg))
+            engines[name], _ = build_engine(model, stage, speed, 1)
             engines[name].train()
         if threads:
             torch.set_num_threads(threads)  # after DeepSpeed's set-up, which may change it
@@ -239,7 +230,8 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
                 per_token = model_flops_per_token(n_params, shape.layers, shape.hidden, round(width))
                 row.mfu = mfu(row.padded_per_s, per_token, peak)
                 row.useful_mfu = mfu(row.real_per_s, per_token, peak)
-        header = f"\n{'model':22s} {'input':24s} {'real tok/s':>11s} {'padded tok/s':>13s} {'padding':>8s} {'step ms':>8s}"
+        header = (f"\n{'model':22s} {'input':24s} {'real tok/s':>11s} {'padded tok/s':>13s} {'padding':>8s} "
+                  f"{'step ms':>8s}")
         print(header + (f" {'MFU':>6s} {'useful MFU':>10s}" if peak else ""))
         for row in results.values():
             line = (f"{row.model:22s} {row.inputs:24s} {row.real_per_s:11.0f} {row.padded_per_s:13.0f} "

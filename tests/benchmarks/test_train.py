@@ -2,7 +2,7 @@
 import re
 
 from obert_lib.cli import build_parser
-from obert_lib.pretraining import bench
+from obert_lib.benchmarks import train as bench
 
 
 def test_bench_train_runs_both_models_and_ends_with_ratio(sample_corpus, capsys):
