@@ -23,7 +23,6 @@ from .resume import resume_point
 from .run_dir import LogReader, MetricsReader, RunDir, file_id
 
 TERMINAL = ("finished", "interrupted", "failed", "diverged")
-ACTIVE = ("starting", "running")
 REMOTE_STALE_S = 600  # a rank 0 on another host counts as alive while run.json changed within 10 minutes
 
 
