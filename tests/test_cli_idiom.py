@@ -27,7 +27,7 @@ def test_older_spellings_are_the_same_flags():
 
 
 def test_bench_settings_by_set_and_runtime_reach_the_benchmark(monkeypatch):
-    from obert_lib.pretraining import bench as train_bench
+    from obert_lib.benchmarks import train as train_bench
 
     calls = []
     monkeypatch.setattr(train_bench, "run", lambda *a, **k: calls.append(a))
