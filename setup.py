@@ -3,10 +3,20 @@
 They are plain CPython C API modules with no dependency beyond a C11 compiler; each one has a
 pure-Python/Rust reference it is tested against for identical output (see tests/test_native_*.py).
 """
+
 from setuptools import Extension, setup
 
 NATIVE = "obert_lib/corpus/native"
 MODULES = ("segmenter", "wordpiece", "textscan", "spans")
 
-setup(ext_modules=[Extension(f"obert_lib.corpus._{name}", [f"{NATIVE}/{name}.c"], depends=[f"{NATIVE}/huge_alloc.h"],
-                             extra_compile_args=["-O2", "-std=c11", "-Wall"]) for name in MODULES])
+setup(
+    ext_modules=[
+        Extension(
+            f"obert_lib.corpus._{name}",
+            [f"{NATIVE}/{name}.c"],
+            depends=[f"{NATIVE}/huge_alloc.h"],
+            extra_compile_args=["-O2", "-std=c11", "-Wall"],
+        )
+        for name in MODULES
+    ]
+)

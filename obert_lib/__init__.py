@@ -4,4 +4,5 @@ Stages, in data-flow order, each with a `run(cfg)` entry point: `corpus`, `maski
 views), `model`, `pretraining`, `evaluation` (zero-shot), `finetuning`. Import the stage you need:
 `from obert_lib import corpus`.
 """
+
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """Typed, strict configuration: dataclasses loaded from dicts/YAML with errors that name the key and the fix."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -128,8 +129,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, prefix: str = "") ->
     if unknown:
         k = unknown[0]
         raise ConfigError(
-            f"{prefix}{k}: unknown key in {cls.__name__}; {_suggest(k, list(fields))}"
-            f"valid keys are {sorted(fields)}"
+            f"{prefix}{k}: unknown key in {cls.__name__}; {_suggest(k, list(fields))}valid keys are {sorted(fields)}"
         )
     kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     try:

@@ -1,4 +1,5 @@
 """Execute the numbered notebooks in order with papermill, writing executed copies, artefacts and figures."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "demo": {},
     "tiny": {
         "02_mask_strategies": {"max_rows": 200},
-        "03_staged_pretraining": {"plan_overrides": {"stages.0.steps": 4, "stages.1.steps": 3,
-                                                     "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1}},
+        "03_staged_pretraining": {
+            "plan_overrides": {
+                "stages.0.steps": 4,
+                "stages.1.steps": 3,
+                "stages.0.warmup_steps": 1,
+                "stages.1.warmup_steps": 1,
+            }
+        },
         "05_finetuning_ablations": {"seeds": [0], "epochs": 1},
     },
 }
@@ -44,8 +51,9 @@ def notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def run(output: str | Path = "build/demo", profile: str = "demo", only: list[str] | None = None,
-        progress: bool = True) -> list[Path]:
+def run(
+    output: str | Path = "build/demo", profile: str = "demo", only: list[str] | None = None, progress: bool = True
+) -> list[Path]:
     """Run every notebook (or those whose name starts with an entry of `only`); returns executed notebook paths.
 
     Layout: <output>/notebooks/*.ipynb (executed), <output>/reports/*.png|svg, <output>/artefacts/...
@@ -59,21 +67,32 @@ def run(output: str | Path = "build/demo", profile: str = "demo", only: list[str
         raise ConfigError(f"profile: {profile!r} is unknown; use one of {sorted(PROFILES)}")
     chosen = [nb for nb in notebooks() if not only or any(nb.stem.startswith(o) for o in only)]
     if not chosen:
-        raise ConfigError(f"only: no notebook name starts with {only}; the notebooks are "
-                          f"{[nb.stem for nb in notebooks()]}")
+        raise ConfigError(
+            f"only: no notebook name starts with {only}; the notebooks are {[nb.stem for nb in notebooks()]}"
+        )
     out = check_output_dir(output, "output").resolve()
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     executed = []
     for nb in chosen:
-        params = {"workdir": str(out / "artefacts"), "reports_dir": str(out / "reports"),
-                  **PROFILES[profile].get(nb.stem, {})}
+        params = {
+            "workdir": str(out / "artefacts"),
+            "reports_dir": str(out / "reports"),
+            **PROFILES[profile].get(nb.stem, {}),
+        }
         target = out / "notebooks" / nb.name
         t0 = time.perf_counter()
         if progress:
             print(f"[demo] {nb.name} ...", flush=True)
         with _without_distributed_env():
-            pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOK_DIR), kernel_name="python3",
-                                progress_bar=False, log_output=False)
+            pm.execute_notebook(
+                str(nb),
+                str(target),
+                parameters=params,
+                cwd=str(NOTEBOOK_DIR),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+            )
         if progress:
             print(f"[demo] {nb.name} done in {time.perf_counter() - t0:.0f}s -> {target}", flush=True)
         executed.append(target)

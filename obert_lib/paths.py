@@ -1,4 +1,5 @@
 """Where the project's embedded data, the shared real data and run outputs live."""
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,9 @@ def resolve_data_path(path: str | Path) -> Path:
     """Expand 'sample:<rel>' and 'shared:<rel>' prefixes to real paths; leave others as given."""
     text = str(path)
     if text.startswith("sample:"):
-        return sample_path(text[len("sample:"):])
+        return sample_path(text[len("sample:") :])
     if text.startswith("shared:"):
-        return shared_data_dir() / text[len("shared:"):]
+        return shared_data_dir() / text[len("shared:") :]
     return Path(text).expanduser()
 
 

@@ -1,10 +1,10 @@
 """Report figures: a CJK font shipped by the install (mplfonts' Noto Sans CJK SC) and PNG+SVG export."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
 
@@ -32,7 +32,9 @@ def setup_cjk_font() -> str:
     return name
 
 
-def save_figure(fig: "plt.Figure", name: str, reports_dir: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+def save_figure(
+    fig: "plt.Figure", name: str, reports_dir: str | Path, formats: tuple[str, ...] = ("png", "svg")
+) -> list[Path]:
     """Write `fig` as reports_dir/name.<fmt> for each format (PNG at 150 dpi); returns the paths."""
     out_dir = Path(reports_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 """The results table: one row per run (seed, data hash, flattened config, metrics)."""
+
 from __future__ import annotations
 
 import contextlib

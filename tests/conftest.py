@@ -1,4 +1,5 @@
 """Shared fixtures: the shared-data policy, a tiny corpus built from the sample data, a tiny checkpoint."""
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,12 @@ def tiny_checkpoint(sample_corpus, tmp_path_factory):
     from obert_lib import pretraining
 
     out = tmp_path_factory.mktemp("pretrain")
-    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(out),
-                                 **{"stages.0.steps": 3, "stages.1.steps": 3, "stages.0.warmup_steps": 1,
-                                    "stages.1.warmup_steps": 1})
+    plan = pretraining.load_plan(
+        "tiny",
+        corpus_dir=str(sample_corpus.output_dir),
+        output_dir=str(out),
+        **{"stages.0.steps": 3, "stages.1.steps": 3, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1},
+    )
     return pretraining.run(plan, progress=False)
 
 
@@ -95,9 +99,15 @@ def no_network_access():
             try:
                 ipaddress.ip_address(name)
             except ValueError:  # a host name that is not this machine's: the first step of a download
-                raise NetworkAccessInTest(f"a test tried to resolve {name!r}; code under test must stay offline") from None
+                raise NetworkAccessInTest(
+                    f"a test tried to resolve {name!r}; code under test must stay offline"
+                ) from None
         return real_getaddrinfo(host, *args, **kwargs)
 
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
     yield
-    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real_connect, real_connect_ex, real_getaddrinfo
+    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = (
+        real_connect,
+        real_connect_ex,
+        real_getaddrinfo,
+    )

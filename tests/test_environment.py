@@ -1,4 +1,5 @@
 """pyproject.toml and environment.yml declare the same pinned packages."""
+
 import re
 import tomllib
 
@@ -23,6 +24,17 @@ def test_pyproject_and_environment_yml_pins_agree():
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert _pins(pip_section) == py
     assert py["torch"] == "2.13.0"
-    for required in ("deepspeed", "transformers", "datasets", "jieba", "jupyterlab", "ipywidgets", "matplotlib", "pandas",
-                     "papermill", "jupytext", "pytest"):
+    for required in (
+        "deepspeed",
+        "transformers",
+        "datasets",
+        "jieba",
+        "jupyterlab",
+        "ipywidgets",
+        "matplotlib",
+        "pandas",
+        "papermill",
+        "jupytext",
+        "pytest",
+    ):
         assert required in py, required

@@ -1,4 +1,5 @@
 """Notebooks: stripped, paired with their jupytext twins, thin, and executed end to end."""
+
 import ast
 import json
 
@@ -11,8 +12,13 @@ NOTEBOOKS = demo.notebooks()
 
 
 def test_five_numbered_notebooks():
-    assert [p.stem for p in NOTEBOOKS] == ["01_corpus_preprocessing", "02_mask_strategies", "03_staged_pretraining",
-                                           "04_zeroclue_zero_shot", "05_finetuning_ablations"]
+    assert [p.stem for p in NOTEBOOKS] == [
+        "01_corpus_preprocessing",
+        "02_mask_strategies",
+        "03_staged_pretraining",
+        "04_zeroclue_zero_shot",
+        "05_finetuning_ablations",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -36,8 +42,9 @@ def test_notebooks_are_thin(path):
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
     for cell in code:
         for node in ast.parse(cell.source).body:
-            assert isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.Expr)), \
+            assert isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.Expr)), (
                 f"{path.name}: logic ({type(node).__name__}) belongs in obert_lib:\n{cell.source}"
+            )
             if isinstance(node, ast.ImportFrom):
                 assert node.module.split(".")[0] in ("obert_lib", "IPython"), node.module
             for sub in ast.walk(node):
@@ -49,9 +56,17 @@ def test_all_notebooks_execute_in_order(tmp_path):
     executed = demo.run(tmp_path, profile="tiny", progress=False)
     assert [p.name for p in executed] == [p.name for p in NOTEBOOKS]
     reports = sorted(p.name for p in (tmp_path / "reports").iterdir())
-    for stem in ("01_document_lengths", "01_span_statistics", "02_strategy_statistics", "02_span_lengths",
-                 "02_masked_pos", "03_plan", "03_pretraining_loss", "04_zero_shot_eprstmt",
-                 "05_ablation_eprstmt"):
+    for stem in (
+        "01_document_lengths",
+        "01_span_statistics",
+        "02_strategy_statistics",
+        "02_span_lengths",
+        "02_masked_pos",
+        "03_plan",
+        "03_pretraining_loss",
+        "04_zero_shot_eprstmt",
+        "05_ablation_eprstmt",
+    ):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports
     nb = json.loads((tmp_path / "notebooks" / "03_staged_pretraining.ipynb").read_text())
     assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))

@@ -1,4 +1,5 @@
 """The embedded sample data holds what the README promises."""
+
 import json
 
 from obert_lib.corpus.annotate import load_knowledge_base
@@ -8,7 +9,7 @@ from obert_lib.paths import SAMPLE_DIR
 def test_sample_data_size_and_corpus():
     total = sum(p.stat().st_size for p in SAMPLE_DIR.rglob("*") if p.is_file())
     assert total <= 2 * 1024 * 1024
-    docs = [json.loads(l) for l in open(SAMPLE_DIR / "corpus.jsonl", encoding="utf-8")]
+    docs = [json.loads(line) for line in open(SAMPLE_DIR / "corpus.jsonl", encoding="utf-8")]
     assert len(docs) >= 200 and len({d["id"] for d in docs}) == len(docs)
     assert {d["source"] for d in docs} == {"encyclopedia", "qa", "news"}
 

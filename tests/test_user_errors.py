@@ -3,6 +3,7 @@
 Each case runs `obert_lib.cli.main` in-process: an exception that escapes it is a traceback a user would see
 (the test fails with it). Cases that need a checkpoint or a corpus are in tests/evaluation and tests/corpus.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -29,9 +30,16 @@ def assert_one_line_error(code: int, err: str, command: str, *needles: str) -> N
 BAD_YAML = "task: eprstmt\nbatch_size: [1, 2\nseed: 0\n"  # an unclosed flow sequence on line 2
 
 
-@pytest.mark.parametrize("command,flag", [("zeroshot", "--config"), ("finetune", "--config"),
-                                          ("preprocess", "--config"), ("pretrain", "--plan"),
-                                          ("preprocess", "--runtime-config")])
+@pytest.mark.parametrize(
+    "command,flag",
+    [
+        ("zeroshot", "--config"),
+        ("finetune", "--config"),
+        ("preprocess", "--config"),
+        ("pretrain", "--plan"),
+        ("preprocess", "--runtime-config"),
+    ],
+)
 def test_yaml_that_does_not_parse_names_file_line_and_column(capsys, tmp_path, command, flag):
     path = tmp_path / "broken.yaml"
     path.write_text(BAD_YAML, encoding="utf-8")
@@ -52,8 +60,9 @@ def test_set_without_equals_is_one_line(capsys, command):
     assert_one_line_error(code, err, command, "KEY=VALUE")
 
 
-@pytest.mark.parametrize("command,flag", [("zeroshot", "--config"), ("finetune", "--config"),
-                                          ("preprocess", "--runtime-config")])
+@pytest.mark.parametrize(
+    "command,flag", [("zeroshot", "--config"), ("finetune", "--config"), ("preprocess", "--runtime-config")]
+)
 def test_config_file_that_is_not_a_mapping(capsys, tmp_path, command, flag):
     path = tmp_path / "list.yaml"
     path.write_text("- a\n- b\n", encoding="utf-8")
@@ -61,8 +70,10 @@ def test_config_file_that_is_not_a_mapping(capsys, tmp_path, command, flag):
     assert_one_line_error(code, err, command, str(path), "mapping")
 
 
-@pytest.mark.parametrize("command,flag", [("zeroshot", "--config"), ("finetune", "--config"),
-                                          ("preprocess", "--runtime-config"), ("pretrain", "--plan")])
+@pytest.mark.parametrize(
+    "command,flag",
+    [("zeroshot", "--config"), ("finetune", "--config"), ("preprocess", "--runtime-config"), ("pretrain", "--plan")],
+)
 def test_missing_config_file(capsys, tmp_path, command, flag):
     code, err = run_cli(capsys, command, flag, str(tmp_path / "nope.yaml"))
     assert_one_line_error(code, err, command, "nope.yaml")
@@ -102,8 +113,9 @@ def test_impossible_config_values_are_one_line_before_any_work(capsys, tmp_path,
 
 @pytest.mark.parametrize("command", ["zeroshot", "finetune"])
 def test_missing_checkpoint_is_one_line(capsys, tmp_path, command):
-    code, err = run_cli(capsys, command, "--set", f"checkpoint={tmp_path / 'nowhere'}",
-                        "--set", f"output_dir={tmp_path / 'out'}")
+    code, err = run_cli(
+        capsys, command, "--set", f"checkpoint={tmp_path / 'nowhere'}", "--set", f"output_dir={tmp_path / 'out'}"
+    )
     assert_one_line_error(code, err, command, "checkpoint", "nowhere", "does not exist")
     assert not (tmp_path / "out").exists()
 
@@ -121,12 +133,15 @@ def test_outbound_connections_are_refused_in_tests():
         socket.create_connection(("8.8.8.8", 53), timeout=1)
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["bench", "collate", "--corpus", "/nonexistent-corpus"], "/nonexistent-corpus does not exist"),
-    (["bench", "train", "--corpus", "/nonexistent-corpus"], "/nonexistent-corpus does not exist"),
-    (["bench", "preprocess", "--input", "/nonexistent.jsonl"], "--input: /nonexistent.jsonl is not a file"),
-    (["bench", "preprocess", "--vocab", "/nonexistent-vocab.txt"], "--vocab: /nonexistent-vocab.txt is not a file"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["bench", "collate", "--corpus", "/nonexistent-corpus"], "/nonexistent-corpus does not exist"),
+        (["bench", "train", "--corpus", "/nonexistent-corpus"], "/nonexistent-corpus does not exist"),
+        (["bench", "preprocess", "--input", "/nonexistent.jsonl"], "--input: /nonexistent.jsonl is not a file"),
+        (["bench", "preprocess", "--vocab", "/nonexistent-vocab.txt"], "--vocab: /nonexistent-vocab.txt is not a file"),
+    ],
+)
 def test_benchmark_paths_are_checked_before_any_work(capsys, argv, needle):
     code, err = run_cli(capsys, *argv)
     assert_one_line_error(code, err, "bench", needle)

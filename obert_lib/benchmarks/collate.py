@@ -1,4 +1,5 @@
 """`obert bench collate`: sequences/s of our masking collator per strategy vs transformers' token-level collator."""
+
 from __future__ import annotations
 
 import itertools
@@ -54,8 +55,16 @@ def fewclue_corpus(out_dir: Path) -> str:
     inputs = [root / p for p in FEWCLUE_INPUTS]
     vocab = root / "vocab" / "bert-base-chinese-vocab.txt"
     if all(p.is_file() for p in inputs) and vocab.is_file():
-        corpus.run({"inputs": [str(p) for p in inputs], "text_key": "sentence", "output_dir": str(out_dir),
-                    "tokenizer": {"vocab_file": str(vocab)}, "quality": {"min_cjk_chars": 8}}, runtime)
+        corpus.run(
+            {
+                "inputs": [str(p) for p in inputs],
+                "text_key": "sentence",
+                "output_dir": str(out_dir),
+                "tokenizer": {"vocab_file": str(vocab)},
+                "quality": {"min_cjk_chars": 8},
+            },
+            runtime,
+        )
         return "shared FewCLUE tnews + eprstmt unlabeled, Chinese BERT vocab, sample KB"
     print(f"note: shared FewCLUE data not found under {root}; benchmarking the embedded sample corpus")
     corpus.run({"output_dir": str(out_dir)}, runtime)
@@ -79,8 +88,14 @@ def _time(collate: Callable, batches: Sequence[list]) -> list[float]:
     return out
 
 
-def run(corpus_dir: str | Path | None = None, batches: int = 20, repeats: int = 5, seed: int = 0,
-        batch_size: int = 64, lengths: Sequence[int] = LENGTHS) -> list[CollateRow]:
+def run(
+    corpus_dir: str | Path | None = None,
+    batches: int = 20,
+    repeats: int = 5,
+    seed: int = 0,
+    batch_size: int = 64,
+    lengths: Sequence[int] = LENGTHS,
+) -> list[CollateRow]:
     """Time every mask config and HF's DataCollatorForLanguageModeling on the same packed inputs; print a table.
 
     Per length: one warm-up call each, then `repeats` rounds in which every collator in turn (order
@@ -112,8 +127,10 @@ def run(corpus_dir: str | Path | None = None, batches: int = 20, repeats: int = 
         torch.set_num_threads(1)
         torch.manual_seed(seed)
         print(f"corpus: {source} ({len(rows)} paragraphs)")
-        print(f"batch {batch_size}, {batches} batches per round, each batch's best of {repeats} rounds; "
-              "1 thread (torch.set_num_threads(1)), as in one DataLoader worker")
+        print(
+            f"batch {batch_size}, {batches} batches per round, each batch's best of {repeats} rounds; "
+            "1 thread (torch.set_num_threads(1)), as in one DataLoader worker"
+        )
         legend = [f"mixture = {configs['mixture'].label}", "synonym = word + sample lexicon"]
         if knowledge is not None:
             legend.insert(1, f"knowledge = entity + K_w (<= {configs['knowledge'].knowledge.summary_budget} tokens)")
@@ -122,11 +139,21 @@ def run(corpus_dir: str | Path | None = None, batches: int = 20, repeats: int = 
         for length in lengths:
             ours_in = _batches(rows, length, batches, batch_size)
             # HF gets the same ids as lists, with the special tokens a tokenizer would add, cut to `length`.
-            hf_in = [[{"input_ids": [tokenizer.cls_token_id, *r["input_ids"][: length - 2], tokenizer.sep_token_id]}
-                      for r in b] for b in ours_in]
+            hf_in = [
+                [
+                    {"input_ids": [tokenizer.cls_token_id, *r["input_ids"][: length - 2], tokenizer.sep_token_id]}
+                    for r in b
+                ]
+                for b in ours_in
+            ]
             collators: dict[str, tuple[Callable, list]] = {
-                HF: (DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15, return_tensors="pt",
-                                                     seed=seed), hf_in)}
+                HF: (
+                    DataCollatorForLanguageModeling(
+                        tokenizer, mlm=True, mlm_probability=0.15, return_tensors="pt", seed=seed
+                    ),
+                    hf_in,
+                )
+            }
             for name, cfg in configs.items():
                 collators[name] = (MaskingCollator(tokenizer, cfg, length, seed=seed, knowledge=knowledge), ours_in)
             for collate, inputs in collators.values():
@@ -134,12 +161,16 @@ def run(corpus_dir: str | Path | None = None, batches: int = 20, repeats: int = 
             names = list(collators)
             best = {name: [float("inf")] * batches for name in names}
             for k in range(repeats):
-                for name in names[k % len(names):] + names[: k % len(names)]:
+                for name in names[k % len(names) :] + names[: k % len(names)]:
                     collate, inputs = collators[name]
                     best[name] = [min(a, b) for a, b in zip(best[name], _time(collate, inputs))]
-            mean_tokens = sum(min(len(r["input_ids"]), length - 2) + 2 for b in ours_in for r in b) / (batches * batch_size)
-            print(f"\nlength {length}: packed sequences of {mean_tokens:.0f} tokens on average ([CLS] ids [SEP]; "
-                  "knowledge masking shortens the context to fit K_w)")
+            mean_tokens = sum(min(len(r["input_ids"]), length - 2) + 2 for b in ours_in for r in b) / (
+                batches * batch_size
+            )
+            print(
+                f"\nlength {length}: packed sequences of {mean_tokens:.0f} tokens on average ([CLS] ids [SEP]; "
+                "knowledge masking shortens the context to fit K_w)"
+            )
             print(f"{'config':16s} {'length':>6s} {'seq/s':>9s} {'vs HF':>7s}")
             hf_rate = batches * batch_size / sum(best[HF])
             for name in names:

@@ -21,6 +21,7 @@ the padding share show where the difference comes from. Batches are collated bef
 training steps are timed. After `warmup` untimed steps each, the two models take turns step by step
 (the order flips every step) so that other load on the machine hits both alike.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -91,13 +92,21 @@ def _hf_model(ours, attn_implementation: str | None = None):
     from transformers import BertConfig, BertForMaskedLM
 
     c = ours.config
-    config = BertConfig(vocab_size=c.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
-                        num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
-                        hidden_act=c.hidden_act, hidden_dropout_prob=c.hidden_dropout_prob,
-                        attention_probs_dropout_prob=c.attention_probs_dropout_prob,
-                        max_position_embeddings=c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
-                        layer_norm_eps=c.layer_norm_eps, pad_token_id=c.pad_token_id,
-                        tie_word_embeddings=c.tie_word_embeddings)
+    config = BertConfig(
+        vocab_size=c.vocab_size,
+        hidden_size=c.hidden_size,
+        num_hidden_layers=c.num_hidden_layers,
+        num_attention_heads=c.num_attention_heads,
+        intermediate_size=c.intermediate_size,
+        hidden_act=c.hidden_act,
+        hidden_dropout_prob=c.hidden_dropout_prob,
+        attention_probs_dropout_prob=c.attention_probs_dropout_prob,
+        max_position_embeddings=c.max_position_embeddings,
+        type_vocab_size=c.type_vocab_size,
+        layer_norm_eps=c.layer_norm_eps,
+        pad_token_id=c.pad_token_id,
+        tie_word_embeddings=c.tie_word_embeddings,
+    )
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = BertForMaskedLM(config, **kwargs)
     missing, unexpected = model.load_state_dict(ours.state_dict(), strict=False)
@@ -106,9 +115,19 @@ def _hf_model(ours, attn_implementation: str | None = None):
     return model
 
 
-def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: int = 128, micro_batch: int = 16,
-        warmup: int = 3, steps: int = 20, threads: int | None = None, precision: str | None = None,
-        zero_stage: int = 2, seed: int = 0, lr: float = 5e-4) -> list[TrainRow]:
+def run(
+    corpus_dir: str | Path | None = None,
+    preset: str = "small",
+    seq_len: int = 128,
+    micro_batch: int = 16,
+    warmup: int = 3,
+    steps: int = 20,
+    threads: int | None = None,
+    precision: str | None = None,
+    zero_stage: int = 2,
+    seed: int = 0,
+    lr: float = 5e-4,
+) -> list[TrainRow]:
     """Train both models side by side for `steps` timed steps each; print a table and `ratio: <ours/HF>`.
 
     precision: fp32 on CPU (the default there); on a GPU bf16 (default where supported) or fp16.
@@ -151,10 +170,13 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
         packed = list(pack_rows(rows, seq_len - 2, method="first_fit"))  # 2: [CLS] and [SEP]
         ours_collate = MaskingCollator(tokenizer, MaskConfig(strategy="word", mask_rate=0.15), seq_len, seed=seed)
         ours_in = [ours_collate(b) for b in _cycle_batches(packed, micro_batch, n_batches)]
-        hf_collate = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=0.15, return_tensors="pt",
-                                                     seed=seed)
-        hf_rows = [{"input_ids": [tokenizer.cls_token_id, *r["input_ids"][: seq_len - 2], tokenizer.sep_token_id]}
-                   for r in rows]
+        hf_collate = DataCollatorForLanguageModeling(
+            tokenizer, mlm=True, mlm_probability=0.15, return_tensors="pt", seed=seed
+        )
+        hf_rows = [
+            {"input_ids": [tokenizer.cls_token_id, *r["input_ids"][: seq_len - 2], tokenizer.sep_token_id]}
+            for r in rows
+        ]
         hf_in = [hf_collate(b) for b in _cycle_batches(hf_rows, micro_batch, n_batches)]
         for b in hf_in:  # the collator pads; make the mask explicit when the tokenizer did not return one
             if "attention_mask" not in b:
@@ -172,8 +194,16 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
         # The trainer's DeepSpeed setup: one micro batch per optimiser step, the stage's scheduler and clipping.
         single_process_env()
         ds_logger.setLevel(logging.ERROR)
-        stage = StageConfig(name="bench", seq_len=seq_len, global_batch=micro_batch, micro_batch=micro_batch,
-                            steps=n_batches + 1, lr=lr, warmup_steps=1, lr_schedule="warmup_constant")
+        stage = StageConfig(
+            name="bench",
+            seq_len=seq_len,
+            global_batch=micro_batch,
+            micro_batch=micro_batch,
+            steps=n_batches + 1,
+            lr=lr,
+            warmup_steps=1,
+            lr_schedule="warmup_constant",
+        )
         speed = SpeedConfig(zero_stage=zero_stage, precision=precision)
         # as the trainer builds it (engine.build_engine): on CUDA DeepSpeed's fused Adam (adam_w_mode) over our
         # parameter groups, on CPU our AdamW as a client optimiser
@@ -200,16 +230,24 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
             return time.perf_counter() - t0
 
         device = torch.cuda.get_device_name() if cuda else "CPU"
-        print(f"device: {device}; torch threads: {torch.get_num_threads()} (torch.set_num_threads); "
-              f"precision {precision}; DeepSpeed ZeRO-{zero_stage}; optimiser {optimiser}, lr {lr}")
-        print(f"model: preset {preset} ({shape.layers} layers, hidden {shape.hidden}, {shape.heads} heads, "
-              f"ffn {shape.ffn}), vocab {len(tokenizer)}, {n_params:,} parameters; same initial weights for both")
+        print(
+            f"device: {device}; torch threads: {torch.get_num_threads()} (torch.set_num_threads); "
+            f"precision {precision}; DeepSpeed ZeRO-{zero_stage}; optimiser {optimiser}, lr {lr}"
+        )
+        print(
+            f"model: preset {preset} ({shape.layers} layers, hidden {shape.hidden}, {shape.heads} heads, "
+            f"ffn {shape.ffn}), vocab {len(tokenizer)}, {n_params:,} parameters; same initial weights for both"
+        )
         print(f"attention: ours F.scaled_dot_product_attention; HF attn_implementation={hf_attention!r}")
-        print(f"corpus: {corpus_dir} ({len(rows)} paragraphs -> {len(packed)} packed rows of <= {seq_len - 2} tokens); "
-              f"micro batch {micro_batch}, seq_len {seq_len}; {warmup} warm-up + {steps} timed steps each, "
-              "the two models alternating step by step")
-        print("inputs: ours packed rows (pack_rows) + MaskingCollator(word, 15%); HF one paragraph per sequence + "
-              "DataCollatorForLanguageModeling(15%), padded to the longest in the batch")
+        print(
+            f"corpus: {corpus_dir} ({len(rows)} paragraphs -> {len(packed)} packed rows of <= {seq_len - 2} tokens); "
+            f"micro batch {micro_batch}, seq_len {seq_len}; {warmup} warm-up + {steps} timed steps each, "
+            "the two models alternating step by step"
+        )
+        print(
+            "inputs: ours packed rows (pack_rows) + MaskingCollator(word, 15%); HF one paragraph per sequence + "
+            "DataCollatorForLanguageModeling(15%), padded to the longest in the batch"
+        )
 
         for i in range(warmup):
             for name in (OURS, HF) if i % 2 == 0 else (HF, OURS):
@@ -230,12 +268,15 @@ def run(corpus_dir: str | Path | None = None, preset: str = "small", seq_len: in
                 per_token = model_flops_per_token(n_params, shape.layers, shape.hidden, round(width))
                 row.mfu = mfu(row.padded_per_s, per_token, peak)
                 row.useful_mfu = mfu(row.real_per_s, per_token, peak)
-        header = (f"\n{'model':22s} {'input':24s} {'real tok/s':>11s} {'padded tok/s':>13s} {'padding':>8s} "
-                  f"{'step ms':>8s}")
+        header = (
+            f"\n{'model':22s} {'input':24s} {'real tok/s':>11s} {'padded tok/s':>13s} {'padding':>8s} {'step ms':>8s}"
+        )
         print(header + (f" {'MFU':>6s} {'useful MFU':>10s}" if peak else ""))
         for row in results.values():
-            line = (f"{row.model:22s} {row.inputs:24s} {row.real_per_s:11.0f} {row.padded_per_s:13.0f} "
-                    f"{row.padding_share:8.1%} {row.step_ms:8.1f}")
+            line = (
+                f"{row.model:22s} {row.inputs:24s} {row.real_per_s:11.0f} {row.padded_per_s:13.0f} "
+                f"{row.padding_share:8.1%} {row.step_ms:8.1f}"
+            )
             print(line + (f" {row.mfu:6.1%} {row.useful_mfu:10.1%}" if peak else ""))
         if cuda and not peak:
             print(f"(no MFU: peak FLOP/s of {device!r} at {precision} is not listed in pretraining.throughput)")

@@ -1,4 +1,5 @@
 """FewCLUE task files (Xu et al. 2021, CLUEbenchmark/FewCLUE): JSON lines per split."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,9 @@ def load_split(task: str, data_dir: str | Path, split: str) -> list[dict]:
     spec = task_spec(task)
     path = resolve_data_path(data_dir) / task / f"{split}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; check data_dir ('sample:fewclue' or 'shared:fewclue') and split")
+        raise FileNotFoundError(
+            f"{path} does not exist; check data_dir ('sample:fewclue' or 'shared:fewclue') and split"
+        )
     rows = []
     with open(path, encoding="utf-8-sig", newline="\n") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -53,11 +56,15 @@ def load_split(task: str, data_dir: str | Path, split: str) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not a JSON line ({exc.msg} at column {exc.colno}); "
-                                "each line must be one JSON object") from None
+                raise DataError(
+                    f"{path}:{lineno}: not a JSON line ({exc.msg} at column {exc.colno}); "
+                    "each line must be one JSON object"
+                ) from None
             if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: a JSON {type(row).__name__}, not an object with the fields "
-                                f"{list(spec.text_keys)}")
+                raise DataError(
+                    f"{path}:{lineno}: a JSON {type(row).__name__}, not an object with the fields "
+                    f"{list(spec.text_keys)}"
+                )
             missing = [k for k in spec.text_keys if not isinstance(row.get(k), str)]
             if missing:
                 raise DataError(f"{path}:{lineno}: missing text field(s) {missing}; the row has {sorted(row)}")

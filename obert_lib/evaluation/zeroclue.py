@@ -2,6 +2,7 @@
 
 The verbalizer approach follows PET (Schick & Schütze 2021) as used in the FewCLUE baselines.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from .. import config as cfgmod
+from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from ..config import DataError, require
 from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
-from ..results import append_result, hash_files, write_text_atomic
 from ..paths import check_output_dir, resolve_data_path
+from ..results import append_result, hash_files, write_text_atomic
 from .fewclue import label_index, load_split, task_spec
 
 # task -> (template with {mask} and the task's text fields, label -> label word)
@@ -45,11 +46,17 @@ class ZeroShotConfig:
 
     def __post_init__(self):
         task_spec(self.task)
-        require(self.max_length >= 16, "max_length", f"{self.max_length} is too short for a template; use >= 16 (128 by default)")
+        require(
+            self.max_length >= 16,
+            "max_length",
+            f"{self.max_length} is too short for a template; use >= 16 (128 by default)",
+        )
         require(self.batch_size >= 1, "batch_size", f"{self.batch_size} rows per forward pass is impossible; use >= 1")
 
 
-def build_cloze(tokenizer, template: str, row: dict, label_word_len: int, max_length: int) -> tuple[list[int], list[int]]:
+def build_cloze(
+    tokenizer, template: str, row: dict, label_word_len: int, max_length: int
+) -> tuple[list[int], list[int]]:
     """Token ids of the filled template (with [CLS]/[SEP]) and the positions of its [MASK] tokens.
 
     Text fields are truncated (longest first) so the template always fits in max_length.
@@ -81,10 +88,19 @@ def _split_fields(fragment: str, row: dict) -> list[str]:
 
 
 @torch.no_grad()
-def score(model, tokenizer, rows: list[dict], template: str, verbalizer: dict[str, str], labels: tuple[str, ...],
-          max_length: int, batch_size: int, progress: bool = True) -> np.ndarray:
+def score(
+    model,
+    tokenizer,
+    rows: list[dict],
+    template: str,
+    verbalizer: dict[str, str],
+    labels: tuple[str, ...],
+    max_length: int,
+    batch_size: int,
+    progress: bool = True,
+) -> np.ndarray:
     """Log-probability of each label word at the mask positions: float [n_rows, n_labels]."""
-    words = [verbalizer[l] for l in labels]
+    words = [verbalizer[label] for label in labels]
     word_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in words]
     length = len(word_ids[0])
     if any(len(w) != length for w in word_ids):
@@ -141,8 +157,10 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     rows = load_split(cfg.task, cfg.data_dir, cfg.split)
     unlabelled = sum(1 for r in rows if r.get(spec.label_key) is None)
     if unlabelled:
-        raise DataError(f"split: {cfg.split} of {cfg.task} has {unlabelled} of {len(rows)} rows without a label; "
-                        "zero-shot accuracy needs a labelled split (dev_0, dev_few_all, test_public)")
+        raise DataError(
+            f"split: {cfg.split} of {cfg.task} has {unlabelled} of {len(rows)} rows without a label; "
+            "zero-shot accuracy needs a labelled split (dev_0, dev_few_all, test_public)"
+        )
     tokenizer = load_tokenizer(ckpt)
     check_vocabulary(ckpt, model_config, tokenizer)
     model = AutoModelForMaskedLM.from_pretrained(ckpt, local_files_only=True)
@@ -151,12 +169,21 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     gold = np.array([label_index(cfg.task, r) for r in rows])
     pred = scores.argmax(1)
     majority = np.bincount(gold, minlength=len(spec.labels)).max() / len(gold)
-    metrics = {"accuracy": float((pred == gold).mean()), "n": len(rows), "majority_baseline": float(majority),
-               "predicted_share": {l: float((pred == i).mean()) for i, l in enumerate(spec.labels)},
-               "seconds": round(time.perf_counter() - t0, 3)}
-    predictions = pd.DataFrame({"id": [r.get("id", r.get("idx")) for r in rows], "gold": [spec.labels[g] for g in gold],
-                                "pred": [spec.labels[p] for p in pred],
-                                **{f"logp_{l}": scores[:, i] for i, l in enumerate(spec.labels)}})
+    metrics = {
+        "accuracy": float((pred == gold).mean()),
+        "n": len(rows),
+        "majority_baseline": float(majority),
+        "predicted_share": {label: float((pred == i).mean()) for i, label in enumerate(spec.labels)},
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    predictions = pd.DataFrame(
+        {
+            "id": [r.get("id", r.get("idx")) for r in rows],
+            "gold": [spec.labels[g] for g in gold],
+            "pred": [spec.labels[p] for p in pred],
+            **{f"logp_{label}": scores[:, i] for i, label in enumerate(spec.labels)},
+        }
+    )
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.save(cfg, out / "config.json")
@@ -164,8 +191,14 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
     split_file = resolve_data_path(cfg.data_dir) / cfg.task / f"{cfg.split}.json"
     table = cfg.results_table or Path(cfg.output_dir) / "results.csv"
-    append_result(table, f"zeroshot/{cfg.task}", cfg.seed, hash_files([split_file]),
-                  cfgmod.to_dict(cfg), {"accuracy": metrics["accuracy"], "majority_baseline": metrics["majority_baseline"]})
+    append_result(
+        table,
+        f"zeroshot/{cfg.task}",
+        cfg.seed,
+        hash_files([split_file]),
+        cfgmod.to_dict(cfg),
+        {"accuracy": metrics["accuracy"], "majority_baseline": metrics["majority_baseline"]},
+    )
     return ZeroShotResult(metrics=metrics, predictions=predictions, output_dir=out)
 
 
@@ -175,7 +208,9 @@ def plot_zero_shot(result: ZeroShotResult, title: str = ""):
 
     m = result.metrics
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    axes[0].bar(["零样本 zero-shot", "多数类 majority"], [m["accuracy"], m["majority_baseline"]], color=["#428bca", "#999999"])
+    axes[0].bar(
+        ["零样本 zero-shot", "多数类 majority"], [m["accuracy"], m["majority_baseline"]], color=["#428bca", "#999999"]
+    )
     axes[0].set(ylim=(0, 1), ylabel="accuracy", title=title or "零样本准确率 zero-shot accuracy")
     shares = m["predicted_share"]
     axes[1].bar(list(shares), list(shares.values()), color="#f0ad4e")

@@ -1,4 +1,5 @@
 """Fine-tuning on a FewCLUE task with switchable tricks, and ablations over tricks x seeds."""
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from .. import config as cfgmod
+from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from ..config import DataError, require
-from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
 from ..evaluation.fewclue import label_index, load_split, task_spec
+from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
 from ..paths import check_output_dir, resolve_data_path
 from ..results import append_result, hash_files, summarise
 from .tricks import FGM, rdrop_loss
@@ -47,8 +48,11 @@ class FinetuneConfig:
         task_spec(self.task)
         require(self.epochs >= 1, "epochs", "must be >= 1")
         require(self.batch_size >= 1, "batch_size", f"{self.batch_size} rows per step is impossible; use >= 1")
-        require(self.max_length >= 8, "max_length",
-                f"{self.max_length} tokens cannot hold [CLS], a text and [SEP]; use >= 8 (128 by default)")
+        require(
+            self.max_length >= 8,
+            "max_length",
+            f"{self.max_length} tokens cannot hold [CLS], a text and [SEP]; use >= 8 (128 by default)",
+        )
         require(self.lr > 0, "lr", "must be > 0")
 
 
@@ -63,10 +67,18 @@ def _encode(tokenizer, task: str, rows: list[dict], max_length: int) -> dict[str
     spec = task_spec(task)
     texts = [[r[k] for k in spec.text_keys] for r in rows]
     if len(spec.text_keys) == 1:
-        enc = tokenizer([t[0] for t in texts], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        enc = tokenizer(
+            [t[0] for t in texts], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+        )
     else:
-        enc = tokenizer([t[0] for t in texts], [t[1] for t in texts], truncation=True, max_length=max_length,
-                        padding=True, return_tensors="pt")
+        enc = tokenizer(
+            [t[0] for t in texts],
+            [t[1] for t in texts],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
     enc["labels"] = torch.tensor([label_index(task, r) for r in rows])
     return dict(enc)
 
@@ -98,8 +110,10 @@ def run(cfg: FinetuneConfig | dict | str | None = None, progress: bool = True) -
     for split, rows in ((cfg.train_split, train_rows), (cfg.eval_split, eval_rows)):
         unlabelled = sum(1 for r in rows if r.get(spec.label_key) is None)
         if unlabelled:
-            raise DataError(f"{split}: {unlabelled} of {len(rows)} rows of {cfg.task} have no label; "
-                            "fine-tuning and its evaluation need labelled splits")
+            raise DataError(
+                f"{split}: {unlabelled} of {len(rows)} rows of {cfg.task} have no label; "
+                "fine-tuning and its evaluation need labelled splits"
+            )
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(ckpt)
     check_vocabulary(ckpt, model_config, tokenizer)
@@ -117,7 +131,9 @@ def run(cfg: FinetuneConfig | dict | str | None = None, progress: bool = True) -
         order = rng.permutation(len(train_rows))
         losses = []
         for start in range(0, len(order), cfg.batch_size):
-            batch = _encode(tokenizer, cfg.task, [train_rows[i] for i in order[start : start + cfg.batch_size]], cfg.max_length)
+            batch = _encode(
+                tokenizer, cfg.task, [train_rows[i] for i in order[start : start + cfg.batch_size]], cfg.max_length
+            )
             labels = batch.pop("labels")
             optimizer.zero_grad()
             if cfg.trick == "rdrop":
@@ -132,25 +148,41 @@ def run(cfg: FinetuneConfig | dict | str | None = None, progress: bool = True) -
                     fgm.restore()
             optimizer.step()
             losses.append(loss.item())
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                        "eval_accuracy": evaluate(model, tokenizer, cfg.task, eval_rows, cfg.max_length)})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "eval_accuracy": evaluate(model, tokenizer, cfg.task, eval_rows, cfg.max_length),
+            }
+        )
     hist = pd.DataFrame(history)
-    metrics = {"eval_accuracy": float(hist["eval_accuracy"].iloc[-1]), "train_loss": float(hist["train_loss"].iloc[-1]),
-               "n_train": len(train_rows), "n_eval": len(eval_rows), "seconds": round(time.perf_counter() - t0, 3)}
+    metrics = {
+        "eval_accuracy": float(hist["eval_accuracy"].iloc[-1]),
+        "train_loss": float(hist["train_loss"].iloc[-1]),
+        "n_train": len(train_rows),
+        "n_eval": len(eval_rows),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.save(cfg, out / "config.json")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     hist.to_csv(out / "history.csv", index=False)
     base = resolve_data_path(cfg.data_dir) / cfg.task
-    append_result(cfg.results_table or out / "results.csv", f"finetune/{cfg.task}", cfg.seed,
-                  hash_files([base / f"{cfg.train_split}.json", base / f"{cfg.eval_split}.json"]),
-                  cfgmod.to_dict(cfg), {"eval_accuracy": metrics["eval_accuracy"], "train_loss": metrics["train_loss"]})
+    append_result(
+        cfg.results_table or out / "results.csv",
+        f"finetune/{cfg.task}",
+        cfg.seed,
+        hash_files([base / f"{cfg.train_split}.json", base / f"{cfg.eval_split}.json"]),
+        cfgmod.to_dict(cfg),
+        {"eval_accuracy": metrics["eval_accuracy"], "train_loss": metrics["train_loss"]},
+    )
     return FinetuneResult(metrics=metrics, history=hist, output_dir=out)
 
 
-def run_ablation(base: FinetuneConfig | dict | str, variants: dict[str, dict], seeds: Sequence[int],
-                 progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_ablation(
+    base: FinetuneConfig | dict | str, variants: dict[str, dict], seeds: Sequence[int], progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every variant (a name -> dotted overrides of `base`) for every seed.
 
     Returns (one row per run, summary with mean/std/count of eval accuracy per variant).
@@ -159,9 +191,16 @@ def run_ablation(base: FinetuneConfig | dict | str, variants: dict[str, dict], s
     rows = []
     for name, overrides in variants.items():
         for seed in seeds:
-            cfg = cfgmod.load(FinetuneConfig, base_cfg, **{**overrides, "seed": seed,
-                                                           "output_dir": str(Path(base_cfg.output_dir) / f"{name}-seed{seed}"),
-                                                           "results_table": base_cfg.results_table or str(Path(base_cfg.output_dir) / "results.csv")})
+            cfg = cfgmod.load(
+                FinetuneConfig,
+                base_cfg,
+                **{
+                    **overrides,
+                    "seed": seed,
+                    "output_dir": str(Path(base_cfg.output_dir) / f"{name}-seed{seed}"),
+                    "results_table": base_cfg.results_table or str(Path(base_cfg.output_dir) / "results.csv"),
+                },
+            )
             result = run(cfg, progress=progress)
             rows.append({"variant": name, "seed": seed, **result.metrics})
     runs = pd.DataFrame(rows)

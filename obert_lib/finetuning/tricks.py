@@ -1,4 +1,5 @@
 """Robustness tricks for fine-tuning, switchable by name."""
+
 from __future__ import annotations
 
 import torch
@@ -36,5 +37,8 @@ def rdrop_loss(logits_a: torch.Tensor, logits_b: torch.Tensor, labels: torch.Ten
     """
     ce = 0.5 * (F.cross_entropy(logits_a, labels) + F.cross_entropy(logits_b, labels))
     la, lb = F.log_softmax(logits_a, -1), F.log_softmax(logits_b, -1)
-    kl = 0.5 * (F.kl_div(la, lb, log_target=True, reduction="batchmean") + F.kl_div(lb, la, log_target=True, reduction="batchmean"))
+    kl = 0.5 * (
+        F.kl_div(la, lb, log_target=True, reduction="batchmean")
+        + F.kl_div(lb, la, log_target=True, reduction="batchmean")
+    )
     return ce + alpha * kl

@@ -1,20 +1,72 @@
-"""Masking stage: span-mask strategies, mixtures and schedules, synonym and knowledge masking, the MLM collator and views."""
+"""Masking stage: span-mask strategies, mixtures and schedules, synonym and knowledge masking, the MLM
+collator and views."""
+
 from .collator import MaskedBatch, MaskingCollator
+from .figures import (
+    export_button,
+    export_figures,
+    plot_span_lengths,
+    plot_strategy_statistics,
+    render_strategies,
+    strategy_comparison,
+)
 from .knowledge import KnowledgeSegments
 from .packing import pack_rows
-from .strategies import (FALLBACK, STRATEGIES, KnowledgeConfig, MaskConfig, ScheduleEntry, SynonymConfig, apply_replacement,
-                         choose_batch, choose_masked_positions, replaceable_ids)
-from .synonyms import SynonymTable, corpus_words
-from .statistics import batch_counts, collate_statistics, span_length_table, strategy_statistics
 from .pos import POS_NAMES, masked_pos_counts, masked_pos_distribution, plot_masked_pos, token_pos
-from .view import (MaskControls, MaskedView, MaskPreviewer, export_button, export_figures, mask_widget, parse_mixture,
-                   plot_span_lengths, plot_strategy_statistics, render_controls, render_html, render_strategies,
-                   strategy_comparison)
+from .statistics import batch_counts, collate_statistics, span_length_table, strategy_statistics
+from .strategies import (
+    FALLBACK,
+    STRATEGIES,
+    KnowledgeConfig,
+    MaskConfig,
+    ScheduleEntry,
+    SynonymConfig,
+    apply_replacement,
+    choose_batch,
+    choose_masked_positions,
+    replaceable_ids,
+)
+from .synonyms import SynonymTable, corpus_words
+from .view import MaskControls, MaskedView, MaskPreviewer, mask_widget, parse_mixture, render_controls, render_html
 
-__all__ = ["FALLBACK", "STRATEGIES", "KnowledgeConfig", "KnowledgeSegments", "MaskConfig", "MaskedBatch",
-           "MaskedView", "MaskPreviewer", "MaskingCollator", "ScheduleEntry", "SynonymConfig", "SynonymTable",
-           "apply_replacement", "batch_counts", "choose_batch", "collate_statistics", "choose_masked_positions", "corpus_words", "mask_widget", "pack_rows",
-           "plot_strategy_statistics", "render_html", "render_strategies", "replaceable_ids", "span_length_table", "strategy_statistics",
-           # views (view.py, pos.py)
-           "POS_NAMES", "MaskControls", "export_button", "export_figures", "masked_pos_counts", "masked_pos_distribution",
-           "parse_mixture", "plot_masked_pos", "plot_span_lengths", "render_controls", "strategy_comparison", "token_pos"]
+__all__ = [
+    "FALLBACK",
+    "STRATEGIES",
+    "KnowledgeConfig",
+    "KnowledgeSegments",
+    "MaskConfig",
+    "MaskedBatch",
+    "MaskedView",
+    "MaskPreviewer",
+    "MaskingCollator",
+    "ScheduleEntry",
+    "SynonymConfig",
+    "SynonymTable",
+    "apply_replacement",
+    "batch_counts",
+    "choose_batch",
+    "collate_statistics",
+    "choose_masked_positions",
+    "corpus_words",
+    "mask_widget",
+    "pack_rows",
+    "plot_strategy_statistics",
+    "render_html",
+    "render_strategies",
+    "replaceable_ids",
+    "span_length_table",
+    "strategy_statistics",
+    # views (view.py, pos.py)
+    "POS_NAMES",
+    "MaskControls",
+    "export_button",
+    "export_figures",
+    "masked_pos_counts",
+    "masked_pos_distribution",
+    "parse_mixture",
+    "plot_masked_pos",
+    "plot_span_lengths",
+    "render_controls",
+    "strategy_comparison",
+    "token_pos",
+]

@@ -15,6 +15,7 @@ mixture instead of one strategy) leaves the other decisions' draws unchanged and
 are not confounded. Replacement draws cover the context columns only, one [MASK]/random/kept draw and one
 random id per position, so K_w, padding and other positions' outcomes never shift them.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -52,8 +53,12 @@ class MaskedBatch:
     knowledge_cut: list[list[bool]] = field(default_factory=list)  # per row and entry: summary cut to fit the budget
 
     def to_torch(self) -> dict[str, torch.Tensor]:
-        return {"input_ids": torch.from_numpy(self.input_ids), "attention_mask": torch.from_numpy(self.attention_mask),
-                "token_type_ids": torch.from_numpy(self.token_type_ids), "labels": torch.from_numpy(self.labels)}
+        return {
+            "input_ids": torch.from_numpy(self.input_ids),
+            "attention_mask": torch.from_numpy(self.attention_mask),
+            "token_type_ids": torch.from_numpy(self.token_type_ids),
+            "labels": torch.from_numpy(self.labels),
+        }
 
 
 class MaskingCollator:
@@ -63,27 +68,39 @@ class MaskingCollator:
     (seed, worker id)); holds only ids and arrays, so it pickles into workers.
     """
 
-    def __init__(self, tokenizer, mask: MaskConfig, max_length: int, seed: int = 0,
-                 synonyms: SynonymTable | None = None, knowledge: KnowledgeSegments | None = None,
-                 pad_to_multiple_of: int | None = None):
+    def __init__(
+        self,
+        tokenizer,
+        mask: MaskConfig,
+        max_length: int,
+        seed: int = 0,
+        synonyms: SynonymTable | None = None,
+        knowledge: KnowledgeSegments | None = None,
+        pad_to_multiple_of: int | None = None,
+    ):
         if max_length < 3:
             raise ValueError(f"max_length {max_length} leaves no room for tokens beside [CLS] and [SEP]")
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"seed: {seed!r} must be an integer >= 0 (numpy seeds its generators from it), e.g. 0")
         if mask.knowledge.enabled and knowledge is None:
-            raise ValueError("mask.knowledge.enabled needs knowledge segments: pass "
-                             "knowledge=KnowledgeSegments.from_corpus(corpus_dir, tokenizer)")
+            raise ValueError(
+                "mask.knowledge.enabled needs knowledge segments: pass "
+                "knowledge=KnowledgeSegments.from_corpus(corpus_dir, tokenizer)"
+            )
         if mask.knowledge.enabled and max_length < 5:
             raise ValueError(f"max_length {max_length} leaves no room for [CLS] ctx [SEP] K [SEP]; use >= 5")
         if mask.synonym.enabled and synonyms is None:
             if mask.synonym.source != "lexicon":
-                raise ValueError("mask.synonym.source 'embeddings' needs a table: pass "
-                                 "synonyms=SynonymTable.from_embeddings(model input embeddings, corpus_words(rows))")
+                raise ValueError(
+                    "mask.synonym.source 'embeddings' needs a table: pass "
+                    "synonyms=SynonymTable.from_embeddings(model input embeddings, corpus_words(rows))"
+                )
             synonyms = SynonymTable.from_lexicon(resolve_data_path(mask.synonym.lexicon), tokenizer)
         self.mask, self.max_length, self.seed = mask, max_length, seed
         self.synonyms = synonyms if mask.synonym.enabled else None
-        self._synonym_first = np.array(sorted({k[0] for k in self.synonyms.table if k}) if self.synonyms else [],
-                                       dtype=np.int64)  # first ids of the words that have synonyms
+        self._synonym_first = np.array(
+            sorted({k[0] for k in self.synonyms.table if k}) if self.synonyms else [], dtype=np.int64
+        )  # first ids of the words that have synonyms
         self.knowledge = knowledge if mask.knowledge.enabled else None
         self.pad_to_multiple_of = pad_to_multiple_of
         self.cls_id, self.sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -93,12 +110,14 @@ class MaskingCollator:
         self._rng: np.random.Generator | None = None
 
     def set_step(self, step: int) -> None:
-        """The training step, for a mask schedule (MaskConfig.schedule); reaches DataLoader workers only with num_workers=0."""
+        """The training step, for a mask schedule (MaskConfig.schedule); reaches DataLoader workers only with
+        num_workers=0."""
         self.step = step
 
     @property
     def rng(self) -> np.random.Generator:
-        """Seeded on first use: (seed) in the main process, (seed, worker id, torch's per-epoch worker seed) in a worker."""
+        """Seeded on first use: (seed) in the main process, (seed, worker id, torch's per-epoch worker seed) in a
+        worker."""
         if self._rng is None:
             info = torch.utils.data.get_worker_info()
             self._rng = np.random.default_rng([self.seed] if info is None else [self.seed, info.id + 1, info.seed])
@@ -120,8 +139,10 @@ class MaskingCollator:
         """Restore get_state()'s dict (or a bare `rng.bit_generator.state`, as older resume points saved it)."""
         bit_state = state["rng"] if "rng" in state else state
         if bit_state.get("bit_generator") != type(self.rng.bit_generator).__name__:
-            raise ValueError(f"collator state holds a {bit_state.get('bit_generator')!r} generator, "
-                             f"not {type(self.rng.bit_generator).__name__}")
+            raise ValueError(
+                f"collator state holds a {bit_state.get('bit_generator')!r} generator, "
+                f"not {type(self.rng.bit_generator).__name__}"
+            )
         self.rng.bit_generator.state = bit_state
         if "step" in state:
             self.step = int(state["step"])
@@ -139,9 +160,13 @@ class MaskingCollator:
         rng = self.streams()
         mixture = cfg.mixture_at(self.step)
         names = list(mixture)
-        strategy = np.array([STRATEGIES.index(n) for n in names])[
-            rng["strategy"].choice(len(names), size=B, p=np.array(list(mixture.values())))] if len(names) > 1 else \
-            np.full(B, STRATEGIES.index(names[0]))
+        strategy = (
+            np.array([STRATEGIES.index(n) for n in names])[
+                rng["strategy"].choice(len(names), size=B, p=np.array(list(mixture.values())))
+            ]
+            if len(names) > 1
+            else np.full(B, STRATEGIES.index(names[0]))
+        )
         lengths = np.array([len(r["input_ids"]) for r in rows], dtype=np.int64)  # [B]
         flat_ids = _flat_ints([r["input_ids"] for r in rows], int(lengths.sum()))  # all rows' ids, concatenated
         parts = [[] for _ in range(B)]
@@ -197,11 +222,28 @@ class MaskingCollator:
         ctx = slice(0, 1 + masked_ctx.shape[1])  # [CLS] and the context columns: all targets lie there
         input_ids, labels = shown.copy(), np.full((B, width), -100, dtype=np.int64)
         input_ids[:, ctx], labels[:, ctx] = apply_replacement(
-            shown[:, ctx], masked[:, ctx], cfg, self.mask_id, self.random_ids, rng["replacement"], exempt=synonym[:, ctx])
+            shown[:, ctx],
+            masked[:, ctx],
+            cfg,
+            self.mask_id,
+            self.random_ids,
+            rng["replacement"],
+            exempt=synonym[:, ctx],
+        )
         labels[masked] = original[masked]
-        return MaskedBatch(input_ids, labels, attention, token_type, original, n, [STRATEGIES[s] for s in strategy],
-                           chosen, synonym, [[p.entry for p in row] for row in parts],
-                           [[p.cut for p in row] for row in parts])
+        return MaskedBatch(
+            input_ids,
+            labels,
+            attention,
+            token_type,
+            original,
+            n,
+            [STRATEGIES[s] for s in strategy],
+            chosen,
+            synonym,
+            [[p.entry for p in row] for row in parts],
+            [[p.cut for p in row] for row in parts],
+        )
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return self.mask_batch(rows).to_torch()
@@ -217,7 +259,9 @@ class MaskingCollator:
             pairs = itertools.chain.from_iterable(v for v in values if v)
             flat = _flat_ints(pairs, 2 * int(counts.sum())).reshape(-1, 2)
         else:
-            flat = np.concatenate([np.asarray(v, dtype=np.int64).reshape(-1, 2) for v in values if v is not None and len(v)])
+            flat = np.concatenate(
+                [np.asarray(v, dtype=np.int64).reshape(-1, 2) for v in values if v is not None and len(v)]
+            )
         row = np.repeat(np.arange(len(rows)), counts)
         keep = (flat[:, 0] >= 0) & (flat[:, 0] < flat[:, 1]) & (flat[:, 1] <= n[row])
         return BatchSpans(row[keep], flat[keep, 0], flat[keep, 1])

@@ -3,6 +3,7 @@
 A missing or wrong folder is a user's mistake: a UserError that names the path and the fix. The tokenizer
 loads with `local_files_only=True`, so a path that is not there never becomes a Hugging Face Hub request.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,8 @@ def corpus_tokenizer(corpus_dir: str | Path):
 
     path = _corpus_folder(corpus_dir) / "tokenizer"
     if not any((path / name).is_file() for name in ("tokenizer_config.json", "tokenizer.json", "vocab.txt")):
-        raise UserError(f"corpus {corpus_dir} has no tokenizer in {path} (tokenizer_config.json, tokenizer.json or "
-                        f"vocab.txt); {FIX}")
+        raise UserError(
+            f"corpus {corpus_dir} has no tokenizer in {path} (tokenizer_config.json, tokenizer.json or "
+            f"vocab.txt); {FIX}"
+        )
     return AutoTokenizer.from_pretrained(path, local_files_only=True)

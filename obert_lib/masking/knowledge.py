@@ -11,6 +11,7 @@ segment of a sentence pair), and is never part of a summary, so two entries cann
 end (`。！？；`) within the share, else at its last word boundary (rjieba, the corpus stage's segmenter),
 never inside a word; an entry whose first word does not fit is left out. Knowledge takes no random draws.
 """
+
 from __future__ import annotations
 
 import re
@@ -70,8 +71,10 @@ class KnowledgeSegments:
 
         cfg = corpus_config(corpus_dir)
         if not cfg.get("knowledge_base"):
-            raise ConfigError(f"knowledge: {corpus_dir} was built without a knowledge_base; set knowledge_base in the "
-                              "corpus config and rerun `obert preprocess`, or turn mask.knowledge.enabled off")
+            raise ConfigError(
+                f"knowledge: {corpus_dir} was built without a knowledge_base; set knowledge_base in the "
+                "corpus config and rerun `obert preprocess`, or turn mask.knowledge.enabled off"
+            )
         return cls(load_knowledge_base(resolve_data_path(cfg["knowledge_base"])), tokenizer)
 
     def cut(self, entry: str, room: int) -> KnowledgePart:

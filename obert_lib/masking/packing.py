@@ -1,4 +1,5 @@
 """Pack corpus rows into longer rows (for 512-token sequences from short paragraphs) with little padding."""
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Literal
@@ -25,8 +26,9 @@ def _append(packed: dict[str, Any], row: dict[str, Any]) -> None:
     packed["text"] = "\n".join(packed["texts"])
 
 
-def pack_rows(rows: Iterable[dict[str, Any]], max_tokens: int,
-              method: Literal["consecutive", "first_fit"] = "consecutive") -> Iterator[dict[str, Any]]:
+def pack_rows(
+    rows: Iterable[dict[str, Any]], max_tokens: int, method: Literal["consecutive", "first_fit"] = "consecutive"
+) -> Iterator[dict[str, Any]]:
     """Join whole rows into rows of at most `max_tokens` tokens; spans shift with them and never cross rows.
 
     consecutive: neighbours in input order (a document's paragraphs stay together).

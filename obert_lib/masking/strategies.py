@@ -11,6 +11,7 @@ is filled from the next finer granularity (FALLBACK), and finally by single toke
 exactly and never exceeded. All of it runs batch-wide in numpy: Python loops run over granularity
 levels and a few selection rounds, never over tokens.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,8 +78,7 @@ class ScheduleEntry:
 def _check_mixture(mixture: dict[str, float], key: str) -> None:
     for name, weight in mixture.items():
         require(name in STRATEGIES, f"{key}.{name}", f"unknown strategy; use some of {list(STRATEGIES)}")
-        require(math.isfinite(weight) and weight >= 0, f"{key}.{name}",
-                f"weight {weight} must be a finite number >= 0")
+        require(math.isfinite(weight) and weight >= 0, f"{key}.{name}", f"weight {weight} must be a finite number >= 0")
     require(sum(mixture.values()) > 0, key, "weights must not all be 0, e.g. {word: 0.5, phrase: 0.5}")
 
 
@@ -98,8 +98,11 @@ class MaskConfig:
     def __post_init__(self):
         require(self.strategy in STRATEGIES, "strategy", f"{self.strategy!r} is unknown; use one of {list(STRATEGIES)}")
         require(0.0 < self.mask_rate < 1.0, "mask_rate", f"{self.mask_rate} must be within (0, 1), e.g. 0.15")
-        require(self.replace_mask >= 0 and self.replace_random >= 0 and self.replace_mask + self.replace_random <= 1.0,
-                "replace_mask", "replace_mask + replace_random must be within [0, 1] (default 0.8 + 0.1)")
+        require(
+            self.replace_mask >= 0 and self.replace_random >= 0 and self.replace_mask + self.replace_random <= 1.0,
+            "replace_mask",
+            "replace_mask + replace_random must be within [0, 1] (default 0.8 + 0.1)",
+        )
         if self.mixture:
             _check_mixture(self.mixture, "mixture")
         from ..config import from_dict
@@ -108,12 +111,17 @@ class MaskConfig:
             if isinstance(getattr(self, name), dict):  # built in Python with a plain dict: same strict checks as YAML
                 setattr(self, name, from_dict(cls, getattr(self, name), f"{name}."))
         for i, entry in enumerate(self.schedule):
-            entry = self.schedule[i] = entry if isinstance(entry, ScheduleEntry) else from_dict(ScheduleEntry, entry, f"schedule[{i}].")
+            entry = self.schedule[i] = (
+                entry if isinstance(entry, ScheduleEntry) else from_dict(ScheduleEntry, entry, f"schedule[{i}].")
+            )
             require(entry.from_step >= 0, f"schedule[{i}].from_step", "must be >= 0")
             _check_mixture(entry.mixture, f"schedule[{i}].mixture")
             if i:
-                require(entry.from_step > self.schedule[i - 1].from_step, f"schedule[{i}].from_step",
-                        "entries must be in increasing from_step order")
+                require(
+                    entry.from_step > self.schedule[i - 1].from_step,
+                    f"schedule[{i}].from_step",
+                    "entries must be in increasing from_step order",
+                )
 
     def mixture_at(self, step: int = 0) -> dict[str, float]:
         """The normalised strategy weights in force at training step `step`."""
@@ -172,8 +180,9 @@ def _mark(masked: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarra
     masked |= np.cumsum(diff.reshape(B, T + 1), axis=1)[:, :T] > 0
 
 
-def select_spans(masked: np.ndarray, budget: np.ndarray, spans: BatchSpans, active: np.ndarray,
-                 rng: np.random.Generator) -> np.ndarray:
+def select_spans(
+    masked: np.ndarray, budget: np.ndarray, spans: BatchSpans, active: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Take whole spans, in random order, that fit each active row's remaining budget; updates `masked`.
 
     masked: [B, T] bool, already-masked positions (a span touching one is never taken).
@@ -222,8 +231,14 @@ def fill_tokens(masked: np.ndarray, budget: np.ndarray, valid: np.ndarray, rng: 
     masked |= keys <= threshold[:, None]
 
 
-def choose_batch(lengths: np.ndarray, spans: dict[str, BatchSpans], strategies: np.ndarray, mask_rate: float,
-                 rng: np.random.Generator, width: int | None = None) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+def choose_batch(
+    lengths: np.ndarray,
+    spans: dict[str, BatchSpans],
+    strategies: np.ndarray,
+    mask_rate: float,
+    rng: np.random.Generator,
+    width: int | None = None,
+) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     """Masked positions for a batch: each row's strategy, then its fallbacks, then single tokens.
 
     lengths: [B] context tokens per row; spans: candidate spans per type (context coordinates);
@@ -246,8 +261,9 @@ def choose_batch(lengths: np.ndarray, spans: dict[str, BatchSpans], strategies: 
     return masked, taken
 
 
-def choose_masked_positions(n_tokens: int, spans: dict[str, list[tuple[int, int]]], strategy: str, mask_rate: float,
-                            rng: np.random.Generator) -> np.ndarray:
+def choose_masked_positions(
+    n_tokens: int, spans: dict[str, list[tuple[int, int]]], strategy: str, mask_rate: float, rng: np.random.Generator
+) -> np.ndarray:
     """Boolean [n_tokens] mask for one sequence under one strategy (choose_batch for a batch of one)."""
     batch = {}
     for t, v in spans.items():
@@ -258,8 +274,15 @@ def choose_masked_positions(n_tokens: int, spans: dict[str, list[tuple[int, int]
     return masked[0]
 
 
-def apply_replacement(input_ids: np.ndarray, masked: np.ndarray, cfg: MaskConfig, mask_id: int, random_ids: np.ndarray,
-                      rng: np.random.Generator, exempt: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def apply_replacement(
+    input_ids: np.ndarray,
+    masked: np.ndarray,
+    cfg: MaskConfig,
+    mask_id: int,
+    random_ids: np.ndarray,
+    rng: np.random.Generator,
+    exempt: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """BERT replacement on masked positions; returns (new ids, labels with -100 where not masked).
 
     exempt: positions that are targets but already replaced (synonyms); they keep their ids here.

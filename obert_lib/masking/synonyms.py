@@ -4,6 +4,7 @@ A masked word is shown as a synonym sampled in proportion to its weight (lexicon
 softmax(cosine / temperature) over its nearest neighbours (embeddings). Only synonyms with the same
 number of tokens qualify, so every label stays aligned with its position.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -69,9 +70,16 @@ class SynonymTable:
         return cls(table, source=str(path))
 
     @classmethod
-    def from_embeddings(cls, embeddings: np.ndarray, words: Iterable[Key], top_k: int = 8, temperature: float = 0.05,
-                        min_similarity: float = 0.0) -> "SynonymTable":
-        """Nearest neighbours among `words` by cosine of their mean input embeddings ([V, H]), same token length only."""
+    def from_embeddings(
+        cls,
+        embeddings: np.ndarray,
+        words: Iterable[Key],
+        top_k: int = 8,
+        temperature: float = 0.05,
+        min_similarity: float = 0.0,
+    ) -> "SynonymTable":
+        """Nearest neighbours among `words` by cosine of their mean input embeddings ([V, H]), same token length
+        only."""
         emb = np.asarray(embeddings, dtype=np.float32)
         by_len: dict[int, list[Key]] = {}
         for w in dict.fromkeys(words):

@@ -3,6 +3,7 @@
 The widget is thin: every control change calls `render_controls(previewer, values)`, a plain function
 of the control values that returns the HTML, so tests (and scripts) drive exactly what the widget shows.
 """
+
 from __future__ import annotations
 
 import html
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..config import ConfigError
 from ..corpus.annotate import SPAN_TYPES, EntityMatcher, annotate_linked
@@ -68,8 +68,10 @@ class MaskedView:
 
     def knowledge_text(self, sep: str = " [SEP] ", cut: str = "…") -> str:
         """K_w as text: the entries' summaries joined by `sep`, each one cut to fit the budget ending in `cut`."""
-        return sep.join("".join(t.removeprefix("##") for t in part) + (cut if c else "")
-                        for part, c in zip(self.knowledge_parts, self.knowledge_cut))
+        return sep.join(
+            "".join(t.removeprefix("##") for t in part) + (cut if c else "")
+            for part, c in zip(self.knowledge_parts, self.knowledge_cut)
+        )
 
     def unit_counts(self) -> dict[str, int]:
         """Masked units per span type: the strategies' own types, then the fallbacks word and 'char' (single tokens)."""
@@ -81,8 +83,13 @@ class MaskedView:
 class MaskPreviewer:
     """Annotates and masks free text exactly as the corpus stage and the collator do."""
 
-    def __init__(self, tokenizer, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
-                 knowledge: KnowledgeSegments | None = None):
+    def __init__(
+        self,
+        tokenizer,
+        matcher: EntityMatcher | None = None,
+        keywords_top_k: int = 3,
+        knowledge: KnowledgeSegments | None = None,
+    ):
         self.tokenizer, self.matcher, self.keywords_top_k = tokenizer, matcher, keywords_top_k
         self.knowledge = knowledge
 
@@ -111,27 +118,38 @@ class MaskPreviewer:
             row[f"{t}_spans"] = [list(s) for s in char_spans_to_token_spans(enc["offset_mapping"], spans[t])]
         return row
 
-    def mask(self, text: str, strategy: str | MaskConfig = "word", mask_rate: float = 0.15,
-             seed: int = 0) -> MaskedView:
+    def mask(
+        self, text: str, strategy: str | MaskConfig = "word", mask_rate: float = 0.15, seed: int = 0
+    ) -> MaskedView:
         """Mask `text` with a strategy name (at `mask_rate`) or a full MaskConfig; the same seed gives the same view."""
         cfg = strategy if isinstance(strategy, MaskConfig) else MaskConfig(strategy=strategy, mask_rate=mask_rate)
         if cfg.knowledge.enabled and self.knowledge is None:
-            raise ConfigError("knowledge: this corpus was built without a knowledge_base, so there are no K_w "
-                              "segments; leave knowledge off or rebuild the corpus with one")
+            raise ConfigError(
+                "knowledge: this corpus was built without a knowledge_base, so there are no K_w "
+                "segments; leave knowledge off or rebuild the corpus with one"
+            )
         row = self.row(text)
         n_ctx = len(row["input_ids"])
         # room for the whole context, and for K_w (+ its [SEP]) when knowledge is on: nothing is truncated
         max_length = n_ctx + 2 + (cfg.knowledge.summary_budget + 3 if cfg.knowledge.enabled else 0)
-        collator = MaskingCollator(self.tokenizer, cfg, max_length=max(max_length, 5), seed=seed,
-                                   knowledge=self.knowledge)
+        collator = MaskingCollator(
+            self.tokenizer, cfg, max_length=max(max_length, 5), seed=seed, knowledge=self.knowledge
+        )
         b = collator.mask_batch([row])
         n = int(b.context_length[0])
         ctx = slice(1, n + 1)  # drop [CLS]/[SEP]
         ids, labels, original = b.input_ids[0, ctx], b.labels[0, ctx], b.original_ids[0, ctx]
         masked = labels != -100
         synonym = b.synonym[0, ctx]
-        kinds = np.where(~masked, "", np.where(synonym, "synonym", np.where(
-            ids == self.tokenizer.mask_token_id, "mask", np.where(ids == original, "keep", "random"))))
+        kinds = np.where(
+            ~masked,
+            "",
+            np.where(
+                synonym,
+                "synonym",
+                np.where(ids == self.tokenizer.mask_token_id, "mask", np.where(ids == original, "keep", "random")),
+            ),
+        )
         units = [(t, s - 1, e - 1) for _, t, s, e in b.spans]
         covered = np.zeros(n, dtype=bool)
         for _, s, e in units:
@@ -150,17 +168,30 @@ class MaskPreviewer:
         for k, (s, e) in enumerate(row["clause_spans"]):
             clause[s:e] = [k] * len(clause[s:e])
         segment = b.input_ids[0, np.flatnonzero(b.token_type_ids[0] == 1)[:-1]].tolist()  # K_w, no closing [SEP]
-        parts = [self.tokenizer.convert_ids_to_tokens(list(g)) for is_sep, g in  # entries apart, without their [SEP]s
-                 itertools.groupby(segment, lambda t: t == self.tokenizer.sep_token_id) if not is_sep]
+        parts = [
+            self.tokenizer.convert_ids_to_tokens(list(g))
+            for is_sep, g in itertools.groupby(  # entries apart, without their [SEP]s
+                segment, lambda t: t == self.tokenizer.sep_token_id
+            )
+            if not is_sep
+        ]
         names = self.knowledge.names if self.knowledge is not None else {}
         return MaskedView(
             tokens=self.tokenizer.convert_ids_to_tokens(row["input_ids"]),
-            shown=self.tokenizer.convert_ids_to_tokens(ids.tolist()), masked=masked.tolist(), strategy=b.strategy[0],
-            kinds=kinds.tolist(), span_types=span_types, word_start=word_start, clause=clause,
+            shown=self.tokenizer.convert_ids_to_tokens(ids.tolist()),
+            masked=masked.tolist(),
+            strategy=b.strategy[0],
+            kinds=kinds.tolist(),
+            span_types=span_types,
+            word_start=word_start,
+            clause=clause,
             units=sorted(units, key=lambda u: u[1]),
-            config=cfg, knowledge_tokens=self.tokenizer.convert_ids_to_tokens(segment),
-            knowledge_entries=[(i, names.get(i, i)) for i in b.knowledge_entries[0]], knowledge_parts=parts,
-            knowledge_cut=b.knowledge_cut[0])
+            config=cfg,
+            knowledge_tokens=self.tokenizer.convert_ids_to_tokens(segment),
+            knowledge_entries=[(i, names.get(i, i)) for i in b.knowledge_entries[0]],
+            knowledge_parts=parts,
+            knowledge_cut=b.knowledge_cut[0],
+        )
 
 
 def _piece(token: str) -> str:
@@ -168,28 +199,35 @@ def _piece(token: str) -> str:
 
 
 def _legend() -> str:
-    swatch = 'display:inline-block;padding:0 4px;margin-right:4px;border-radius:3px'
+    swatch = "display:inline-block;padding:0 4px;margin-right:4px;border-radius:3px"
     types = "".join(f'<span style="{swatch};background:{c}">{t}</span>' for t, c in TYPE_COLOURS.items())
     types += f'<span style="{swatch};border-bottom:2px solid {CLAUSE_UNDERLINE}">clause</span>'
     marks = "".join(f'<span style="{swatch};outline:{style}">{label}</span>' for label, style in KIND_STYLES.values())
-    return (f'<div class="obert-legend" style="font-size:85%;color:#495057;margin-top:4px">span type: {types} · '
-            f'masked, shown to the model as: {marks} (small text above = what the model sees)</div>')
+    return (
+        f'<div class="obert-legend" style="font-size:85%;color:#495057;margin-top:4px">span type: {types} · '
+        f"masked, shown to the model as: {marks} (small text above = what the model sees)</div>"
+    )
 
 
 def _stats_line(view: MaskedView) -> str:
     cfg = view.config or MaskConfig(strategy=view.strategy)
     counts = view.counts()
-    drawn = (f"mixture <b>{html.escape(cfg.label)}</b> drew <b>{html.escape(view.strategy)}</b>" if cfg.mixture
-             else f"strategy <b>{html.escape(view.strategy)}</b>")
+    drawn = (
+        f"mixture <b>{html.escape(cfg.label)}</b> drew <b>{html.escape(view.strategy)}</b>"
+        if cfg.mixture
+        else f"strategy <b>{html.escape(view.strategy)}</b>"
+    )
     kept = 1.0 - cfg.replace_mask - cfg.replace_random
     units = ", ".join(f"{t} {k}" for t, k in view.unit_counts().items()) or "none"
     syn = f"on (rate {cfg.synonym.rate:g})" if cfg.synonym.enabled else "off"
-    return (f'<div class="obert-stats" style="font-size:90%;color:#212529;margin-top:4px">{drawn} · '
-            f'masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}, '
-            f'target {cfg.mask_rate:.0%}) · [MASK] {counts["mask"]} · random {counts["random"]} · '
-            f'kept {counts["keep"]} · synonym {counts["synonym"]} · '
-            f'spans masked: {units} · policy {cfg.replace_mask:.0%}/{cfg.replace_random:.0%}/{kept:.0%} '
-            f'[MASK]/random/kept · synonyms {syn} · knowledge {"on" if cfg.knowledge.enabled else "off"}</div>')
+    return (
+        f'<div class="obert-stats" style="font-size:90%;color:#212529;margin-top:4px">{drawn} · '
+        f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}, "
+        f"target {cfg.mask_rate:.0%}) · [MASK] {counts['mask']} · random {counts['random']} · "
+        f"kept {counts['keep']} · synonym {counts['synonym']} · "
+        f"spans masked: {units} · policy {cfg.replace_mask:.0%}/{cfg.replace_random:.0%}/{kept:.0%} "
+        f"[MASK]/random/kept · synonyms {syn} · knowledge {'on' if cfg.knowledge.enabled else 'off'}</div>"
+    )
 
 
 def _knowledge_block(view: MaskedView) -> str:
@@ -201,14 +239,22 @@ def _knowledge_block(view: MaskedView) -> str:
     else:
         entries = ", ".join(f"<b>{html.escape(name)}</b> ({html.escape(i)})" for i, name in view.knowledge_entries)
         sep = '<span class="obert-knowledge-sep" style="color:#5f3dc4;font-size:80%;margin:0 3px">[SEP]</span>'
-        cut = ('<span class="obert-cut" title="summary cut here, at a sentence or word boundary, to fit '
-               'knowledge.summary_budget" style="color:#c92a2a;font-weight:bold">…</span>')
-        text = sep.join("".join(_piece(t) for t in part) + (cut if c else "")
-                        for part, c in zip(view.knowledge_parts, view.knowledge_cut))
-        body = (f"entries: {entries} · {len(view.knowledge_tokens)} tokens, {sum(view.knowledge_cut)} summaries cut "
-                f'(…) to fit the budget<br><span class="obert-knowledge-text">{text}</span>')
-    return (f'<div class="obert-knowledge" style="{style}"><span style="color:#5f3dc4">knowledge segment K<sub>w</sub> '
-            f'([CLS] context [SEP] K<sub>w</sub> [SEP], token type 1, never masked)</span><br>{body}</div>')
+        cut = (
+            '<span class="obert-cut" title="summary cut here, at a sentence or word boundary, to fit '
+            'knowledge.summary_budget" style="color:#c92a2a;font-weight:bold">…</span>'
+        )
+        text = sep.join(
+            "".join(_piece(t) for t in part) + (cut if c else "")
+            for part, c in zip(view.knowledge_parts, view.knowledge_cut)
+        )
+        body = (
+            f"entries: {entries} · {len(view.knowledge_tokens)} tokens, {sum(view.knowledge_cut)} summaries cut "
+            f'(…) to fit the budget<br><span class="obert-knowledge-text">{text}</span>'
+        )
+    return (
+        f'<div class="obert-knowledge" style="{style}"><span style="color:#5f3dc4">knowledge segment K<sub>w</sub> '
+        f"([CLS] context [SEP] K<sub>w</sub> [SEP], token type 1, never masked)</span><br>{body}</div>"
+    )
 
 
 def render_html(view: MaskedView) -> str:
@@ -241,8 +287,9 @@ def render_html(view: MaskedView) -> str:
             body = _piece(tok)
         cls = f"obert-tok obert-{kind}" if m else "obert-tok"
         data_type = next((t for t in TYPE_COLOURS if t in types), "")
-        parts.append(f'<span class="{cls}" data-type="{data_type}" title="{title}" '
-                     f'style="{";".join(style)}">{body}</span>')
+        parts.append(
+            f'<span class="{cls}" data-type="{data_type}" title="{title}" style="{";".join(style)}">{body}</span>'
+        )
     text = f'<div class="obert-text" style="line-height:2.6;font-size:115%">{"".join(parts)}</div>' if n else ""
     return f'<div class="obert-view">{text}{_knowledge_block(view)}{_stats_line(view)}{_legend()}</div>'
 
@@ -259,8 +306,10 @@ def parse_mixture(spec: str | Mapping[str, float]) -> dict[str, float]:
         try:
             out[name.strip()] = float(weight) if sep else 1.0
         except ValueError:
-            raise ConfigError(f"mixture: weight {weight.strip()!r} of {name.strip()!r} is not a number; "
-                              "write e.g. 'word:0.5, phrase:0.5'") from None
+            raise ConfigError(
+                f"mixture: weight {weight.strip()!r} of {name.strip()!r} is not a number; "
+                "write e.g. 'word:0.5, phrase:0.5'"
+            ) from None
     if not out:
         raise ConfigError("mixture: empty; write e.g. 'word:0.5, phrase:0.5'")
     return out
@@ -288,11 +337,15 @@ class MaskControls:
 
     def config(self) -> MaskConfig:
         mixture = parse_mixture(self.mixture) if self.strategy == MIXTURE else {}
-        return MaskConfig(strategy="word" if self.strategy == MIXTURE else self.strategy, mixture=mixture,
-                          mask_rate=float(self.mask_rate), replace_mask=float(self.replace_mask),
-                          replace_random=float(self.replace_random),
-                          synonym={"enabled": bool(self.synonym), "rate": float(self.synonym_rate)},
-                          knowledge={"enabled": bool(self.knowledge)})
+        return MaskConfig(
+            strategy="word" if self.strategy == MIXTURE else self.strategy,
+            mixture=mixture,
+            mask_rate=float(self.mask_rate),
+            replace_mask=float(self.replace_mask),
+            replace_random=float(self.replace_random),
+            synonym={"enabled": bool(self.synonym), "rate": float(self.synonym_rate)},
+            knowledge={"enabled": bool(self.knowledge)},
+        )
 
 
 def render_controls(previewer: MaskPreviewer, values: MaskControls | Mapping[str, Any]) -> str:
@@ -322,20 +375,29 @@ def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str], **initial: 
         return w.FloatSlider(value=value, min=lo, max=hi, step=step, description=label, continuous_update=False)
 
     c = {
-        "sample": w.Dropdown(options=[(p[:40] + ("…" if len(p) > 40 else ""), p) for p in paragraphs],
-                             value=start.text if start.text in paragraphs else None, description="sample", layout=wide),
+        "sample": w.Dropdown(
+            options=[(p[:40] + ("…" if len(p) > 40 else ""), p) for p in paragraphs],
+            value=start.text if start.text in paragraphs else None,
+            description="sample",
+            layout=wide,
+        ),
         "text": w.Textarea(value=start.text, layout=w.Layout(width="100%", height="70px"), description="text"),
         "strategy": w.Dropdown(options=[*STRATEGIES, MIXTURE], value=start.strategy, description="strategy"),
-        "mixture": w.Text(value=start.mixture if isinstance(start.mixture, str) else
-                          ", ".join(f"{k}:{v:g}" for k, v in start.mixture.items()),
-                          description="mixture", placeholder="word:0.5, phrase:0.5 (strategy 'mixture')"),
+        "mixture": w.Text(
+            value=start.mixture
+            if isinstance(start.mixture, str)
+            else ", ".join(f"{k}:{v:g}" for k, v in start.mixture.items()),
+            description="mixture",
+            placeholder="word:0.5, phrase:0.5 (strategy 'mixture')",
+        ),
         "mask_rate": slider(start.mask_rate, 0.01, 0.9, 0.01, "mask rate"),
         "replace_mask": slider(start.replace_mask, 0.0, 1.0, 0.05, "[MASK] share"),
         "replace_random": slider(start.replace_random, 0.0, 1.0, 0.05, "random share"),
         "synonym": w.Checkbox(value=start.synonym, description="synonym replacement"),
         "synonym_rate": slider(start.synonym_rate, 0.0, 1.0, 0.05, "synonym rate"),
-        "knowledge": w.Checkbox(value=start.knowledge, description="knowledge segment",
-                                disabled=previewer.knowledge is None),
+        "knowledge": w.Checkbox(
+            value=start.knowledge, description="knowledge segment", disabled=previewer.knowledge is None
+        ),
         "seed": w.IntText(value=start.seed, description="seed"),
     }
     out = w.HTML()
@@ -350,118 +412,30 @@ def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str], **initial: 
     c["sample"].observe(lambda ch: setattr(c["text"], "value", ch["new"] or ""), names="value")
     # [MASK] + random shares stay <= 1: the random slider's maximum follows the [MASK] share (and clamps its value)
     c["replace_random"].max = round(1.0 - start.replace_mask, 6)
-    c["replace_mask"].observe(lambda ch: setattr(c["replace_random"], "max", round(1.0 - ch["new"], 6)),
-                              names="value")
-    for name in ("text", "strategy", "mixture", "mask_rate", "replace_mask", "replace_random", "synonym",
-                 "synonym_rate", "knowledge", "seed"):
+    c["replace_mask"].observe(lambda ch: setattr(c["replace_random"], "max", round(1.0 - ch["new"], 6)), names="value")
+    for name in (
+        "text",
+        "strategy",
+        "mixture",
+        "mask_rate",
+        "replace_mask",
+        "replace_random",
+        "synonym",
+        "synonym_rate",
+        "knowledge",
+        "seed",
+    ):
         c[name].observe(update, names="value")
     update()
-    box = w.VBox([c["sample"], c["text"], w.HBox([c["strategy"], c["mixture"], c["mask_rate"]]),
-                  w.HBox([c["replace_mask"], c["replace_random"], c["seed"]]),
-                  w.HBox([c["synonym"], c["synonym_rate"], c["knowledge"]]), out])
+    box = w.VBox(
+        [
+            c["sample"],
+            c["text"],
+            w.HBox([c["strategy"], c["mixture"], c["mask_rate"]]),
+            w.HBox([c["replace_mask"], c["replace_random"], c["seed"]]),
+            w.HBox([c["synonym"], c["synonym_rate"], c["knowledge"]]),
+            out,
+        ]
+    )
     box.controls = c
-    return box
-
-
-def render_strategies(previewer: MaskPreviewer, text: str, mask_rate: float = 0.15, seed: int = 0,
-                      knowledge: bool = False) -> str:
-    """HTML of `text` masked by every strategy in turn, one titled block each."""
-    return "".join(f"<h4>{s}</h4>" + render_controls(previewer, MaskControls(text, s, mask_rate=mask_rate, seed=seed,
-                                                                              knowledge=knowledge))
-                   for s in STRATEGIES)
-
-
-def strategy_comparison(rows: Sequence[dict[str, Any]], tokenizer, knowledge: KnowledgeSegments | None = None,
-                        mask_rate: float = 0.15, max_length: int = 128, seed: int = 0,
-                        mixture: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """strategy_statistics for every strategy plus a mixture, synonym replacement and (with `knowledge`) K_w masking."""
-    from .statistics import strategy_statistics
-
-    mixture = dict(mixture or {"word": 0.4, "entity": 0.2, "phrase": 0.2, "clause": 0.2})
-    extra = {"mixture": MaskConfig(mixture=mixture, mask_rate=mask_rate),
-             "word + synonym": MaskConfig(strategy="word", mask_rate=mask_rate, synonym={"enabled": True})}
-    if knowledge is not None:
-        extra["entity + knowledge"] = MaskConfig(strategy="entity", mask_rate=mask_rate, knowledge={"enabled": True})
-    df = strategy_statistics(rows, tokenizer, mask_rate=mask_rate, max_length=max_length, seed=seed, extra=extra,
-                             knowledge=knowledge)
-    labels = {**{s: s for s in STRATEGIES}, "mixture": extra["mixture"].label, "word + synonym": "word, synonym rate "
-              f"{extra['word + synonym'].synonym.rate:g}", "entity + knowledge": "entity, K_w segment"}
-    df.insert(1, "config", df["strategy"].map(labels))
-    return df
-
-
-def plot_strategy_statistics(df: pd.DataFrame, target_rate: float = 0.15):
-    """Bars of realised mask rate (dashed: `target_rate`) and mean masked-unit length per strategy_statistics row."""
-    import matplotlib.pyplot as plt
-
-    from ..reports import setup_cjk_font
-
-    setup_cjk_font()  # the titles are Chinese
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    labels = df["strategy"].tolist()
-    axes[0].bar(labels, df["mask_rate"], color="#d9534f")
-    axes[0].axhline(target_rate, ls="--", c="k", lw=1)
-    axes[0].set_title("实际掩码率 realised mask rate")
-    axes[1].bar(labels, df["mean_span_length"], color="#5bc0de")
-    axes[1].set_title("平均掩码片段长度 mean masked span length (tokens)")
-    for ax in axes:
-        ax.tick_params(axis="x", rotation=30)
-        plt.setp(ax.get_xticklabels(), ha="right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_span_lengths(df: pd.DataFrame, max_length: int = 16):
-    """One histogram per strategy of masked-unit lengths (span_length_table); longer units pile up in the last bar."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    from ..reports import setup_cjk_font
-
-    setup_cjk_font()  # the titles are Chinese
-    strategies = list(dict.fromkeys(df["strategy"]))
-    cols = 3
-    rows = -(-len(strategies) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.8 * rows), squeeze=False)
-    bins = np.arange(1, max_length + 2) - 0.5
-    for ax, s in zip(axes.flat, strategies):
-        lengths = np.minimum(df.loc[df["strategy"] == s, "length"].to_numpy(), max_length)
-        weights = np.full(len(lengths), 1.0 / max(1, len(lengths)))
-        ax.hist(lengths, bins=bins, weights=weights, color="#4c6ef5", edgecolor="white")
-        mean = float(np.mean(df.loc[df["strategy"] == s, "length"])) if len(lengths) else 0.0
-        ax.set_title(f"{s} · 平均 mean {mean:.1f}", fontsize=10)
-        ax.set_ylabel("占比 share")
-        ax.set_xlim(0, max_length + 1)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for ax in axes.flat[len(strategies):]:
-        ax.set_visible(False)
-    for k in range(min(cols, len(strategies))):  # the lowest plot of each column
-        axes[(len(strategies) - 1 - k) // cols, k].set_xlabel(
-            f"掩码单元长度 masked unit length (tokens; {max_length} = {max_length}+)")
-    fig.suptitle("各策略掩码单元长度分布 masked-unit length per strategy")
-    fig.tight_layout()
-    return fig
-
-
-def export_figures(figures: Mapping[str, Any], reports_dir: str | Path) -> list[Path]:
-    """Save every figure as reports_dir/<name>.png and .svg (reports.save_figure); returns the paths written."""
-    from ..reports import save_figure
-
-    return [p for name, fig in figures.items() for p in save_figure(fig, name, reports_dir)]
-
-
-def export_button(figures: Mapping[str, Any], reports_dir: str | Path):
-    """An 'export figures' button (ipywidgets) whose click runs export_figures and lists the files written."""
-    import ipywidgets as w
-
-    button = w.Button(description="export figures", icon="download", tooltip=f"PNG + SVG into {reports_dir}")
-    status = w.HTML()
-
-    def on_click(_):
-        paths = export_figures(figures, reports_dir)
-        status.value = f"wrote {len(paths)} files: " + ", ".join(html.escape(p.name) for p in paths)
-
-    button.on_click(on_click)
-    box = w.HBox([button, status])
-    box.button, box.status = button, status
     return box

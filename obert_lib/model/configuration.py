@@ -1,4 +1,5 @@
 """Model configuration: the size presets, the typed `ModelConfig` used in plans, and the HF `OBertConfig`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,10 +28,23 @@ LAYER_NORMS = ("post", "pre")
 POSITIONS = ("absolute", "relative", "rotary")
 
 # Fields a BERT config.json shares with OBertConfig (same names, same meaning).
-_BERT_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
-                "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id", "classifier_dropout",
-                "tie_word_embeddings")
+_BERT_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+    "layer_norm_eps",
+    "pad_token_id",
+    "classifier_dropout",
+    "tie_word_embeddings",
+)
 
 
 @strict
@@ -71,16 +85,21 @@ class OBertConfig(PreTrainedConfig):
     def validate_architecture(self):
         """Part of `@strict` validation: reject impossible shapes and unknown options by name."""
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                             f"({self.num_attention_heads})")
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
         if self.layer_norm not in LAYER_NORMS:
             raise ValueError(f"layer_norm: {self.layer_norm!r} is unknown; use one of {list(LAYER_NORMS)}")
         if self.position not in POSITIONS:
             raise ValueError(f"position: {self.position!r} is unknown; use one of {list(POSITIONS)}")
         if self.position == "rotary" and (self.hidden_size // self.num_attention_heads) % 2:
             raise ValueError("position 'rotary' rotates pairs of dimensions: the head size must be even")
-        if self.position == "relative" and (self.relative_buckets < 4 or self.relative_buckets % 2
-                                            or self.relative_max_distance <= self.relative_buckets // 4):
+        if self.position == "relative" and (
+            self.relative_buckets < 4
+            or self.relative_buckets % 2
+            or self.relative_max_distance <= self.relative_buckets // 4
+        ):
             raise ValueError("relative_buckets must be even and >= 4, relative_max_distance > relative_buckets / 4")
 
     @property
@@ -94,8 +113,10 @@ class OBertConfig(PreTrainedConfig):
         if data.get("model_type", "bert") != "bert":
             raise ValueError(f"expected a BERT config (model_type 'bert'), got model_type {data.get('model_type')!r}")
         if data.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"BERT position_embedding_type {data['position_embedding_type']!r} has no OBERT "
-                             "equivalent; only 'absolute' checkpoints convert")
+            raise ValueError(
+                f"BERT position_embedding_type {data['position_embedding_type']!r} has no OBERT "
+                "equivalent; only 'absolute' checkpoints convert"
+            )
         if data.get("is_decoder") or data.get("add_cross_attention"):
             raise ValueError("a BERT decoder / cross-attention checkpoint cannot load into the OBERT encoder")
         return cls(**{k: data[k] for k in _BERT_FIELDS if k in data}, **options)
@@ -122,28 +143,53 @@ class ModelConfig:
     gradient_checkpointing: bool = False  # recompute each layer in backward: less memory, ~1/3 more compute
 
     def __post_init__(self):
-        require(self.preset in (*PRESETS, "custom"), "preset", f"{self.preset!r} is unknown; use one of {[*PRESETS, 'custom']}")
+        require(
+            self.preset in (*PRESETS, "custom"),
+            "preset",
+            f"{self.preset!r} is unknown; use one of {[*PRESETS, 'custom']}",
+        )
         shape = dict(layers=self.layers, hidden=self.hidden, heads=self.heads, ffn=self.ffn)
         base = dict(zip(shape, PRESETS["tiny" if self.preset == "custom" else self.preset]))
         if self.preset != "custom":
             for key, value in shape.items():
                 preset_shape = ", ".join(f"{k} {v}" for k, v in base.items())
-                require(value is None or value == base[key], key,
-                        f"{value} differs from preset {self.preset!r} ({preset_shape}), which sets the shape; set "
-                        f"preset: custom (model.preset=custom) to give layers/hidden/heads/ffn yourself, or leave {key} out")
+                require(
+                    value is None or value == base[key],
+                    key,
+                    f"{value} differs from preset {self.preset!r} ({preset_shape}), which sets the shape; set "
+                    f"preset: custom (model.preset=custom) to give layers/hidden/heads/ffn yourself, "
+                    f"or leave {key} out",
+                )
         self.layers, self.hidden, self.heads, self.ffn = (base[k] if v is None else v for k, v in shape.items())
-        require(self.hidden % self.heads == 0, "heads", f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        require(
+            self.hidden % self.heads == 0, "heads", f"hidden ({self.hidden}) must be divisible by heads ({self.heads})"
+        )
         require(self.max_positions >= 8, "max_positions", "must be >= 8")
         require(0.0 <= self.dropout < 1.0, "dropout", "must be within [0, 1)")
-        require(self.layer_norm in LAYER_NORMS, "layer_norm", f"{self.layer_norm!r} is unknown; use one of {list(LAYER_NORMS)}")
+        require(
+            self.layer_norm in LAYER_NORMS,
+            "layer_norm",
+            f"{self.layer_norm!r} is unknown; use one of {list(LAYER_NORMS)}",
+        )
         require(self.position in POSITIONS, "position", f"{self.position!r} is unknown; use one of {list(POSITIONS)}")
-        require(self.position != "rotary" or (self.hidden // self.heads) % 2 == 0, "position",
-                f"'rotary' needs an even head size, got hidden/heads = {self.hidden // self.heads}")
+        require(
+            self.position != "rotary" or (self.hidden // self.heads) % 2 == 0,
+            "position",
+            f"'rotary' needs an even head size, got hidden/heads = {self.hidden // self.heads}",
+        )
 
     def to_hf(self, vocab_size: int, pad_token_id: int = 0) -> OBertConfig:
         """The transformers config (OBertConfig) for this shape and these options."""
-        return OBertConfig(vocab_size=vocab_size, hidden_size=self.hidden, num_hidden_layers=self.layers,
-                           num_attention_heads=self.heads, intermediate_size=self.ffn,
-                           max_position_embeddings=self.max_positions, hidden_dropout_prob=self.dropout,
-                           attention_probs_dropout_prob=self.dropout, pad_token_id=pad_token_id,
-                           layer_norm=self.layer_norm, position=self.position)
+        return OBertConfig(
+            vocab_size=vocab_size,
+            hidden_size=self.hidden,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            intermediate_size=self.ffn,
+            max_position_embeddings=self.max_positions,
+            hidden_dropout_prob=self.dropout,
+            attention_probs_dropout_prob=self.dropout,
+            pad_token_id=pad_token_id,
+            layer_norm=self.layer_norm,
+            position=self.position,
+        )

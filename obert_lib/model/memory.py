@@ -9,6 +9,7 @@ recomputation (their §5) a layer keeps only its fp16 input, 2*s*b*h bytes, and 
 rebuilt at a time during backward. The plan is conservative where fused attention kernels skip storing the
 a*s^2 softmax terms.
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -37,8 +38,11 @@ def measure(preset: str | ModelConfig, vocab_size: int = CHINESE_VOCAB) -> dict:
     with torch.device("meta"):
         model = OBertForMaskedLM(cfg.to_hf(vocab_size))
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules())
-    return {"parameters": count_parameters(model), "encoder_parameters": count_parameters(model.bert),
-            "largest_layer_params": largest}
+    return {
+        "parameters": count_parameters(model),
+        "encoder_parameters": count_parameters(model.bert),
+        "largest_layer_params": largest,
+    }
 
 
 def preset_table(presets: Iterable[str] | None = None, vocab_size: int = CHINESE_VOCAB) -> pd.DataFrame:
@@ -46,8 +50,16 @@ def preset_table(presets: Iterable[str] | None = None, vocab_size: int = CHINESE
     rows = []
     for name in presets or PRESETS:
         cfg = ModelConfig(preset=name)
-        rows.append({"preset": name, "layers": cfg.layers, "hidden": cfg.hidden, "heads": cfg.heads, "ffn": cfg.ffn,
-                     **measure(cfg, vocab_size)})
+        rows.append(
+            {
+                "preset": name,
+                "layers": cfg.layers,
+                "hidden": cfg.hidden,
+                "heads": cfg.heads,
+                "ffn": cfg.ffn,
+                **measure(cfg, vocab_size),
+            }
+        )
     table = pd.DataFrame(rows)
     table["parameters_M"] = (table["parameters"] / 1e6).round(1)
     return table
@@ -63,13 +75,22 @@ def model_state_bytes(parameters: int, largest_layer_params: int, zero_stage: in
     if zero_stage == 3:  # 4*largest layer (gathered) + 18*P/N
         from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
 
-        return estimate_zero3_model_states_mem_needs(parameters, largest_layer_params, gpus, 1,
-                                                     cpu_offload=False, cpu_offload_params=False)[1]
+        return estimate_zero3_model_states_mem_needs(
+            parameters, largest_layer_params, gpus, 1, cpu_offload=False, cpu_offload_params=False
+        )[1]
     raise ValueError(f"zero_stage {zero_stage}: the plan covers ZeRO stages 2 and 3")
 
 
-def activation_bytes(seq_len: int, micro_batch: int, layers: int, hidden: int, heads: int, ffn: int,
-                     vocab_size: int = CHINESE_VOCAB, recompute: bool = False) -> int:
+def activation_bytes(
+    seq_len: int,
+    micro_batch: int,
+    layers: int,
+    hidden: int,
+    heads: int,
+    ffn: int,
+    vocab_size: int = CHINESE_VOCAB,
+    recompute: bool = False,
+) -> int:
     """fp16 activation bytes kept for backward in one micro-batch (Korthikanti et al. 2022, §4.1 and §5).
 
     Per layer s*b*(18h + 4f) + 5*a*s^2*b. Outside the layers: embeddings 3sbh (LayerNorm input, dropout
@@ -89,10 +110,15 @@ def max_micro_batch(capacity_bytes: int, state_bytes: int, per_sample_bytes: int
     return max(0, (capacity_bytes - state_bytes) // per_sample_bytes)
 
 
-def memory_plan(presets: str | ModelConfig | Iterable[str | ModelConfig] = ("100M", "300M", "1B"),
-                gpus: Iterable[int] = (1, 8, 64), seq_lens: Iterable[int] = (128, 512), gpu_memory_gb: float = 32,
-                zero_stages: Iterable[int] = (2, 3), vocab_size: int = CHINESE_VOCAB,
-                reserve_gb: float = 2.0) -> pd.DataFrame:
+def memory_plan(
+    presets: str | ModelConfig | Iterable[str | ModelConfig] = ("100M", "300M", "1B"),
+    gpus: Iterable[int] = (1, 8, 64),
+    seq_lens: Iterable[int] = (128, 512),
+    gpu_memory_gb: float = 32,
+    zero_stages: Iterable[int] = (2, 3),
+    vocab_size: int = CHINESE_VOCAB,
+    reserve_gb: float = 2.0,
+) -> pd.DataFrame:
     """Per-GPU memory and the largest micro-batch per preset x ZeRO stage x GPU count x sequence length.
 
     `gpu_memory_gb` is GiB per GPU (a V100-32GB has 32 GiB). `reserve_gb` is kept free for the CUDA
@@ -110,12 +136,27 @@ def memory_plan(presets: str | ModelConfig | Iterable[str | ModelConfig] = ("100
             for n in gpus:
                 states = model_state_bytes(sizes["parameters"], sizes["largest_layer_params"], zero, n)
                 for s in seq_lens:
-                    shape = dict(seq_len=s, micro_batch=1, layers=cfg.layers, hidden=cfg.hidden, heads=cfg.heads,
-                                 ffn=cfg.ffn, vocab_size=vocab_size)
+                    shape = dict(
+                        seq_len=s,
+                        micro_batch=1,
+                        layers=cfg.layers,
+                        hidden=cfg.hidden,
+                        heads=cfg.heads,
+                        ffn=cfg.ffn,
+                        vocab_size=vocab_size,
+                    )
                     full, recomputed = activation_bytes(**shape), activation_bytes(**shape, recompute=True)
-                    rows.append({"preset": cfg.preset, "parameters": sizes["parameters"], "zero_stage": zero,
-                                 "gpus": n, "seq_len": s, "model_states_gib": states / GIB,
-                                 "activations_per_sample_gib": full / GIB,
-                                 "max_micro_batch": max_micro_batch(capacity, states, full),
-                                 "max_micro_batch_recompute": max_micro_batch(capacity, states, recomputed)})
+                    rows.append(
+                        {
+                            "preset": cfg.preset,
+                            "parameters": sizes["parameters"],
+                            "zero_stage": zero,
+                            "gpus": n,
+                            "seq_len": s,
+                            "model_states_gib": states / GIB,
+                            "activations_per_sample_gib": full / GIB,
+                            "max_micro_batch": max_micro_batch(capacity, states, full),
+                            "max_micro_batch_recompute": max_micro_batch(capacity, states, recomputed),
+                        }
+                    )
     return pd.DataFrame(rows)

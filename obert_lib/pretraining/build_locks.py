@@ -9,6 +9,7 @@ On a network filesystem a build on another host sharing the folder is invisible 
 counts as stale only once it is older than NETWORK_STALE_S. While a live builder holds a lock, this waits
 and says for what (every REPORT_S seconds).
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,25 @@ log = logging.getLogger(__name__)
 NETWORK_STALE_S = 900.0
 REPORT_S = 30.0
 SETTLE_S = 0.5  # a holder between closing and removing the lock has finished by then
-NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "cephfs", "glusterfs",
-              "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs", "afs", "panfs", "wekafs"}
+NETWORK_FS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "lustre",
+    "gpfs",
+    "beegfs",
+    "ceph",
+    "cephfs",
+    "glusterfs",
+    "fuse.glusterfs",
+    "fuse.sshfs",
+    "fuse.s3fs",
+    "afs",
+    "panfs",
+    "wekafs",
+}
 
 
 def extensions_dir() -> Path:
@@ -92,22 +110,39 @@ def _clear(lock: Path, network: bool, poll_s: float, report_s: float) -> bool:
                     lock.unlink()
                 except FileNotFoundError:
                     return False
-                log.warning("removed the stale build lock %s (%.0f s old, no process has it open: a build of DeepSpeed "
-                            "op %r was killed); DeepSpeed builds or loads the op again", lock, age, lock.parent.name)
+                log.warning(
+                    "removed the stale build lock %s (%.0f s old, no process has it open: a build of DeepSpeed "
+                    "op %r was killed); DeepSpeed builds or loads the op again",
+                    lock,
+                    age,
+                    lock.parent.name,
+                )
                 return True
             continue
         if last_report is None or time.monotonic() - last_report >= report_s:
             last_report = time.monotonic()
-            why = ("held by " + "; ".join(holders)) if holders else (
-                f"no process on this host has it open, but it is on a network filesystem (a build on another host?); "
-                f"it counts as stale {NETWORK_STALE_S - age:.0f} s from now, or delete it if no host is building")
-            log.warning("waiting %.0f s so far for the build lock of DeepSpeed op %r, %s (%s)",
-                        time.monotonic() - started, lock.parent.name, lock, why)
+            why = (
+                ("held by " + "; ".join(holders))
+                if holders
+                else (
+                    f"no process on this host has it open, but it is on a network filesystem "
+                    f"(a build on another host?); "
+                    f"it counts as stale {NETWORK_STALE_S - age:.0f} s from now, or delete it if no host is building"
+                )
+            )
+            log.warning(
+                "waiting %.0f s so far for the build lock of DeepSpeed op %r, %s (%s)",
+                time.monotonic() - started,
+                lock.parent.name,
+                lock,
+                why,
+            )
         time.sleep(poll_s)
 
 
-def clear_stale_build_locks(root: str | Path | None = None, poll_s: float = 0.5,
-                            report_s: float = REPORT_S) -> list[Path]:
+def clear_stale_build_locks(
+    root: str | Path | None = None, poll_s: float = 0.5, report_s: float = REPORT_S
+) -> list[Path]:
     """Remove every stale `<root>/<op>/lock` (root: extensions_dir()), waiting for live builds; the removed locks."""
     root = Path(root) if root is not None else extensions_dir()
     locks = sorted(root.glob("*/lock")) if root.is_dir() else []

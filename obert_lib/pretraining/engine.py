@@ -1,4 +1,5 @@
 """DeepSpeed for one stage: the config dict, the engine, the sums over ranks and the stage checkpoint it writes."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ def build_engine(model, stage: StageConfig, speed: SpeedConfig, accumulation: in
         # DeepSpeed builds its fused CUDA Adam from this entry (FusedAdam, adam_w_mode), over our
         # parameter groups so biases and LayerNorm weights stay undecayed. Not run here (no GPU).
         ds_config["optimizer"] = {"type": "AdamW", "params": {"lr": stage.lr, "weight_decay": stage.weight_decay}}
-        engine, _, _, _ = deepspeed.initialize(model=model, config=ds_config,
-                                               model_parameters=param_groups(model, stage.weight_decay))
+        engine, _, _, _ = deepspeed.initialize(
+            model=model, config=ds_config, model_parameters=param_groups(model, stage.weight_decay)
+        )
         return engine, None
     optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
@@ -82,8 +84,9 @@ def sum_over_ranks(values: list[float], device) -> list[float]:
     return t.tolist()
 
 
-def save_stage(engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, index: int, run_dir: RunDir,
-               rank: int = 0) -> Path:
+def save_stage(
+    engine, tokenizer, cfg: PretrainConfig, speed: SpeedConfig, index: int, run_dir: RunDir, rank: int = 0
+) -> Path:
     """Write stage `index` atomically: build in a temp dir, then rename (a crash never leaves a half checkpoint).
 
     Every rank writes its DeepSpeed shard; rank 0 writes the HF weights, tokenizer and plan and renames.

@@ -22,6 +22,7 @@ The trainer calls, per optimiser step (after the gradient-accumulation micro-bat
 and on `TrainingDiverged` stops without saving this stage, so the last completed stage checkpoint (written
 atomically by `_save_stage`) stays the newest one and `latest_checkpoint` returns it.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,12 +30,14 @@ from collections import deque
 
 import torch
 
-FIXES = ("use bf16 instead of fp16 on Ampere or newer GPUs (A100/H100: speed.precision=bf16; bf16 has fp32's "
-         "exponent range and needs no loss scaling); lower stages[i].lr; lengthen stages[i].warmup_steps; keep "
-         "LayerNorm in fp32 (upcast its input: the fp16 variance overflows); use LAMB's gradient normalisation "
-         "(stages[i].optimizer=lamb with ZeRO stage 0) or a tighter stages[i].gradient_clipping; Pre-LN "
-         "(model.layer_norm=pre) trains stably at higher learning rates (Xiong et al. 2020). Restart from the last "
-         "completed stage checkpoint (pretraining.latest_checkpoint)")
+FIXES = (
+    "use bf16 instead of fp16 on Ampere or newer GPUs (A100/H100: speed.precision=bf16; bf16 has fp32's "
+    "exponent range and needs no loss scaling); lower stages[i].lr; lengthen stages[i].warmup_steps; keep "
+    "LayerNorm in fp32 (upcast its input: the fp16 variance overflows); use LAMB's gradient normalisation "
+    "(stages[i].optimizer=lamb with ZeRO stage 0) or a tighter stages[i].gradient_clipping; Pre-LN "
+    "(model.layer_norm=pre) trains stably at higher learning rates (Xiong et al. 2020). Restart from the last "
+    "completed stage checkpoint (pretraining.latest_checkpoint)"
+)
 
 # DeepSpeed's DynamicLossScaler.update_scale (ZeRO 1-3) raises this at the floor; 0.19.8 wording.
 _DEEPSPEED_FLOOR_MESSAGE = "Current loss scale already at minimum"
@@ -88,12 +91,17 @@ class TrainingGuard:
             if scale is None:
                 self._raise(step, f"loss is {loss} and no loss scaling skips this update (fp32/bf16)")
             if self.nonfinite > self.max_nonfinite:
-                self._raise(step, f"{self.nonfinite} consecutive non-finite losses (max_nonfinite={self.max_nonfinite})")
+                self._raise(
+                    step, f"{self.nonfinite} consecutive non-finite losses (max_nonfinite={self.max_nonfinite})"
+                )
         if scale is not None and scale <= self.min_loss_scale:
             self.at_floor += 1
             if self.at_floor >= self.patience:
-                self._raise(step, f"fp16 loss scale at its floor ({self.min_loss_scale:g}) for {self.at_floor} "
-                                  f"consecutive steps: every step overflows")
+                self._raise(
+                    step,
+                    f"fp16 loss scale at its floor ({self.min_loss_scale:g}) for {self.at_floor} "
+                    f"consecutive steps: every step overflows",
+                )
         else:
             self.at_floor = 0
 
@@ -104,9 +112,15 @@ class TrainingGuard:
         return self._diverged(step, f"DeepSpeed stopped at the fp16 loss-scale floor ({exc})")
 
     def _diverged(self, step: int, reason: str) -> TrainingDiverged:
-        rows = ", ".join(f"{s}: loss {l:.4g} scale {'-' if sc is None else f'{sc:g}'}" for s, l, sc in self.history)
-        return TrainingDiverged(f"training diverged at step {step}: {reason}. Recent steps (step: loss, loss scale): "
-                                f"{rows or 'none recorded'}. Fix: {FIXES}", step, list(self.history))
+        rows = ", ".join(
+            f"{s}: loss {loss:.4g} scale {'-' if sc is None else f'{sc:g}'}" for s, loss, sc in self.history
+        )
+        return TrainingDiverged(
+            f"training diverged at step {step}: {reason}. Recent steps (step: loss, loss scale): "
+            f"{rows or 'none recorded'}. Fix: {FIXES}",
+            step,
+            list(self.history),
+        )
 
     def _raise(self, step: int, reason: str):
         raise self._diverged(step, reason)
@@ -129,10 +143,12 @@ def loss_scale(engine) -> float | None:
     fp16 = getattr(engine, "fp16_enabled", None)
     if callable(fp16) and not fp16():
         return None  # bf16/fp32: ZeRO still holds a static scaler at 1.0, which is no scaling
-    for value in (getattr(opt, "loss_scale", None),
-                  getattr(getattr(opt, "loss_scale_config", None), "cur_scale", None),
-                  getattr(opt, "cur_scale", None),
-                  getattr(getattr(opt, "loss_scaler", None), "cur_scale", None)):
+    for value in (
+        getattr(opt, "loss_scale", None),
+        getattr(getattr(opt, "loss_scale_config", None), "cur_scale", None),
+        getattr(opt, "cur_scale", None),
+        getattr(getattr(opt, "loss_scaler", None), "cur_scale", None),
+    ):
         if isinstance(value, torch.Tensor) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
             return float(value)
     return None

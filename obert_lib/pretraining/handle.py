@@ -5,6 +5,7 @@ pretraining.attach(output_dir) picks it up again. A kernel interrupt while follo
 training processes: each finishes its current optimiser step, writes a resume point under
 checkpoints/resume/ and exits; `launch(plan, resume=True)` continues from there.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -70,8 +71,14 @@ class RunState:
 class RunHandle:
     """A pretraining run in an output directory: status, metrics, follow (progress + live plot), stop, wait."""
 
-    def __init__(self, output_dir: str | Path, process: subprocess.Popen | None = None, live: bool = True,
-                 poll_s: float = 1.0, log_offset: int | None = None):
+    def __init__(
+        self,
+        output_dir: str | Path,
+        process: subprocess.Popen | None = None,
+        live: bool = True,
+        poll_s: float = 1.0,
+        log_offset: int | None = None,
+    ):
         self.output_dir = Path(output_dir).resolve()
         self.run_dir = RunDir(self.output_dir)
         self.process = process
@@ -155,8 +162,13 @@ class RunHandle:
         total = sum(self._stage_steps())
         if run is not None:
             status, message = run.get("status", "running"), run.get("message", "")
-            fields = dict(global_step=int(run.get("global_step", 0)), total_steps=int(run.get("total_steps") or total),
-                          stage=int(run.get("stage", 0)), pid=run.get("pid"), updated=run.get("updated"))
+            fields = dict(
+                global_step=int(run.get("global_step", 0)),
+                total_steps=int(run.get("total_steps") or total),
+                stage=int(run.get("stage", 0)),
+                pid=run.get("pid"),
+                updated=run.get("updated"),
+            )
             if status == "running" and not launcher_alive and not self.trainer_alive(run):
                 run = self.run_dir.run_status() or run  # it may have finished just before exiting
                 status, message = run.get("status", "running"), run.get("message", "")
@@ -164,8 +176,9 @@ class RunHandle:
             if status == "running" and not launcher_alive and not self.trainer_alive(run):
                 rc = self.process.returncode if self.process is not None else None
                 status = "failed"
-                message = (f"the training process (pid {run.get('pid')}) ended without finishing"
-                           + (f", exit code {rc}" if rc is not None else ""))
+                message = f"the training process (pid {run.get('pid')}) ended without finishing" + (
+                    f", exit code {rc}" if rc is not None else ""
+                )
             tail = self.run_dir.log_tail() if status in ("failed", "diverged") else ()
             return RunState(status, message=message, log_tail=tail, **fields)
         metrics = self.metrics()
@@ -177,8 +190,13 @@ class RunHandle:
         rc = self.process.returncode if self.process is not None else None
         if rc == 0 or (rc is None and self._stage_steps() and len(self.checkpoints()) == len(self._stage_steps())):
             return RunState("finished", step, total, message="no run.json; the process ended normally")
-        return RunState("failed", step, total, message=f"the process ended (exit code {rc}) before writing run.json",
-                        log_tail=self.run_dir.log_tail())
+        return RunState(
+            "failed",
+            step,
+            total,
+            message=f"the process ended (exit code {rc}) before writing run.json",
+            log_tail=self.run_dir.log_tail(),
+        )
 
     def _send(self, sig: int) -> None:
         """`sig` to the local training processes, else to the launcher's process group (see processes.send)."""
@@ -186,8 +204,9 @@ class RunHandle:
         launcher = self.process.pid if self.process is not None else self.launch_info().get("pid")
         run = self.run_dir.run_status() or {}
         local = run.get("host", socket.gethostname()) == socket.gethostname()
-        trainers = (processes.trainer_pids(launcher if launcher_alive else None, run, local)
-                    if sig != signal.SIGKILL else [])
+        trainers = (
+            processes.trainer_pids(launcher if launcher_alive else None, run, local) if sig != signal.SIGKILL else []
+        )
         processes.send(sig, trainers, launcher if launcher_alive else None)
 
     def _wait_gone(self, timeout: float) -> bool:
@@ -246,8 +265,9 @@ class RunHandle:
         from .live import FollowView
 
         state = self.status()
-        view = FollowView(self.output_dir.name, state.total_steps, state.global_step,
-                          self.live if live is None else live, redraw_s)
+        view = FollowView(
+            self.output_dir.name, state.total_steps, state.global_step, self.live if live is None else live, redraw_s
+        )
         try:
             while True:
                 view.write(self._new_log.new_lines())
@@ -262,8 +282,11 @@ class RunHandle:
             if not stop_on_interrupt:
                 raise
             view.close()
-            print("[launch] interrupted: stopping the run (it finishes the current step and writes a resume point; "
-                  "interrupt again to abort at once) ...", flush=True)
+            print(
+                "[launch] interrupted: stopping the run (it finishes the current step and writes a resume point; "
+                "interrupt again to abort at once) ...",
+                flush=True,
+            )
             try:
                 state = self.stop()
             except KeyboardInterrupt:  # a second interrupt: the trainer aborts, its last resume point stays
@@ -286,6 +309,9 @@ class RunHandle:
         if resume_point(self.output_dir) is not None:
             info = self.launch_info()
             cmd = [*info.get("cmd", []), *([] if "--resume" in info.get("cmd", []) else ["--resume"])]
-            shell = f"cd {shlex.quote(info['cwd'])} && {shlex.join(cmd)}" if info.get("cwd") and len(cmd) > 1 else \
-                f"obert pretrain --plan {self.run_dir.launch_plan} --output {self.output_dir} --resume"
+            shell = (
+                f"cd {shlex.quote(info['cwd'])} && {shlex.join(cmd)}"
+                if info.get("cwd") and len(cmd) > 1
+                else f"obert pretrain --plan {self.run_dir.launch_plan} --output {self.output_dir} --resume"
+            )
             print(f"[launch] continue with pretraining.launch(plan, resume=True), or in a shell: {shell}", flush=True)

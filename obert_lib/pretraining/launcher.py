@@ -5,6 +5,7 @@ a RunHandle (handle.py) that reads the run's output folder (run_dir.py); besides
 there it adds train.log (the subprocess's output, appended by every launch), launch.json (the launcher's
 pid, command and start time) and launch_plan.yaml (the resolved plan the subprocess was started with).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,9 +45,17 @@ def _active_run(out: Path) -> str | None:
     return None
 
 
-def launch(plan: PretrainConfig | Mapping[str, Any] | str | Path, speed: SpeedConfig | Mapping[str, Any] | None = None,
-           *, resume: bool = False, gpus: int | None = None, hostfile: str | Path | None = None, wait: bool = True,
-           live: bool = True, poll_s: float = 1.0) -> RunHandle:
+def launch(
+    plan: PretrainConfig | Mapping[str, Any] | str | Path,
+    speed: SpeedConfig | Mapping[str, Any] | None = None,
+    *,
+    resume: bool = False,
+    gpus: int | None = None,
+    hostfile: str | Path | None = None,
+    wait: bool = True,
+    live: bool = True,
+    poll_s: float = 1.0,
+) -> RunHandle:
     """Start `obert pretrain` on `plan` in a subprocess writing into plan.output_dir; returns its RunHandle.
 
     plan: a PretrainConfig, a dict, a preset name or a YAML path. speed: SpeedConfig or dict (speed-only).
@@ -62,9 +71,11 @@ def launch(plan: PretrainConfig | Mapping[str, Any] | str | Path, speed: SpeedCo
     world = processes.world_size(gpus, hostfile)
     if speed_cfg.data_parallel_size != world:
         if speed_cfg.data_parallel_size != 1:
-            raise cfgmod.ConfigError(f"speed.data_parallel_size: {speed_cfg.data_parallel_size} but launch starts "
-                                     f"{world} process(es) (gpus={gpus}, hostfile={hostfile}); leave it out or make "
-                                     "them equal")
+            raise cfgmod.ConfigError(
+                f"speed.data_parallel_size: {speed_cfg.data_parallel_size} but launch starts "
+                f"{world} process(es) (gpus={gpus}, hostfile={hostfile}); leave it out or make "
+                "them equal"
+            )
         speed_cfg = dataclasses.replace(speed_cfg, data_parallel_size=world)
     import torch
 
@@ -72,15 +83,18 @@ def launch(plan: PretrainConfig | Mapping[str, Any] | str | Path, speed: SpeedCo
     out = Path(cfg.output_dir).resolve()
     reason = _active_run(out)
     if reason:
-        raise RunningError(f"{out} already holds a running pretraining run ({reason}); follow it with "
-                           f"pretraining.attach({str(out)!r}), or stop it with "
-                           f"pretraining.attach({str(out)!r}, wait=False).stop() before starting another")
+        raise RunningError(
+            f"{out} already holds a running pretraining run ({reason}); follow it with "
+            f"pretraining.attach({str(out)!r}), or stop it with "
+            f"pretraining.attach({str(out)!r}, wait=False).stop() before starting another"
+        )
     if resume and resume_point(out) is None:
         raise FileNotFoundError(f"resume: no resume point under {out}/checkpoints/resume; launch without resume=True")
     out.mkdir(parents=True, exist_ok=True)
     run_dir = RunDir(out)
-    run_dir.launch_plan.write_text(yaml.safe_dump(cfgmod.to_dict(cfg), allow_unicode=True, sort_keys=False),
-                                   encoding="utf-8")
+    run_dir.launch_plan.write_text(
+        yaml.safe_dump(cfgmod.to_dict(cfg), allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     cmd = processes.build_command(run_dir.launch_plan, cfg.output_dir, speed_cfg, resume, gpus, hostfile)
     previous = file_id(run_dir.run_json)  # an earlier run's run.json, until the new trainer replaces it
     with open(run_dir.train_log, "ab") as log:
@@ -88,11 +102,22 @@ def launch(plan: PretrainConfig | Mapping[str, Any] | str | Path, speed: SpeedCo
         log.flush()
         offset = log.tell()
         proc = processes.start(cmd, out, log)
-    write_json_atomic(run_dir.launch_json, {"pid": proc.pid, "create_time": processes.create_time(proc.pid),
-                                            "host": socket.gethostname(), "cmd": cmd, "cwd": os.getcwd(),
-                                            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                            "previous_run_json": previous, "resume": resume, "world_size": world,
-                                            "plan_file": str(run_dir.launch_plan), "log_offset": offset})
+    write_json_atomic(
+        run_dir.launch_json,
+        {
+            "pid": proc.pid,
+            "create_time": processes.create_time(proc.pid),
+            "host": socket.gethostname(),
+            "cmd": cmd,
+            "cwd": os.getcwd(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "previous_run_json": previous,
+            "resume": resume,
+            "world_size": world,
+            "plan_file": str(run_dir.launch_plan),
+            "log_offset": offset,
+        },
+    )
     handle = RunHandle(out, process=proc, live=live, poll_s=poll_s, log_offset=offset)
     if wait:
         state = handle.follow()
@@ -107,8 +132,10 @@ def attach(output_dir: str | Path, live: bool = True, wait: bool = True, poll_s:
     out = Path(output_dir).resolve()
     run_dir = RunDir(out)
     if not run_dir.run_json.is_file() and not run_dir.launch_json.is_file():
-        raise FileNotFoundError(f"{out} holds no run (no {run_dir.run_json.name} or {run_dir.launch_json.name}); "
-                                "start one with pretraining.launch(plan)")
+        raise FileNotFoundError(
+            f"{out} holds no run (no {run_dir.run_json.name} or {run_dir.launch_json.name}); "
+            "start one with pretraining.launch(plan)"
+        )
     handle = RunHandle(out, process=processes.launched_here(out), live=live, poll_s=poll_s)
     if wait and handle.is_alive():
         for line in handle.log(10):

@@ -1,4 +1,5 @@
 """The notebook layer of a followed run: a progress bar over global steps, the log lines, a live loss plot."""
+
 from __future__ import annotations
 
 import io
@@ -52,8 +53,9 @@ class FollowView:
     def __init__(self, name: str, total_steps: int, global_step: int, live: bool, redraw_s: float = 3.0):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total_steps or None, initial=global_step, unit="step", desc=f"pretrain {name}",
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total_steps or None, initial=global_step, unit="step", desc=f"pretrain {name}", dynamic_ncols=True
+        )
         self.plot = _LivePlot(redraw_s) if live and _in_notebook() else None
 
     def write(self, lines: list[str]) -> None:

@@ -53,6 +53,7 @@ with no "optimizer" key in `ds_config` (a client optimiser overrides it anyway) 
   little at BERT batch sizes. Switch to the fused op only on CUDA + fp16 when a profile shows the
   optimiser step matters.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Literal
@@ -61,11 +62,17 @@ import torch
 from torch import nn
 
 # Module types whose parameters (scale and shift) get no weight decay and no trust ratio.
-_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+_NORMS = (
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.modules.batchnorm._BatchNorm,
+    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+)
 
 
-def trust_ratio(weight_norm: float | torch.Tensor, update_norm: float | torch.Tensor,
-                max_trust: float | None = 10.0) -> torch.Tensor:
+def trust_ratio(
+    weight_norm: float | torch.Tensor, update_norm: float | torch.Tensor, max_trust: float | None = 10.0
+) -> torch.Tensor:
     """LAMB's phi = ||w|| / ||u||; 1 when either norm is 0 (a fresh zero tensor, or no update); at most max_trust."""
     w = torch.as_tensor(weight_norm)
     w = w if w.is_floating_point() else w.float()
@@ -85,9 +92,18 @@ class Lamb(torch.optim.Optimizer):
     wrappers hand it fp32 copies).
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
-                 weight_decay: float = 0.01, normalize_grad: bool = True, bias_correction: bool = True,
-                 max_trust: float | None = 10.0, trust_ratio: bool = True):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-6,
+        weight_decay: float = 0.01,
+        normalize_grad: bool = True,
+        bias_correction: bool = True,
+        max_trust: float | None = 10.0,
+        trust_ratio: bool = True,
+    ):
         if lr < 0:
             raise ValueError(f"lr {lr} must be >= 0")
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
@@ -96,15 +112,26 @@ class Lamb(torch.optim.Optimizer):
             raise ValueError(f"eps ({eps}) and weight_decay ({weight_decay}) must be >= 0")
         if max_trust is not None and max_trust <= 0:
             raise ValueError(f"max_trust {max_trust} must be > 0, or None for no clamp")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, bias_correction=bias_correction,
-                        max_trust=max_trust, trust_ratio=trust_ratio)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            bias_correction=bias_correction,
+            max_trust=max_trust,
+            trust_ratio=trust_ratio,
+        )
         super().__init__(params, defaults)
         self.normalize_grad = normalize_grad
 
     def global_grad_norm(self) -> torch.Tensor:
         """L2 norm of all gradients of all groups (fp32), the quantity `normalize_grad` divides by."""
-        norms = [p.grad.detach().to(torch.promote_types(p.grad.dtype, torch.float32)).norm()
-                 for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms = [
+            p.grad.detach().to(torch.promote_types(p.grad.dtype, torch.float32)).norm()
+            for g in self.param_groups
+            for p in g["params"]
+            if p.grad is not None
+        ]
         if not norms:
             return torch.zeros(())
         dtype = torch.float64 if any(n.dtype == torch.float64 for n in norms) else torch.float32
@@ -119,8 +146,9 @@ class Lamb(torch.optim.Optimizer):
         scale = None
         if self.normalize_grad:
             total = self.global_grad_norm()
-            scale = torch.where(total > 0, 1.0 / torch.where(total > 0, total, torch.ones_like(total)),
-                                torch.ones_like(total))
+            scale = torch.where(
+                total > 0, 1.0 / torch.where(total > 0, total, torch.ones_like(total)), torch.ones_like(total)
+            )
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -143,7 +171,7 @@ class Lamb(torch.optim.Optimizer):
                 m.mul_(beta1).add_(grad, alpha=1 - beta1)
                 v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 if group["bias_correction"]:
-                    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+                    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
                 else:
                     m_hat, v_hat = m, v
                 weight = p.to(dtype)
@@ -177,9 +205,15 @@ def param_groups(model: nn.Module, weight_decay: float, trust_key: bool = False)
     return [g for g in groups if g["params"]]
 
 
-def build_optimizer(model: nn.Module, name: Literal["adamw", "lamb"] = "adamw", lr: float = 1e-3,
-                    weight_decay: float = 0.01, betas: Iterable[float] = (0.9, 0.999), eps: float | None = None,
-                    **lamb_options) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module,
+    name: Literal["adamw", "lamb"] = "adamw",
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    betas: Iterable[float] = (0.9, 0.999),
+    eps: float | None = None,
+    **lamb_options,
+) -> torch.optim.Optimizer:
     """The optimiser of a stage, over `param_groups(model)` (no decay for biases and LayerNorm weights).
 
     name "adamw": torch.optim.AdamW (eps default 1e-8); "lamb": `Lamb` (eps default 1e-6, as You et al.
@@ -190,10 +224,20 @@ def build_optimizer(model: nn.Module, name: Literal["adamw", "lamb"] = "adamw", 
     if name == "adamw":
         if lamb_options:
             raise ValueError(f"options {sorted(lamb_options)} are LAMB's; drop them for adamw")
-        return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas,
-                                 eps=1e-8 if eps is None else eps, weight_decay=weight_decay)
+        return torch.optim.AdamW(
+            param_groups(model, weight_decay),
+            lr=lr,
+            betas=betas,
+            eps=1e-8 if eps is None else eps,
+            weight_decay=weight_decay,
+        )
     if name == "lamb":
-        return Lamb(param_groups(model, weight_decay, trust_key=True), lr=lr, betas=betas,
-                    eps=1e-6 if eps is None else eps, weight_decay=weight_decay, **lamb_options)
+        return Lamb(
+            param_groups(model, weight_decay, trust_key=True),
+            lr=lr,
+            betas=betas,
+            eps=1e-6 if eps is None else eps,
+            weight_decay=weight_decay,
+            **lamb_options,
+        )
     raise ValueError(f"optimizer {name!r} is unknown; use 'adamw' or 'lamb'")
-

@@ -1,4 +1,5 @@
 """Stage plans for curriculum pretraining and their validation before any work starts."""
+
 from __future__ import annotations
 
 import json
@@ -36,20 +37,35 @@ class StageConfig:
     def __post_init__(self):
         require(self.seq_len >= 8, "seq_len", f"{self.seq_len} is too short; use >= 8")
         require(self.micro_batch >= 1, "micro_batch", "must be >= 1")
-        require(self.global_batch >= self.micro_batch, "global_batch", f"{self.global_batch} < micro_batch {self.micro_batch}; raise it")
-        require(self.tokens is None or self.tokens >= 1, "tokens", f"{self.tokens} must be >= 1 (or leave it out and give steps)")
+        require(
+            self.global_batch >= self.micro_batch,
+            "global_batch",
+            f"{self.global_batch} < micro_batch {self.micro_batch}; raise it",
+        )
+        require(
+            self.tokens is None or self.tokens >= 1,
+            "tokens",
+            f"{self.tokens} must be >= 1 (or leave it out and give steps)",
+        )
         if self.tokens is not None:
             from_tokens = steps_for_tokens(self.tokens, self.global_batch, self.seq_len)
             # A resolved plan (plan.json) holds both; they must agree, otherwise exactly one may be given.
-            require(self.steps is None or self.steps == from_tokens, "steps",
-                    f"{self.steps} and tokens ({self.tokens}, i.e. ceil(tokens / (global_batch {self.global_batch} x "
-                    f"seq_len {self.seq_len})) = {from_tokens} steps) are both given; give exactly one of steps or tokens")
+            require(
+                self.steps is None or self.steps == from_tokens,
+                "steps",
+                f"{self.steps} and tokens ({self.tokens}, i.e. ceil(tokens / (global_batch {self.global_batch} x "
+                f"seq_len {self.seq_len})) = {from_tokens} steps) are both given; give exactly one of steps or tokens",
+            )
             self.steps = from_tokens
         elif self.steps is None:
             self.steps = DEFAULT_STEPS
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.lr > 0, "lr", "must be > 0")
-        require(0 <= self.warmup_steps < self.steps, "warmup_steps", f"{self.warmup_steps} must be within [0, steps={self.steps})")
+        require(
+            0 <= self.warmup_steps < self.steps,
+            "warmup_steps",
+            f"{self.warmup_steps} must be within [0, steps={self.steps})",
+        )
 
     @property
     def stage_tokens(self) -> int:
@@ -67,7 +83,10 @@ def steps_for_tokens(tokens: int, global_batch: int, seq_len: int) -> int:
 
 def _two_stage_default() -> list[StageConfig]:
     # Motian-style two stages scaled down: short sequences first, then longer ones warm-started.
-    return [StageConfig(name="seq64", seq_len=64), StageConfig(name="seq128", seq_len=128, global_batch=8, micro_batch=4)]
+    return [
+        StageConfig(name="seq64", seq_len=64),
+        StageConfig(name="seq128", seq_len=128, global_batch=8, micro_batch=4),
+    ]
 
 
 @dataclass
@@ -101,10 +120,14 @@ class SpeedConfig:
     stop_grace_s: float = 120.0
 
     def __post_init__(self):
-        require(self.zero_stage in (0, 1, 2, 3), "zero_stage", f"{self.zero_stage} is not a ZeRO stage; use 0, 1, 2 or 3")
+        require(
+            self.zero_stage in (0, 1, 2, 3), "zero_stage", f"{self.zero_stage} is not a ZeRO stage; use 0, 1, 2 or 3"
+        )
         require(self.data_parallel_size >= 1, "data_parallel_size", "must be >= 1")
         require(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0: stage ends and interrupts only)")
-        require(self.stop_grace_s > 0, "stop_grace_s", f"{self.stop_grace_s} must be > 0 (seconds a stop waits for a step)")
+        require(
+            self.stop_grace_s > 0, "stop_grace_s", f"{self.stop_grace_s} must be > 0 (seconds a stop waits for a step)"
+        )
 
 
 # Keys the plan derives for every stage; a speed-only DeepSpeed file must not hold them.
@@ -120,7 +143,8 @@ def gradient_accumulation(stage: StageConfig, dp: int, index: int) -> int:
         lo = max(per_step, stage.global_batch // per_step * per_step)
         raise ConfigError(
             f"stages[{index}].global_batch: {stage.global_batch} is not micro_batch ({stage.micro_batch}) x "
-            f"accumulation x data_parallel_size ({dp}); use {lo} or {lo + per_step}, or change micro_batch")
+            f"accumulation x data_parallel_size ({dp}); use {lo} or {lo + per_step}, or change micro_batch"
+        )
     return stage.global_batch // per_step
 
 
@@ -130,8 +154,10 @@ def deepspeed_extra(speed: SpeedConfig) -> dict:
         return {}
     path = Path(speed.deepspeed_config)
     if not path.is_file():
-        raise ConfigError(f"speed.deepspeed_config: {path} does not exist; pass one of "
-                          f"{sorted(p.name for p in DEEPSPEED_DIR.glob('*.json'))} from {DEEPSPEED_DIR}")
+        raise ConfigError(
+            f"speed.deepspeed_config: {path} does not exist; pass one of "
+            f"{sorted(p.name for p in DEEPSPEED_DIR.glob('*.json'))} from {DEEPSPEED_DIR}"
+        )
     try:
         extra = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -158,21 +184,30 @@ def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> l
     for i, st in enumerate(cfg.stages):
         accum.append(gradient_accumulation(st, speed.data_parallel_size, i))
         if cfg.model.position == "absolute" and st.seq_len > cfg.model.max_positions:  # relative/rotary: no table
-            raise ConfigError(f"stages[{i}].seq_len: {st.seq_len} exceeds model.max_positions ({cfg.model.max_positions}); "
-                              f"lower stages[{i}].seq_len to <= {cfg.model.max_positions} or raise model.max_positions to >= {st.seq_len}")
+            raise ConfigError(
+                f"stages[{i}].seq_len: {st.seq_len} exceeds model.max_positions ({cfg.model.max_positions}); "
+                f"lower stages[{i}].seq_len to <= {cfg.model.max_positions} "
+                f"or raise model.max_positions to >= {st.seq_len}"
+            )
         if not 0 <= st.warmup_steps < st.steps:
-            raise ConfigError(f"stages[{i}].warmup_steps: {st.warmup_steps} must be within [0, stages[{i}].steps={st.steps}) "
-                              f"for lr_schedule {st.lr_schedule}; lower warmup_steps or give more steps/tokens")
+            raise ConfigError(
+                f"stages[{i}].warmup_steps: {st.warmup_steps} must be within [0, stages[{i}].steps={st.steps}) "
+                f"for lr_schedule {st.lr_schedule}; lower warmup_steps or give more steps/tokens"
+            )
         for j, entry in enumerate(st.mask.schedule):
             if entry.from_step >= st.steps:
-                raise ConfigError(f"stages[{i}].mask.schedule[{j}].from_step: {entry.from_step} is not below the stage's "
-                                  f"stages[{i}].steps ({st.steps}), so this mixture never applies; lower from_step below "
-                                  f"{st.steps} or remove the entry")
+                raise ConfigError(
+                    f"stages[{i}].mask.schedule[{j}].from_step: {entry.from_step} is not below the stage's "
+                    f"stages[{i}].steps ({st.steps}), so this mixture never applies; lower from_step below "
+                    f"{st.steps} or remove the entry"
+                )
         if st.optimizer == "lamb" and zero > 0:
-            raise ConfigError(f"stages[{i}].optimizer: lamb computes a trust ratio per parameter tensor, but ZeRO stage {zero} "
-                              f"(speed.zero_stage / speed.deepspeed_config) hands the optimiser flat partitions mixing layers; "
-                              f"set speed.zero_stage=0 with a ZeRO-0 speed config (env/deepspeed/v100_fp16_zero0.json), "
-                              f"or use optimizer adamw")
+            raise ConfigError(
+                f"stages[{i}].optimizer: lamb computes a trust ratio per parameter tensor, but ZeRO stage {zero} "
+                f"(speed.zero_stage / speed.deepspeed_config) hands the optimiser flat partitions mixing layers; "
+                f"set speed.zero_stage=0 with a ZeRO-0 speed config (env/deepspeed/v100_fp16_zero0.json), "
+                f"or use optimizer adamw"
+            )
     if speed.precision in ("fp16", "bf16") and not cuda_available:
         raise ConfigError(f"speed.precision: {speed.precision} needs a CUDA GPU; use fp32 on CPU")
     if speed.precision == "bf16" and cuda_available:
@@ -180,8 +215,10 @@ def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> l
 
         major, minor = torch.cuda.get_device_capability()
         if major < 8:  # bf16 tensor cores arrived with Ampere (compute capability 8.0); a V100 is 7.0
-            raise ConfigError(f"speed.precision: bf16 needs an Ampere or newer GPU, this one has compute capability "
-                              f"{major}.{minor}; use fp16 (dynamic loss scaling) on V100")
+            raise ConfigError(
+                f"speed.precision: bf16 needs an Ampere or newer GPU, this one has compute capability "
+                f"{major}.{minor}; use fp16 (dynamic loss scaling) on V100"
+            )
     names = [s.name for s in cfg.stages]
     if len(set(names)) != len(names):
         raise ConfigError(f"stages[].name: names {names} repeat; give each stage its own name")
@@ -199,16 +236,40 @@ def scheduler_config(stage: StageConfig) -> dict:
     """
     warmup = max(1, stage.warmup_steps)
     if stage.lr_schedule == "warmup_linear":
-        return {"type": "WarmupDecayLR", "params": {"warmup_min_lr": 0.0, "warmup_max_lr": stage.lr, "warmup_num_steps": warmup,
-                                                    "total_num_steps": stage.steps, "warmup_type": "linear"}}
+        return {
+            "type": "WarmupDecayLR",
+            "params": {
+                "warmup_min_lr": 0.0,
+                "warmup_max_lr": stage.lr,
+                "warmup_num_steps": warmup,
+                "total_num_steps": stage.steps,
+                "warmup_type": "linear",
+            },
+        }
     if stage.lr_schedule == "warmup_constant":
-        return {"type": "WarmupLR", "params": {"warmup_min_lr": 0.0, "warmup_max_lr": stage.lr, "warmup_num_steps": warmup,
-                                               "warmup_type": "linear"}}
+        return {
+            "type": "WarmupLR",
+            "params": {
+                "warmup_min_lr": 0.0,
+                "warmup_max_lr": stage.lr,
+                "warmup_num_steps": warmup,
+                "warmup_type": "linear",
+            },
+        }
     if stage.lr_schedule == "warmup_cosine":
-        return {"type": "WarmupCosineLR", "params": {"total_num_steps": stage.steps, "warmup_min_ratio": 0.0,
-                                                     "warmup_num_steps": warmup, "cos_min_ratio": 0.0001,
-                                                     "warmup_type": "linear"}}
-    raise ConfigError(f"lr_schedule: {stage.lr_schedule!r} is unknown; use warmup_linear, warmup_constant or warmup_cosine")
+        return {
+            "type": "WarmupCosineLR",
+            "params": {
+                "total_num_steps": stage.steps,
+                "warmup_min_ratio": 0.0,
+                "warmup_num_steps": warmup,
+                "cos_min_ratio": 0.0001,
+                "warmup_type": "linear",
+            },
+        }
+    raise ConfigError(
+        f"lr_schedule: {stage.lr_schedule!r} is unknown; use warmup_linear, warmup_constant or warmup_cosine"
+    )
 
 
 PLANS_DIR = Path(__file__).parent / "plans"

@@ -1,4 +1,5 @@
 """Notebook views of pretraining: the stage plan as a table and a figure, the loss curves (also the live view's)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,10 +29,22 @@ def plan_table(cfg: PretrainConfig | dict | str, speed: SpeedConfig | dict | Non
     cfg = cfgmod.load(PretrainConfig, cfg)
     speed = cfgmod.load(SpeedConfig, speed)
     accum = validate(cfg, speed, torch.cuda.is_available())
-    return pd.DataFrame([{"stage": s.name, "seq_len": s.seq_len, "global_batch": s.global_batch,
-                          "micro_batch": s.micro_batch, "accumulation": a, "steps": s.steps, "lr": s.lr,
-                          "strategy": s.mask.label, "tokens": s.steps * s.global_batch * s.seq_len}
-                         for s, a in zip(cfg.stages, accum)])
+    return pd.DataFrame(
+        [
+            {
+                "stage": s.name,
+                "seq_len": s.seq_len,
+                "global_batch": s.global_batch,
+                "micro_batch": s.micro_batch,
+                "accumulation": a,
+                "steps": s.steps,
+                "lr": s.lr,
+                "strategy": s.mask.label,
+                "tokens": s.steps * s.global_batch * s.seq_len,
+            }
+            for s, a in zip(cfg.stages, accum)
+        ]
+    )
 
 
 def plot_losses(metrics: pd.DataFrame, right: str = "mlm_accuracy", pyplot: bool = True):
@@ -70,8 +83,9 @@ def plot_plan(plan: PretrainConfig | Mapping[str, Any] | str | Path):
 
     cfg = resolve_plan(plan)
     setup_cjk_font()
-    fig, (ax_len, ax_batch, ax_mix) = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True,
-                                                    gridspec_kw={"height_ratios": [1, 1, 1.4]})
+    fig, (ax_len, ax_batch, ax_mix) = plt.subplots(
+        3, 1, figsize=(10, 6.5), sharex=True, gridspec_kw={"height_ratios": [1, 1, 1.4]}
+    )
     xs, seq, batch, shares = [], [], [], []  # segment edges: (start, end) global steps with constant settings
     start, total = 0, sum(stage.steps for stage in cfg.stages)
     for i, stage in enumerate(cfg.stages):
@@ -84,8 +98,15 @@ def plot_plan(plan: PretrainConfig | Mapping[str, Any] | str | Path):
         for ax in (ax_len, ax_batch, ax_mix):
             ax.axvspan(start, start + stage.steps, color="0.92" if i % 2 == 0 else "0.84", zorder=0)
         label = f"{i + 1}: {stage.name}" if stage.steps >= 0.15 * total else f"{i + 1}"  # narrow stage: its number
-        ax_len.text(start + stage.steps / 2, 1.02, label, transform=ax_len.get_xaxis_transform(),
-                    ha="center", va="bottom", fontsize=9)
+        ax_len.text(
+            start + stage.steps / 2,
+            1.02,
+            label,
+            transform=ax_len.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
         start += stage.steps
     ax_len.plot(xs, seq, color="C0")
     ax_len.set(ylabel="序列长度 seq len", ylim=(0, max(seq) * 1.15))

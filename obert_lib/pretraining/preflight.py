@@ -4,6 +4,7 @@ A corpus folder is what `obert preprocess` writes (tokenizer/ and shards/*.parqu
 UserError naming the key and the fix, never a lookup on the Hugging Face Hub. Each stage needs at least
 one micro-batch per data-parallel rank of its sequences (packed ones when the stage packs).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,10 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
 
 def _fix(corpus_dir: Path) -> str:
-    return (f"run `obert preprocess --output {corpus_dir}` first, or point corpus_dir at a corpus folder "
-            f"(`obert pretrain --set corpus_dir=PATH`)")
+    return (
+        f"run `obert preprocess --output {corpus_dir}` first, or point corpus_dir at a corpus folder "
+        f"(`obert pretrain --set corpus_dir=PATH`)"
+    )
 
 
 def check_corpus(corpus_dir: str | Path) -> Path:
@@ -30,8 +33,10 @@ def check_corpus(corpus_dir: str | Path) -> Path:
         raise UserError(f"corpus_dir: {path} is a file, not a corpus folder; {_fix(path)}")
     tokenizer = path / "tokenizer"
     if not any((tokenizer / name).is_file() for name in TOKENIZER_FILES):
-        raise UserError(f"corpus_dir: {path} has no tokenizer ({tokenizer}/tokenizer.json or vocab.txt), so it is not "
-                        f"a corpus folder written by `obert preprocess`; {_fix(path)}")
+        raise UserError(
+            f"corpus_dir: {path} has no tokenizer ({tokenizer}/tokenizer.json or vocab.txt), so it is not "
+            f"a corpus folder written by `obert preprocess`; {_fix(path)}"
+        )
     if not any((path / "shards").glob("*.parquet")):
         raise UserError(f"corpus_dir: {path}/shards holds no .parquet shards; {_fix(path)}")
     return path
@@ -72,11 +77,13 @@ def check_stage_sizes(cfg: PretrainConfig, rows: list[dict[str, Any]], data_para
             have = sum(1 for _ in pack_rows(rows, stage_room(stage), stage.packing))
         if have >= need:
             continue
-        what = ("paragraphs" if stage.packing == "none"
-                else f"sequences packed ({stage.packing}) to {stage.seq_len} tokens")
+        what = (
+            "paragraphs" if stage.packing == "none" else f"sequences packed ({stage.packing}) to {stage.seq_len} tokens"
+        )
         ranks = f" x data_parallel_size {data_parallel_size}" if data_parallel_size > 1 else ""
         raise UserError(
             f"stages[{i}] ({stage.name}): the corpus gives {have} {what}, fewer than one micro-batch "
             f"(micro_batch {stage.micro_batch}{ranks} = {need}); lower stages[{i}].micro_batch (and global_batch) to "
             f"at most {max(1, have // data_parallel_size)}, use packing none, or preprocess a larger corpus "
-            f"({cfg.corpus_dir})")
+            f"({cfg.corpus_dir})"
+        )

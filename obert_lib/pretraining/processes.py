@@ -3,6 +3,7 @@
 `build_command` runs the same entry point as `obert pretrain --plan PLAN --output DIR [--resume]`: one
 process (CPU or one GPU), or the DeepSpeed launcher around it for several GPUs or a hostfile.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,8 +88,14 @@ def _speed_args(speed: SpeedConfig) -> list[str]:
     return args
 
 
-def build_command(plan_file: str | Path, output_dir: str | Path, speed: SpeedConfig, resume: bool = False,
-                  gpus: int | None = None, hostfile: str | Path | None = None) -> list[str]:
+def build_command(
+    plan_file: str | Path,
+    output_dir: str | Path,
+    speed: SpeedConfig,
+    resume: bool = False,
+    gpus: int | None = None,
+    hostfile: str | Path | None = None,
+) -> list[str]:
     """The command launch() runs: `python -m obert_lib.cli pretrain ...`, under `deepspeed` for several processes."""
     entry = ["pretrain", "--plan", str(plan_file), "--output", str(output_dir), *_speed_args(speed)]
     if resume:
@@ -114,8 +121,15 @@ def _child_env() -> dict[str, str]:
 
 def start(cmd: list[str], output_dir: Path, log) -> subprocess.Popen:
     """`cmd` in its own session (a process group to signal), stdout and stderr into `log`, registered here."""
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=os.getcwd(),
-                            env=_child_env(), start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=os.getcwd(),
+        env=_child_env(),
+        start_new_session=True,
+    )
     _PROCESSES[str(output_dir)] = proc
     return proc
 

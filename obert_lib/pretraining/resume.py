@@ -7,6 +7,7 @@ state), so reading one never executes code. `latest.json` names the newest point
 that leads outside checkpoints/resume is refused. DeepSpeed's own checkpoint load unpickles its files:
 resume only runs you trust.
 """
+
 from __future__ import annotations
 
 import base64
@@ -38,10 +39,14 @@ def rng_states(collator) -> dict:
     version, state, gauss = random.getstate()
     numpy_global = np.random.get_state(legacy=False)
     numpy_global["state"] = {"key": numpy_global["state"]["key"].tolist(), "pos": int(numpy_global["state"]["pos"])}
-    return {"format": 1, "torch": _bytes(torch.get_rng_state()),
-            "cuda": _bytes(torch.cuda.get_rng_state()) if torch.cuda.is_available() else None,
-            "collator": collator.rng.bit_generator.state, "python": [version, list(state), gauss],
-            "numpy": numpy_global}
+    return {
+        "format": 1,
+        "torch": _bytes(torch.get_rng_state()),
+        "cuda": _bytes(torch.cuda.get_rng_state()) if torch.cuda.is_available() else None,
+        "collator": collator.rng.bit_generator.state,
+        "python": [version, list(state), gauss],
+        "numpy": numpy_global,
+    }
 
 
 def read_rng_states(point: Path, rank: int) -> dict:
@@ -57,8 +62,10 @@ def read_rng_states(point: Path, rank: int) -> dict:
         try:
             state = torch.load(legacy, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - weights_only refuses anything but tensors and plain data
-            raise UserError(f"resume: {legacy} holds more than tensors and plain data, so it is not loaded "
-                            f"({type(exc).__name__}); resume only runs you trust, from their own folder") from None
+            raise UserError(
+                f"resume: {legacy} holds more than tensors and plain data, so it is not loaded "
+                f"({type(exc).__name__}); resume only runs you trust, from their own folder"
+            ) from None
         return {"format": 0, **state}
     raise UserError(f"resume: {path} is missing from the resume point {point}; resume from an intact run folder")
 
@@ -78,8 +85,10 @@ def set_rng_states(states: dict, collator) -> None:
     version, state, gauss = states["python"]
     random.setstate((version, tuple(state), gauss))
     numpy_global = dict(states["numpy"])
-    numpy_global["state"] = {"key": np.array(numpy_global["state"]["key"], dtype=np.uint32),
-                             "pos": numpy_global["state"]["pos"]}
+    numpy_global["state"] = {
+        "key": np.array(numpy_global["state"]["key"], dtype=np.uint32),
+        "pos": numpy_global["state"]["pos"],
+    }
     np.random.set_state(numpy_global)
 
 
@@ -131,16 +140,20 @@ def resume_point(output_dir: str | Path) -> dict | None:
         raise UserError(f"resume: {latest} is not readable JSON ({exc}); start without --resume") from None
     name = state.get("path", "") if isinstance(state, dict) else None
     if not isinstance(name, str) or (name and not _POINT_NAME.match(name)):
-        raise UserError(f"resume: {latest} points at {name!r}, not a step-N folder of {root}; resume reads only "
-                        "inside its own run folder: restore latest.json or start without --resume")
+        raise UserError(
+            f"resume: {latest} points at {name!r}, not a step-N folder of {root}; resume reads only "
+            "inside its own run folder: restore latest.json or start without --resume"
+        )
     for key in ("stage", "stage_step", "global_step"):
         if not isinstance(state.get(key), int) or isinstance(state.get(key), bool) or state[key] < 0:
             raise UserError(f"resume: {latest} has no valid {key!r}; restore latest.json or start without --resume")
     if name:
         path = (root / name).resolve()
         if not path.is_relative_to(root.resolve()) or not path.is_dir():
-            raise UserError(f"resume: {latest} points at {root / name}, which is not a folder inside {root}; "
-                            "resume reads only inside its own run folder: restore it or start without --resume")
+            raise UserError(
+                f"resume: {latest} points at {root / name}, which is not a folder inside {root}; "
+                "resume reads only inside its own run folder: restore it or start without --resume"
+            )
     state["path"] = str(root / name)
     return state
 
@@ -150,8 +163,10 @@ def mark_stage_done(run_dir: RunDir, stage: int, global_step: int, finished: boo
     the finished stage's mid-stage points are removed (rank 0)."""
     root = run_dir.resume
     root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(root / "latest.json", {"path": "", "stage": stage, "stage_step": 0, "global_step": global_step,
-                                             "finished": finished})
+    write_json_atomic(
+        root / "latest.json",
+        {"path": "", "stage": stage, "stage_step": 0, "global_step": global_step, "finished": finished},
+    )
     for old in root.glob("step-*"):  # mid-stage points of a finished stage are not needed any more
         shutil.rmtree(old, ignore_errors=True)
 
@@ -165,8 +180,10 @@ def check_resume(out: Path, cfg, speed) -> dict:
     if point is None:
         raise FileNotFoundError(f"resume: no resume point under {out}/checkpoints/resume; start without --resume")
     if point.get("finished"):
-        raise cfgmod.ConfigError(f"resume: the run in {out} finished every stage; nothing to resume. Start a new "
-                                 "output_dir (or run without resume to train again from scratch)")
+        raise cfgmod.ConfigError(
+            f"resume: the run in {out} finished every stage; nothing to resume. Start a new "
+            "output_dir (or run without resume to train again from scratch)"
+        )
 
     def comparable(plan: dict) -> dict:  # the same plan whether paths were given relative or absolute
         return {**plan, "output_dir": None, "corpus_dir": str(Path(plan["corpus_dir"]).resolve())}
@@ -174,12 +191,17 @@ def check_resume(out: Path, cfg, speed) -> dict:
     run_dir = RunDir(out)
     saved = json.loads(run_dir.plan_json.read_text(encoding="utf-8"))
     if comparable(saved) != comparable(cfgmod.to_dict(cfg)):
-        raise cfgmod.ConfigError(f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "
-                                 "resume with that plan, or start a new output_dir")
+        raise cfgmod.ConfigError(
+            f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "
+            "resume with that plan, or start a new output_dir"
+        )
     saved_speed = cfgmod.load(SpeedConfig, json.loads(run_dir.speed_json.read_text(encoding="utf-8")))
-    for key, before, now in (("data_parallel_size", saved_speed.data_parallel_size, speed.data_parallel_size),
-                             ("zero_stage", zero_stage(saved_speed), zero_stage(speed))):
+    for key, before, now in (
+        ("data_parallel_size", saved_speed.data_parallel_size, speed.data_parallel_size),
+        ("zero_stage", zero_stage(saved_speed), zero_stage(speed)),
+    ):
         if before != now:  # the data split per rank and the optimiser-state layout depend on these
-            raise cfgmod.ConfigError(f"speed.{key}: the run was started with {before}, now {now}; resume with "
-                                     f"speed.{key}={before}")
+            raise cfgmod.ConfigError(
+                f"speed.{key}: the run was started with {before}, now {now}; resume with speed.{key}={before}"
+            )
     return point

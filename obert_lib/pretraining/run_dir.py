@@ -16,6 +16,7 @@ The trainer writes the folder and the launcher and RunHandle read it (nothing el
 
 Every JSON file is written to a temp file and renamed (os.replace), so a reader never sees half of one.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,22 @@ from pathlib import Path
 
 import pandas as pd
 
-METRIC_COLUMNS = ["global_step", "stage", "stage_name", "stage_step", "seq_len", "global_batch", "strategy", "loss",
-                  "mlm_accuracy", "lr", "tokens", "tokens_per_s", "loss_scale", "mfu"]
+METRIC_COLUMNS = [
+    "global_step",
+    "stage",
+    "stage_name",
+    "stage_step",
+    "seq_len",
+    "global_batch",
+    "strategy",
+    "loss",
+    "mlm_accuracy",
+    "lr",
+    "tokens",
+    "tokens_per_s",
+    "loss_scale",
+    "mfu",
+]
 _PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+")  # a tqdm bar redrawn with '\r' in the log
 
 
@@ -45,8 +60,11 @@ class RunDir:
         self.plan_json, self.speed_json = self.root / "plan.json", self.root / "speed.json"
         self.lock = self.root / "run.lock"
         self.tensorboard = self.root / "tensorboard"
-        self.train_log, self.launch_json, self.launch_plan = (self.root / "train.log", self.root / "launch.json",
-                                                              self.root / "launch_plan.yaml")
+        self.train_log, self.launch_json, self.launch_plan = (
+            self.root / "train.log",
+            self.root / "launch.json",
+            self.root / "launch_plan.yaml",
+        )
         self.checkpoints = self.root / "checkpoints"
         self.resume = self.checkpoints / "resume"
         self.latest_json = self.resume / "latest.json"
@@ -57,8 +75,9 @@ class RunDir:
 
     def stage_checkpoints(self) -> list[Path]:
         """Completed stage checkpoints (not a .tmp, with a config.json), in stage order."""
-        stages = [p for p in self.checkpoints.glob("stage-*")
-                  if not p.name.endswith(".tmp") and (p / "config.json").is_file()]
+        stages = [
+            p for p in self.checkpoints.glob("stage-*") if not p.name.endswith(".tmp") and (p / "config.json").is_file()
+        ]
         return sorted(stages, key=lambda p: int(p.name.split("-")[1]))
 
     def resume_points(self) -> list[Path]:
@@ -99,7 +118,9 @@ class RunDir:
             if self.resume.exists() or self.metrics_csv.exists():
                 logging.getLogger(__name__).warning(
                     "starting afresh in %s: removing the earlier run's metrics, resume points and TensorBoard events "
-                    "(resume=True continues it instead)", self.root)
+                    "(resume=True continues it instead)",
+                    self.root,
+                )
             self.metrics_csv.unlink(missing_ok=True)
             shutil.rmtree(self.resume, ignore_errors=True)
             shutil.rmtree(self.tensorboard, ignore_errors=True)
@@ -168,8 +189,16 @@ class RunStatus:
 
     def __init__(self, run_dir: RunDir, total_steps: int, enabled: bool):
         self.path, self.enabled = run_dir.run_json, enabled
-        self.data = {"pid": os.getpid(), "host": socket.gethostname(), "status": "running", "global_step": 0,
-                     "total_steps": total_steps, "stage": 0, "started": now(), "message": ""}
+        self.data = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "status": "running",
+            "global_step": 0,
+            "total_steps": total_steps,
+            "stage": 0,
+            "started": now(),
+            "message": "",
+        }
 
     def update(self, **fields) -> None:
         self.data.update(fields, updated=now())

@@ -5,6 +5,7 @@ ends (kill -9 included), so a lock left by a dead run is stale by construction a
 names the holder (pid, host, start, command) for the error a second run gets. Under the DeepSpeed
 launcher only rank 0 takes it. Where the filesystem refuses flock, the pid in the file decides instead.
 """
+
 from __future__ import annotations
 
 import errno
@@ -43,9 +44,11 @@ def _describe(holder: dict) -> str:
 
 def _live_error(out: Path, holder: dict) -> LiveRunError:
     pid = holder.get("pid", "PID")
-    return LiveRunError(f"output folder {out} is in use by a live pretraining run ({_describe(holder)}); "
-                        f"wait for it to end, stop it (kill -INT {pid}: it writes a resume point and exits), or choose "
-                        f"another output folder (--output / output_dir)")
+    return LiveRunError(
+        f"output folder {out} is in use by a live pretraining run ({_describe(holder)}); "
+        f"wait for it to end, stop it (kill -INT {pid}: it writes a resume point and exits), or choose "
+        f"another output folder (--output / output_dir)"
+    )
 
 
 def _flock(fd: int) -> bool | None:
@@ -80,8 +83,10 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         if self.output_dir.exists() and not self.output_dir.is_dir():
-            raise UserError(f"output_dir: {self.output_dir} is a file, not a folder; choose another output folder "
-                            f"(--output / output_dir)")
+            raise UserError(
+                f"output_dir: {self.output_dir} is a file, not a folder; choose another output folder "
+                f"(--output / output_dir)"
+            )
         self.output_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -93,10 +98,15 @@ class RunLock:
             os.close(fd)
             raise
         if previous.get("pid"):
-            log.warning("%s: taking over the lock of a run that ended without releasing it (%s)", self.path,
-                        _describe(previous))
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                  "command": " ".join(sys.argv)}
+            log.warning(
+                "%s: taking over the lock of a run that ended without releasing it (%s)", self.path, _describe(previous)
+            )
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "command": " ".join(sys.argv),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
         self.fd = fd

@@ -6,6 +6,7 @@ written, the run ends. A deferred stop not honoured within `grace_s` (a hung ste
 the signal is raised again (StopRun at the next Python instruction), and if even that does not end the
 run within FORCE_S more, `on_abort` records the stop and the process exits with EXIT_INTERRUPTED.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,14 +54,14 @@ class StopRequest:
 
     def _handle(self, signum, frame):
         if self.signal is not None:  # a second signal (or the watchdog's): stop now, the last resume point stays
-            why = (f"and not honoured within {self.grace_s:.0f} s" if self._forced
-                   else f"and then by signal {signum}")
+            why = f"and not honoured within {self.grace_s:.0f} s" if self._forced else f"and then by signal {signum}"
             raise StopRun(self.signal, f"{why}: stopped at once; the last resume point stays as it was")
         self.signal = signum
         if not self._deferred:
             raise StopRun(signum, "while nothing was being trained or written: stopped at once")
-        log.warning("signal %d: stopping after this step (a resume point is written); signal again to stop at once",
-                    signum)
+        log.warning(
+            "signal %d: stopping after this step (a resume point is written); signal again to stop at once", signum
+        )
         self._timer = threading.Timer(self.grace_s, self._overdue)
         self._timer.daemon = True
         self._timer.start()
@@ -69,14 +70,19 @@ class StopRequest:
         """The deferred stop was not honoured within grace_s: raise it again, then, FORCE_S later, exit."""
         if self._honoured.is_set():
             return
-        log.error("the stop requested by signal %s was not honoured within %.0f s (a hung step?); stopping at once",
-                  self.signal, self.grace_s)
+        log.error(
+            "the stop requested by signal %s was not honoured within %.0f s (a hung step?); stopping at once",
+            self.signal,
+            self.grace_s,
+        )
         self._forced = True
         os.kill(os.getpid(), self.signal)
         if self._honoured.wait(FORCE_S):
             return
-        message = (f"stopped by signal {self.signal}: not honoured within {self.grace_s + FORCE_S:.0f} s, the "
-                   "process exited at once; the last resume point stays as it was")
+        message = (
+            f"stopped by signal {self.signal}: not honoured within {self.grace_s + FORCE_S:.0f} s, the "
+            "process exited at once; the last resume point stays as it was"
+        )
         try:
             if self.on_abort is not None:
                 self.on_abort(message)

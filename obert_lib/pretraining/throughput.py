@@ -19,6 +19,7 @@ recomputation (gradient checkpointing) does more work that MFU does not count (t
 FLOPs utilisation). tokens_per_s should count the positions the model computes (padded length x batch);
 counting only non-pad tokens gives a lower, "useful work" MFU.
 """
+
 from __future__ import annotations
 
 # Peak dense (no structured sparsity) FLOP/s per GPU by precision. "fp32" is the plain CUDA-core rate

@@ -4,6 +4,7 @@ run() reads like nanoGPT's train.py or cramming's main_training_process: validat
 data; for each stage build the engine; for each step train, log and maybe write a resume point; save the
 stage. What the run writes into its output folder is run_dir.RunDir's protocol.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -78,8 +79,9 @@ class _Run:
         return self.point["stage"] if self.point else 0
 
     def result(self, status: str = "finished") -> PretrainResult:
-        return PretrainResult(self.run_dir.root, self.checkpoints, pd.DataFrame(self.records), self.parameters,
-                              status=status)
+        return PretrainResult(
+            self.run_dir.root, self.checkpoints, pd.DataFrame(self.records), self.parameters, status=status
+        )
 
 
 @dataclass
@@ -100,8 +102,12 @@ class _Stage:
     bar: Any
 
 
-def run(cfg: PretrainConfig | dict | str | None = None, speed: SpeedConfig | dict | None = None, progress: bool = True,
-        resume: bool = False) -> PretrainResult:
+def run(
+    cfg: PretrainConfig | dict | str | None = None,
+    speed: SpeedConfig | dict | None = None,
+    progress: bool = True,
+    resume: bool = False,
+) -> PretrainResult:
     """Train every stage of the plan; a HF checkpoint (+ DeepSpeed state, resolved plan) after each stage.
 
     resume=True continues a stopped or killed run in `output_dir` from its latest resume point, at the
@@ -180,8 +186,10 @@ def _prepare_run_dir(run: _Run) -> None:
     logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
     single_process_env()
     if int(os.environ["WORLD_SIZE"]) != run.speed.data_parallel_size:
-        raise cfgmod.ConfigError(f"speed.data_parallel_size: {run.speed.data_parallel_size} but the launcher started "
-                                 f"{os.environ['WORLD_SIZE']} processes; make them equal")
+        raise cfgmod.ConfigError(
+            f"speed.data_parallel_size: {run.speed.data_parallel_size} but the launcher started "
+            f"{os.environ['WORLD_SIZE']} processes; make them equal"
+        )
     run.run_dir.checkpoints.mkdir(parents=True, exist_ok=True)
     if run.rank == 0:
         cfgmod.save(run.cfg, run.run_dir.plan_json)
@@ -189,7 +197,7 @@ def _prepare_run_dir(run: _Run) -> None:
         run.records += run.run_dir.reset(keep_until_step=run.point["global_step"] if run.point else None)
     run.global_step = run.point["global_step"] if run.point else 0
     run.status.update(global_step=run.global_step)
-    finished = run.cfg.stages[:run.first_stage]  # stages a resumed run does not train again
+    finished = run.cfg.stages[: run.first_stage]  # stages a resumed run does not train again
     run.checkpoints += [run.run_dir.stage_checkpoint(i, st.name) for i, st in enumerate(finished)]
 
 
@@ -207,27 +215,44 @@ def _start_stage(run: _Run, si: int, model) -> _Stage:
     synonyms = None
     if stage.mask.synonym.enabled and stage.mask.synonym.source == "embeddings":
         # neighbours in the input embeddings the stage starts from (the previous stage's, when warm-started)
-        synonyms = SynonymTable.from_embeddings(model.get_input_embeddings().weight.detach().float().cpu().numpy(),
-                                                corpus_words(run.rows), stage.mask.synonym.top_k,
-                                                stage.mask.synonym.temperature)
+        synonyms = SynonymTable.from_embeddings(
+            model.get_input_embeddings().weight.detach().float().cpu().numpy(),
+            corpus_words(run.rows),
+            stage.mask.synonym.top_k,
+            stage.mask.synonym.temperature,
+        )
     torch.manual_seed(cfg.seed + si)
     engine, optimizer = build_engine(model, stage, run.speed, accum)
     flops_per_token = model_flops_per_token(run.parameters, cfg.model.layers, cfg.model.hidden, stage.seq_len)
     peak = peak_flops(torch.cuda.get_device_name(), run.speed.precision) if torch.cuda.is_available() else None
     knowledge = KnowledgeSegments.from_corpus(run.corpus_dir, run.tokenizer) if stage.mask.knowledge.enabled else None
-    collator = MaskingCollator(run.tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge,
-                               synonyms=synonyms)
+    collator = MaskingCollator(
+        run.tokenizer, stage.mask, stage.seq_len, seed=cfg.seed * 1000 + si, knowledge=knowledge, synonyms=synonyms
+    )
     if start_step:
         engine.load_checkpoint(run.point["path"] + "/deepspeed", tag="resume")
         set_rng_states(run.resumed_rng, collator)
-    batches = _batches(stage_rows(run.rows, stage), stage.micro_batch, collator, seed=cfg.seed * 1000 + si,
-                       rank=run.rank, world=run.speed.data_parallel_size, start=start_step * accum)
+    batches = _batches(
+        stage_rows(run.rows, stage),
+        stage.micro_batch,
+        collator,
+        seed=cfg.seed * 1000 + si,
+        rank=run.rank,
+        world=run.speed.data_parallel_size,
+        start=start_step * accum,
+    )
     engine.train()
-    bar = tqdm(range(start_step, stage.steps), desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}",
-               disable=not run.progress or run.rank != 0, initial=start_step, total=stage.steps)
+    bar = tqdm(
+        range(start_step, stage.steps),
+        desc=f"stage {si + 1}/{len(cfg.stages)} {stage.name}",
+        disable=not run.progress or run.rank != 0,
+        initial=start_step,
+        total=stage.steps,
+    )
     run.stop.defer(True)  # from here a signal waits for the end of the step (and a resume point)
-    return _Stage(si, stage, accum, engine, optimizer, collator, batches, TrainingGuard(), flops_per_token, peak,
-                  start_step, bar)
+    return _Stage(
+        si, stage, accum, engine, optimizer, collator, batches, TrainingGuard(), flops_per_token, peak, start_step, bar
+    )
 
 
 def _train_step(run: _Run, stage: _Stage, step: int) -> dict:
@@ -240,22 +265,36 @@ def _train_step(run: _Run, stage: _Stage, step: int) -> dict:
     lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
     stage.collator.set_step(step)  # a mask schedule counts this stage's optimiser steps
     for _ in range(stage.accumulation):
-        loss, n_correct, n_targets, n_tokens = _micro_step(engine, next(stage.batches), stage.guard,
-                                                           run.global_step + 1)
+        loss, n_correct, n_targets, n_tokens = _micro_step(
+            engine, next(stage.batches), stage.guard, run.global_step + 1
+        )
         losses.append(loss)
         correct, targets, tokens = correct + n_correct, targets + n_targets, tokens + n_tokens
     run.global_step += 1
     # over all ranks: the guard and the metrics see the whole global batch, not rank 0's share
     loss_sum, n_loss, correct, targets, tokens = sum_over_ranks(
-        [float(np.sum(losses)), len(losses), correct, targets, tokens], engine.device)
+        [float(np.sum(losses)), len(losses), correct, targets, tokens], engine.device
+    )
     dt = time.perf_counter() - t0
     st = stage.config
-    record = {"global_step": run.global_step, "stage": stage.index + 1, "stage_name": st.name, "stage_step": step + 1,
-              "seq_len": st.seq_len, "global_batch": st.global_batch, "strategy": st.mask.label,
-              "loss": loss_sum / n_loss, "mlm_accuracy": correct / max(1, targets), "lr": lr, "tokens": int(tokens),
-              "tokens_per_s": tokens / dt, "loss_scale": loss_scale(engine),
-              "mfu": mfu(tokens / dt, stage.flops_per_token, stage.peak, devices=run.speed.data_parallel_size)
-              if stage.peak else None}
+    record = {
+        "global_step": run.global_step,
+        "stage": stage.index + 1,
+        "stage_name": st.name,
+        "stage_step": step + 1,
+        "seq_len": st.seq_len,
+        "global_batch": st.global_batch,
+        "strategy": st.mask.label,
+        "loss": loss_sum / n_loss,
+        "mlm_accuracy": correct / max(1, targets),
+        "lr": lr,
+        "tokens": int(tokens),
+        "tokens_per_s": tokens / dt,
+        "loss_scale": loss_scale(engine),
+        "mfu": mfu(tokens / dt, stage.flops_per_token, stage.peak, devices=run.speed.data_parallel_size)
+        if stage.peak
+        else None,
+    }
     stage.guard.check(run.global_step, record["loss"], record["loss_scale"])
     return record
 
@@ -305,8 +344,11 @@ def _maybe_save_resume_point(run: _Run, stage: _Stage, step: int) -> bool:
     path = save_resume(stage.engine, run.run_dir, state, stage.collator, run.rank)
     if stop.signal is None:
         return False
-    run.status.update(status="interrupted", message=f"stopped by signal {stop.signal} after step {run.global_step}; "
-                      f"resume point {path}: resume with --resume")
+    run.status.update(
+        status="interrupted",
+        message=f"stopped by signal {stop.signal} after step {run.global_step}; "
+        f"resume point {path}: resume with --resume",
+    )
     stage.bar.close()
     return True
 
@@ -314,8 +356,9 @@ def _maybe_save_resume_point(run: _Run, stage: _Stage, step: int) -> bool:
 def _finish_stage(run: _Run, stage: _Stage) -> None:
     """Save the stage checkpoint, free the engine, and (rank 0) point the next resume at the next stage."""
     stage.bar.close()
-    run.checkpoints.append(save_stage(stage.engine, run.tokenizer, run.cfg, run.speed, stage.index, run.run_dir,
-                                      run.rank))
+    run.checkpoints.append(
+        save_stage(stage.engine, run.tokenizer, run.cfg, run.speed, stage.index, run.run_dir, run.rank)
+    )
     run.stop.agree(stage.engine.device)  # a signal during the save: every rank decides the same
     stage.engine.destroy()  # free this stage's optimiser state before the next stage builds its own
     stage.engine = stage.optimizer = stage.batches = stage.collator = None
@@ -330,11 +373,18 @@ def _record_stage(run: _Run, si: int) -> None:
     mark_stage_done(run.run_dir, si + 1, run.global_step, finished=si + 1 == len(run.cfg.stages))
     stage = run.cfg.stages[si]
     stage_metrics = pd.DataFrame([r for r in run.records if r["stage"] == si + 1])
-    append_result(run.cfg.results_table or run.run_dir.root / "results.csv", f"pretrain/{stage.name}", run.cfg.seed,
-                  run.data_hash, {"model": cfgmod.to_dict(run.cfg.model), "stage": cfgmod.to_dict(stage)},
-                  {"final_loss": float(stage_metrics["loss"].tail(5).mean()),
-                   "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
-                   "tokens_per_s": float(stage_metrics["tokens_per_s"].median())})
+    append_result(
+        run.cfg.results_table or run.run_dir.root / "results.csv",
+        f"pretrain/{stage.name}",
+        run.cfg.seed,
+        run.data_hash,
+        {"model": cfgmod.to_dict(run.cfg.model), "stage": cfgmod.to_dict(stage)},
+        {
+            "final_loss": float(stage_metrics["loss"].tail(5).mean()),
+            "final_mlm_accuracy": float(stage_metrics["mlm_accuracy"].tail(5).mean()),
+            "tokens_per_s": float(stage_metrics["tokens_per_s"].median()),
+        },
+    )
 
 
 def _stop_after_stage(run: _Run, si: int) -> bool:
@@ -344,22 +394,33 @@ def _stop_after_stage(run: _Run, si: int) -> bool:
     if run.stop.signal is None or not more:
         return False
     run.stop.honour()
-    run.status.update(status="interrupted",
-                      message=f"stopped by signal {run.stop.signal} after stage {si + 1}; resume with --resume")
+    run.status.update(
+        status="interrupted", message=f"stopped by signal {run.stop.signal} after stage {si + 1}; resume with --resume"
+    )
     return True
 
 
 def _stopped(run: _Run, exc: StopRun) -> PretrainResult:
     """A stop that ended the run at once (StopRun): run.json says where it can resume from."""
     latest = resume_point(run.run_dir.root)
-    where = (f"resume point at step {latest['global_step']}: resume with --resume" if latest
-             and not latest.get("finished") else "no resume point: start again")
+    where = (
+        f"resume point at step {latest['global_step']}: resume with --resume"
+        if latest and not latest.get("finished")
+        else "no resume point: start again"
+    )
     run.status.update(status="interrupted", message=f"{exc}; {where}")
     return run.result("interrupted")
 
 
-def _batches(rows: list[dict], micro_batch: int, collator: MaskingCollator, seed: int, rank: int = 0, world: int = 1,
-             start: int = 0):
+def _batches(
+    rows: list[dict],
+    micro_batch: int,
+    collator: MaskingCollator,
+    seed: int,
+    rank: int = 0,
+    world: int = 1,
+    start: int = 0,
+):
     """Endless micro-batches from micro-batch index `start`: epoch e is permutation (seed, e), same on every rank.
 
     Each epoch's order depends only on (seed, epoch), so a resumed run jumps straight to the batch it

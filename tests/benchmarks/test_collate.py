@@ -1,4 +1,6 @@
-"""`obert bench collate` on the sample corpus: every config at both lengths, a table and a final ratio line (no timing limits)."""
+"""`obert bench collate` on the sample corpus: every config at both lengths, a table and a final ratio line
+(no timing limits)."""
+
 from obert_lib.benchmarks import collate as bench
 from obert_lib.masking import STRATEGIES
 

@@ -1,8 +1,10 @@
-"""`obert bench train` on the sample corpus with the tiny preset: both models, a table, a final ratio line (no timing limits)."""
+"""`obert bench train` on the sample corpus with the tiny preset: both models, a table, a final ratio line
+(no timing limits)."""
+
 import re
 
-from obert_lib.cli import build_parser
 from obert_lib.benchmarks import train as bench
+from obert_lib.cli import build_parser
 
 
 def test_bench_train_runs_both_models_and_ends_with_ratio(sample_corpus, capsys):
@@ -26,7 +28,15 @@ def test_bench_train_runs_both_models_and_ends_with_ratio(sample_corpus, capsys)
 
 
 def test_cli_registers_bench_train():
-    args = build_parser().parse_args(["bench", "train", "--preset", "tiny", "--steps", "2", "--warmup", "1",
-                                      "--micro-batch", "8", "--seq-len", "64"])
-    assert (args.what, args.preset, args.steps, args.warmup, args.micro_batch, args.seq_len) == ("train", "tiny", 2, 1, 8, 64)
+    args = build_parser().parse_args(
+        ["bench", "train", "--preset", "tiny", "--steps", "2", "--warmup", "1", "--micro-batch", "8", "--seq-len", "64"]
+    )
+    assert (args.what, args.preset, args.steps, args.warmup, args.micro_batch, args.seq_len) == (
+        "train",
+        "tiny",
+        2,
+        1,
+        8,
+        64,
+    )
     assert args.precision is None and args.zero_stage == 2

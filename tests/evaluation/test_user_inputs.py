@@ -1,4 +1,5 @@
 """Zero-shot and fine-tuning on what users actually pass: shared output folders, bad checkpoints, bad splits."""
+
 from __future__ import annotations
 
 import json
@@ -44,11 +45,16 @@ def edit_config(ckpt: Path, **changes) -> None:
 
 # --- finding 4: zero-shot runs sharing an output folder -------------------------------------------------------
 
+
 def test_zero_shot_runs_of_other_tasks_and_splits_share_a_folder_without_overwriting(tiny_checkpoint, tmp_path):
     ckpt = str(tiny_checkpoint.checkpoints[-1])
     runs = [("eprstmt", "dev_0"), ("eprstmt", "train_0"), ("bustm", "dev_0")]
-    results = {run: evaluation.run({"checkpoint": ckpt, "task": run[0], "split": run[1], "output_dir": str(tmp_path)},
-                                   progress=False) for run in runs}
+    results = {
+        run: evaluation.run(
+            {"checkpoint": ckpt, "task": run[0], "split": run[1], "output_dir": str(tmp_path)}, progress=False
+        )
+        for run in runs
+    }
     for (task, split), result in results.items():
         assert result.output_dir == tmp_path / task / split
         saved = json.loads((result.output_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -82,12 +88,14 @@ def test_concurrent_appends_to_one_results_table_keep_every_row(tmp_path):
 
 # --- checkpoints that cannot be used: one line naming them, before any work -----------------------------------
 
+
 @pytest.mark.parametrize("command", ["zeroshot", "finetune"])
 def test_broken_config_json_names_file_line_and_column(capsys, checkpoint_copy, tmp_path, command):
     text = (checkpoint_copy / "config.json").read_text(encoding="utf-8")
     (checkpoint_copy / "config.json").write_text(text[: len(text) // 2], encoding="utf-8")
-    line = one_line_error(capsys, [command, "--set", f"checkpoint={checkpoint_copy}",
-                                   "--set", f"output_dir={tmp_path / 'out'}"], command)
+    line = one_line_error(
+        capsys, [command, "--set", f"checkpoint={checkpoint_copy}", "--set", f"output_dir={tmp_path / 'out'}"], command
+    )
     assert f"{checkpoint_copy}/config.json:" in line and "broken JSON" in line
     assert not (tmp_path / "out").exists()
 
@@ -95,8 +103,9 @@ def test_broken_config_json_names_file_line_and_column(capsys, checkpoint_copy, 
 @pytest.mark.parametrize("command", ["zeroshot", "finetune"])
 def test_vocabulary_smaller_than_the_tokenizer_is_refused(capsys, checkpoint_copy, tmp_path, command):
     edit_config(checkpoint_copy, vocab_size=100)
-    line = one_line_error(capsys, [command, "--set", f"checkpoint={checkpoint_copy}",
-                                   "--set", f"output_dir={tmp_path / 'out'}"], command)
+    line = one_line_error(
+        capsys, [command, "--set", f"checkpoint={checkpoint_copy}", "--set", f"output_dir={tmp_path / 'out'}"], command
+    )
     assert "vocab_size is 100" in line and "the tokenizer has" in line
     assert not (tmp_path / "out").exists()
 
@@ -108,18 +117,22 @@ def test_a_checkpoint_without_a_masked_lm_head_is_refused_for_zero_shot(capsys, 
     OBertForSequenceClassification.from_pretrained(checkpoint_copy, num_labels=2).save_pretrained(classifier)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(checkpoint_copy / name, classifier / name)
-    line = one_line_error(capsys, ["zeroshot", "--set", f"checkpoint={classifier}",
-                                   "--set", f"output_dir={tmp_path / 'out'}"], "zeroshot")
+    line = one_line_error(
+        capsys, ["zeroshot", "--set", f"checkpoint={classifier}", "--set", f"output_dir={tmp_path / 'out'}"], "zeroshot"
+    )
     assert "OBertForSequenceClassification" in line and "masked-LM head" in line
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("damage,needle", [
-    ("model_type", "model_type 'gpt2'"),
-    ("weights", "holds no weights"),
-    ("tokenizer", "holds no tokenizer"),
-    ("file", "is a file"),
-])
+@pytest.mark.parametrize(
+    "damage,needle",
+    [
+        ("model_type", "model_type 'gpt2'"),
+        ("weights", "holds no weights"),
+        ("tokenizer", "holds no tokenizer"),
+        ("file", "is a file"),
+    ],
+)
 def test_other_unusable_checkpoints_are_one_line(capsys, checkpoint_copy, tmp_path, damage, needle):
     target = checkpoint_copy
     if damage == "model_type":
@@ -130,15 +143,16 @@ def test_other_unusable_checkpoints_are_one_line(capsys, checkpoint_copy, tmp_pa
         (checkpoint_copy / "tokenizer.json").unlink()
     else:
         target = checkpoint_copy / "model.safetensors"
-    line = one_line_error(capsys, ["zeroshot", "--set", f"checkpoint={target}",
-                                   "--set", f"output_dir={tmp_path / 'out'}"], "zeroshot")
+    line = one_line_error(
+        capsys, ["zeroshot", "--set", f"checkpoint={target}", "--set", f"output_dir={tmp_path / 'out'}"], "zeroshot"
+    )
     assert needle in line
 
 
 # --- FewCLUE split files --------------------------------------------------------------------------------------
 
-def _task_dir(tmp_path: Path, lines: list[str], task: str = "eprstmt", split: str = "dev_0",
-              prefix: str = "") -> Path:
+
+def _task_dir(tmp_path: Path, lines: list[str], task: str = "eprstmt", split: str = "dev_0", prefix: str = "") -> Path:
     folder = tmp_path / "fewclue" / task
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{split}.json").write_text(prefix + "\n".join(lines) + "\n", encoding="utf-8")
@@ -158,13 +172,16 @@ def test_rows_are_split_on_newline_only(tmp_path):
     assert load_split("eprstmt", data_dir, "dev_0") == [row]
 
 
-@pytest.mark.parametrize("lines,needle", [
-    (['{"id": 1, "sentence": "好", "label": "Positive"}', '{"id": 2, "sentence": '], ":2: not a JSON line"),
-    (['[1, 2]'], ":1: a JSON list"),
-    (['{"id": 1, "text": "好", "label": "Positive"}'], ":1: missing text field(s) ['sentence']; the row has"),
-    (['{"id": 1, "sentence": "好", "label": "positive"}'], ":1: label 'positive' is not one of"),
-    ([""], "holds no rows"),
-])
+@pytest.mark.parametrize(
+    "lines,needle",
+    [
+        (['{"id": 1, "sentence": "好", "label": "Positive"}', '{"id": 2, "sentence": '], ":2: not a JSON line"),
+        (["[1, 2]"], ":1: a JSON list"),
+        (['{"id": 1, "text": "好", "label": "Positive"}'], ":1: missing text field(s) ['sentence']; the row has"),
+        (['{"id": 1, "sentence": "好", "label": "positive"}'], ":1: label 'positive' is not one of"),
+        ([""], "holds no rows"),
+    ],
+)
 def test_bad_split_rows_name_file_and_line(tmp_path, lines, needle):
     data_dir = _task_dir(tmp_path, lines)
     with pytest.raises(DataError) as exc:
@@ -173,7 +190,18 @@ def test_bad_split_rows_name_file_and_line(tmp_path, lines, needle):
 
 
 def test_zero_shot_on_an_unlabelled_split_is_refused_not_scored(capsys, tiny_checkpoint, tmp_path):
-    line = one_line_error(capsys, ["zeroshot", "--set", f"checkpoint={tiny_checkpoint.checkpoints[-1]}",
-                                   "--set", "split=test", "--set", f"output_dir={tmp_path / 'out'}"], "zeroshot")
+    line = one_line_error(
+        capsys,
+        [
+            "zeroshot",
+            "--set",
+            f"checkpoint={tiny_checkpoint.checkpoints[-1]}",
+            "--set",
+            "split=test",
+            "--set",
+            f"output_dir={tmp_path / 'out'}",
+        ],
+        "zeroshot",
+    )
     assert "without a label" in line and "test" in line
     assert not (tmp_path / "out").exists()

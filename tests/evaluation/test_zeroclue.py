@@ -22,7 +22,9 @@ def test_build_cloze_places_masks_and_truncates_text_fields():
     assert ids[0] == 1 and ids[-1] == 2 and pos == [1] and ids[1] == 3 and len(ids) == 1 + 1 + 3 + 2 + 1
     ids, pos = build_cloze(tk, "{mask}满意。{sentence}", {"sentence": "好" * 100}, 1, 20)
     assert len(ids) == 20 and ids[pos[0]] == 3
-    ids, _ = build_cloze(tk, "“{sentence1}”与“{sentence2}”的意思{mask}同。", {"sentence1": "甲" * 50, "sentence2": "乙" * 5}, 1, 30)
+    ids, _ = build_cloze(
+        tk, "“{sentence1}”与“{sentence2}”的意思{mask}同。", {"sentence1": "甲" * 50, "sentence2": "乙" * 5}, 1, 30
+    )
     assert len(ids) == 30 and ids.count(10 + ord("乙") % 1000) == 5  # the longer field is cut first
 
 
@@ -36,7 +38,9 @@ def test_sample_splits_load_with_labels():
 
 
 def test_zero_shot_run_writes_metrics_and_config(tiny_checkpoint, tmp_path):
-    r = evaluation.run({"checkpoint": str(tiny_checkpoint.checkpoints[-1]), "output_dir": str(tmp_path)}, progress=False)
+    r = evaluation.run(
+        {"checkpoint": str(tiny_checkpoint.checkpoints[-1]), "output_dir": str(tmp_path)}, progress=False
+    )
     assert r.metrics["n"] == 16 and r.metrics["majority_baseline"] == 0.5
     shares = r.predictions["pred"].value_counts(normalize=True).to_dict()  # the metrics describe the predictions
     assert {label: share for label, share in r.metrics["predicted_share"].items() if share} == shares
@@ -48,9 +52,11 @@ def test_zero_shot_run_writes_metrics_and_config(tiny_checkpoint, tmp_path):
     assert acc == r.metrics["accuracy"]
 
 
-@pytest.mark.parametrize("task,keys", [("eprstmt", {"id", "sentence", "label"}), ("bustm", {"id", "sentence1", "sentence2", "label"})])
+@pytest.mark.parametrize(
+    "task,keys", [("eprstmt", {"id", "sentence", "label"}), ("bustm", {"id", "sentence1", "sentence2", "label"})]
+)
 def test_sample_files_match_real_fewclue_format(task, keys):
-    real = [json.loads(l) for l in open(shared_file(f"fewclue/{task}/dev_0.json"), encoding="utf-8")]
+    real = [json.loads(line) for line in open(shared_file(f"fewclue/{task}/dev_0.json"), encoding="utf-8")]
     sample = load_split(task, "sample:fewclue", "dev_0")
     assert set(real[0]) == keys == set(sample[0])
     assert {r["label"] for r in real} == {r["label"] for r in sample}

@@ -38,7 +38,10 @@ def test_unknown_trick_is_a_config_error():
 def test_ablation_runs_each_variant_and_seed(tiny_checkpoint, tmp_path):
     runs, summary = finetuning.run_ablation(
         {"checkpoint": str(tiny_checkpoint.checkpoints[-1]), "epochs": 1, "output_dir": str(tmp_path)},
-        {"baseline": {"trick": "none"}, "fgm": {"trick": "fgm"}, "rdrop": {"trick": "rdrop"}}, seeds=[0, 1], progress=False)
+        {"baseline": {"trick": "none"}, "fgm": {"trick": "fgm"}, "rdrop": {"trick": "rdrop"}},
+        seeds=[0, 1],
+        progress=False,
+    )
     assert list(runs["variant"]) == ["baseline", "baseline", "fgm", "fgm", "rdrop", "rdrop"]
     assert list(summary["count"]) == [2, 2, 2]
     per_variant = runs.groupby("variant")["eval_accuracy"]  # the summary is the runs' mean and spread per variant

@@ -2,6 +2,7 @@
 
 Before, summaries ran together and were cut mid-word: `…是中国重要的经长江是中国第一长河…`.
 """
+
 import numpy as np
 import pytest
 
@@ -32,11 +33,13 @@ class CharTokenizer:
 
 # rjieba's words: 李白|字|太白|，|号|青莲居士|。|是|唐代|最|著名|的|浪漫主义|诗人|。
 #                 杜甫|字子|美|，|是|唐代|伟大|的|现实主义|诗人|。 · 长江|是|中国|第一|长河|，|全长|六千|三百公里|。
-KB = [KnowledgeEntry(id="P1", name="李白", summary="李白字太白，号青莲居士。是唐代最著名的浪漫主义诗人。"),
-      KnowledgeEntry(id="P2", name="杜甫", summary="杜甫字子美，是唐代伟大的现实主义诗人。"),
-      KnowledgeEntry(id="R1", name="长江", summary="长江是中国第一长河，全长六千三百公里。"),
-      KnowledgeEntry(id="X1", name="浪漫主义", summary="浪漫主义诗人"),
-      KnowledgeEntry(id="Q1", name="他", summary="他说：“我来了。”然后走了。")]
+KB = [
+    KnowledgeEntry(id="P1", name="李白", summary="李白字太白，号青莲居士。是唐代最著名的浪漫主义诗人。"),
+    KnowledgeEntry(id="P2", name="杜甫", summary="杜甫字子美，是唐代伟大的现实主义诗人。"),
+    KnowledgeEntry(id="R1", name="长江", summary="长江是中国第一长河，全长六千三百公里。"),
+    KnowledgeEntry(id="X1", name="浪漫主义", summary="浪漫主义诗人"),
+    KnowledgeEntry(id="Q1", name="他", summary="他说：“我来了。”然后走了。"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +59,14 @@ def segment(kb, ids, budget, max_entries=2):
 def test_entries_apart_and_cut_at_a_sentence_end_else_a_word_end(kb):
     # shares: 李白 15 of 30 - [SEP] -> its first sentence (12); 杜甫 the 17 left -> the word end before 诗人
     assert segment(kb, ["P1", "P2"], 30) == ("李白字太白，号青莲居士。|杜甫字子美，是唐代伟大的现实主义", [True, True])
-    assert segment(kb, ["P2"], 14) == ("杜甫字子美，是唐代伟大的", [True])  # not 杜甫字子美，是唐代伟大的现实 (mid-word)
-    assert segment(kb, ["P2", "R1"], 80) == ("杜甫字子美，是唐代伟大的现实主义诗人。|长江是中国第一长河，全长六千三百公里。",
-                                             [False, False])  # both fit whole: no cut
+    assert segment(kb, ["P2"], 14) == (
+        "杜甫字子美，是唐代伟大的",
+        [True],
+    )  # not 杜甫字子美，是唐代伟大的现实 (mid-word)
+    assert segment(kb, ["P2", "R1"], 80) == (
+        "杜甫字子美，是唐代伟大的现实主义诗人。|长江是中国第一长河，全长六千三百公里。",
+        [False, False],
+    )  # both fit whole: no cut
     assert segment(kb, ["Q1"], 12) == ("他说：“我来了。”", [True])  # a sentence end takes its closing quote along
 
 
@@ -85,7 +93,9 @@ EXPECTED = "上海是位于长江入海口南岸的直辖市，是中国重要�
 def test_view_shows_entries_apart_and_the_cut(previewer):
     view = previewer.mask(SHANGHAI, MaskConfig(knowledge={"enabled": True}), seed=0)
     assert view.knowledge_entries == [("E002", "上海"), ("E011", "长江")] and view.knowledge_cut == [True, True]
-    assert view.knowledge_text() == EXPECTED  # the sample KB's summaries within 48 tokens: 23 + [SEP] + 23 (发源于|青藏)
+    assert (
+        view.knowledge_text() == EXPECTED
+    )  # the sample KB's summaries within 48 tokens: 23 + [SEP] + 23 (发源于|青藏)
     assert view.knowledge_tokens.count("[SEP]") == 1 and len(view.knowledge_tokens) == 47
     html = render_html(view)
     assert html.count('class="obert-cut"') == 2 and html.count('class="obert-knowledge-sep"') == 1

@@ -1,5 +1,6 @@
 """Issue 13: a user's mistake with `obert mask` is one line `obert mask: error: ...` and exit 2, never a traceback,
 and the corpus tokenizer loads from disk only (a missing folder never becomes a Hugging Face Hub request)."""
+
 import json
 import shutil
 
@@ -67,10 +68,14 @@ def test_bad_strategy_mixture_rates_seed_and_text(sample_corpus, capsys):
     one_line_error(capsys, [*corpus, "--synonym", "--synonym-rate", "2"], "synonym.rate: 2.0 must be within [0, 1]")
     one_line_error(capsys, [*corpus, "--seed", "-1"], "seed: -1 must be an integer >= 0")
     assert main(["mask", *corpus, "--text", "  "]) == 2
-    assert capsys.readouterr().err.strip() == "obert mask: error: --text is empty; give the paragraph to mask, " \
-                                              "e.g. --text '北京是中国的首都。'"
+    assert (
+        capsys.readouterr().err.strip() == "obert mask: error: --text is empty; give the paragraph to mask, "
+        "e.g. --text '北京是中国的首都。'"
+    )
 
 
 def test_knowledge_on_a_corpus_without_a_knowledge_base(no_kb_corpus, capsys):
     one_line_error(capsys, ["--corpus", str(no_kb_corpus), "--knowledge"], "without a knowledge_base")
-    assert main(["mask", "--corpus", str(no_kb_corpus), "--text", "北京是中国的首都。"]) == 0  # without --knowledge: fine
+    assert (
+        main(["mask", "--corpus", str(no_kb_corpus), "--text", "北京是中国的首都。"]) == 0
+    )  # without --knowledge: fine

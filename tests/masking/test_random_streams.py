@@ -4,6 +4,7 @@ Before, synonyms, the knowledge segment's width, a mixture's strategy draw and t
 replacements all took numbers from the one generator of the replacement policy, and any with/without
 comparison of an option was confounded. Checked in the previewer (one paragraph) and the collator (a batch).
 """
+
 import json
 
 import numpy as np
@@ -52,8 +53,11 @@ def test_previewer_synonyms_leave_positions_and_other_replacements(previewer, te
         for seed in SEEDS:
             off = previewer.mask(text, MaskConfig(strategy="word", mask_rate=0.17), seed=seed)
             for rate in (0.5, 1.0):
-                on = previewer.mask(text, MaskConfig(strategy="word", mask_rate=0.17,
-                                                     synonym={"enabled": True, "rate": rate}), seed=seed)
+                on = previewer.mask(
+                    text,
+                    MaskConfig(strategy="word", mask_rate=0.17, synonym={"enabled": True, "rate": rate}),
+                    seed=seed,
+                )
                 assert targets(on) == targets(off) and on.units == off.units
                 assert outcome(on, skip=synonym_positions(on)) == outcome(off, skip=synonym_positions(on))
                 used += len(synonym_positions(on))

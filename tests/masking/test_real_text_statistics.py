@@ -1,4 +1,5 @@
 """Issue 4 acceptance on real text: >= 10,000 FewCLUE paragraphs through the corpus stage and the collator."""
+
 import numpy as np
 import pytest
 
@@ -12,9 +13,16 @@ def real(tmp_path_factory):
     inputs = [shared_file("fewclue/tnews/unlabeled.json"), shared_file("fewclue/eprstmt/unlabeled.json")]
     vocab = shared_file("vocab/bert-base-chinese-vocab.txt")
     out = tmp_path_factory.mktemp("real")
-    corpus.run({"inputs": [str(p) for p in inputs], "text_key": "sentence", "output_dir": str(out),
-                "tokenizer": {"vocab_file": str(vocab)}, "quality": {"min_cjk_chars": 8}},
-               corpus.CorpusRuntime(progress=False, workers=2))
+    corpus.run(
+        {
+            "inputs": [str(p) for p in inputs],
+            "text_key": "sentence",
+            "output_dir": str(out),
+            "tokenizer": {"vocab_file": str(vocab)},
+            "quality": {"min_cjk_chars": 8},
+        },
+        corpus.CorpusRuntime(progress=False, workers=2),
+    )
     from transformers import AutoTokenizer
 
     tk = AutoTokenizer.from_pretrained(out / "tokenizer")

@@ -1,11 +1,19 @@
 """Mask rules on hand-written spans with exact expected outcomes, and the collator's layout and determinism."""
+
 import numpy as np
 import pytest
 
 from obert_lib.config import ConfigError
 from obert_lib.config import load as load_config
-from obert_lib.masking import (FALLBACK, STRATEGIES, MaskConfig, MaskingCollator, apply_replacement,
-                               choose_masked_positions, pack_rows)
+from obert_lib.masking import (
+    FALLBACK,
+    STRATEGIES,
+    MaskConfig,
+    MaskingCollator,
+    apply_replacement,
+    choose_masked_positions,
+    pack_rows,
+)
 from obert_lib.masking.strategies import replaceable_ids, stochastic_budget
 
 
@@ -19,15 +27,23 @@ FORCED = {
     # n=20, rate 0.1 -> budget 2: words of 3 do not fit, the only 2-token word does
     "word": (20, 0.1, {"word": [(0, 3), (3, 6), (6, 8), (8, 11)]}, [6, 7]),
     # budget 6: the entity (4), then the only word of <= 2 tokens that does not touch it
-    "entity": (20, 0.3, {"entity": [(10, 14)], "word": [(0, 3), (3, 5), (5, 8), (10, 12), (16, 19)]},
-               [3, 4, 10, 11, 12, 13]),
+    "entity": (
+        20,
+        0.3,
+        {"entity": [(10, 14)], "word": [(0, 3), (3, 5), (5, 8), (10, 12), (16, 19)]},
+        [3, 4, 10, 11, 12, 13],
+    ),
     # budget 4: the 3-token keyword, then one single token (no word of 1 fits? (8, 9) does)
     "keyword": (20, 0.2, {"keyword": [(2, 5), (12, 18)], "word": [(0, 2), (8, 9), (12, 14)]}, [2, 3, 4, 8]),
     # budget 5: phrase of 5 exactly; the 6-token phrase never fits
     "phrase": (20, 0.25, {"phrase": [(0, 6), (10, 15)], "word": [(10, 12)]}, [10, 11, 12, 13, 14]),
     # budget 8: clause (4), phrase (3), then the only 1-token word
-    "clause": (20, 0.4, {"clause": [(0, 4), (10, 20)], "phrase": [(5, 8), (12, 17)], "word": [(5, 6), (9, 10), (12, 14)]},
-               [0, 1, 2, 3, 5, 6, 7, 9]),
+    "clause": (
+        20,
+        0.4,
+        {"clause": [(0, 4), (10, 20)], "phrase": [(5, 8), (12, 17)], "word": [(5, 6), (9, 10), (12, 14)]},
+        [0, 1, 2, 3, 5, 6, 7, 9],
+    ),
 }
 
 
@@ -77,7 +93,9 @@ def test_replacement_split_labels_and_exempt_positions():
     assert abs(np.isin(new, [7, 8]).mean() - 0.1) < 0.01
     exempt = np.zeros_like(masked)
     exempt[:100] = True
-    new2, labels2 = apply_replacement(ids, masked, MaskConfig(), 4, np.array([7]), np.random.default_rng(0), exempt=exempt)
+    new2, labels2 = apply_replacement(
+        ids, masked, MaskConfig(), 4, np.array([7]), np.random.default_rng(0), exempt=exempt
+    )
     assert (new2[:100] == ids[:100]).all() and (labels2[:100] == ids[:100]).all()
     only_mask = MaskConfig(replace_mask=1.0, replace_random=0.0)
     new3, _ = apply_replacement(ids[:50], masked[:50], only_mask, 4, np.array([7]), rng)
@@ -108,8 +126,10 @@ def test_config_errors_name_key_and_fix():
 
 
 def test_mixture_and_schedule_weights():
-    cfg = load_config(MaskConfig, {"mixture": {"word": 3, "clause": 1},
-                                   "schedule": [{"from_step": 100, "mixture": {"phrase": 1, "clause": 1}}]})
+    cfg = load_config(
+        MaskConfig,
+        {"mixture": {"word": 3, "clause": 1}, "schedule": [{"from_step": 100, "mixture": {"phrase": 1, "clause": 1}}]},
+    )
     assert cfg.mixture_at(0) == {"word": 0.75, "clause": 0.25}
     assert cfg.mixture_at(99) == {"word": 0.75, "clause": 0.25}
     assert cfg.mixture_at(100) == {"phrase": 0.5, "clause": 0.5}
@@ -123,7 +143,11 @@ class FakeTokenizer:
     all_special_ids = [0, 1, 2, 3, 4]
 
     def get_vocab(self):
-        names = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"##p{i}" for i in range(5)] + [f"t{i}" for i in range(90)]
+        names = (
+            ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+            + [f"##p{i}" for i in range(5)]
+            + [f"t{i}" for i in range(90)]
+        )
         return {t: i for i, t in enumerate(names)}
 
 
@@ -145,7 +169,7 @@ def test_collator_layout_specials_and_truncation():
     # budget 4 of 8: the clause (4, 12) was cut by truncation and is gone; (0, 4) is exactly the budget
     assert positions(target[0]) == [1, 2, 3, 4]
     assert (b.labels[target] == b.original_ids[target]).all()
-    assert ("clause" in {t for r, t, s, e in b.spans if r == 0})
+    assert "clause" in {t for r, t, s, e in b.spans if r == 0}
 
 
 def test_collator_is_deterministic_per_seed_and_step_schedule():
@@ -199,8 +223,9 @@ def test_collator_in_dataloader_workers_is_deterministic(sample_corpus):
 
     def batches():
         col = MaskingCollator(tk, MaskConfig(strategy="phrase"), max_length=32, seed=0)
-        loader = torch.utils.data.DataLoader(rows, batch_size=16, num_workers=2, collate_fn=col,
-                                             multiprocessing_context="spawn")
+        loader = torch.utils.data.DataLoader(
+            rows, batch_size=16, num_workers=2, collate_fn=col, multiprocessing_context="spawn"
+        )
         return [b["labels"] for b in loader]
 
     torch.manual_seed(0)
@@ -220,16 +245,31 @@ def test_workers_get_their_own_streams_even_after_the_main_process_masked(sample
     row = load_shards(sample_corpus.output_dir).slice(0, 1).to_pylist()[0]
     col = MaskingCollator(tk, MaskConfig(strategy="char", mask_rate=0.3), max_length=64, seed=0)
     col.mask_batch([row])  # the main process draws first: workers must not inherit its generator
-    loader = torch.utils.data.DataLoader([row] * 16, batch_size=8, num_workers=2, collate_fn=col,
-                                         multiprocessing_context="spawn")
+    loader = torch.utils.data.DataLoader(
+        [row] * 16, batch_size=8, num_workers=2, collate_fn=col, multiprocessing_context="spawn"
+    )
     a, b = [batch["labels"] for batch in loader]  # batch 0 from worker 0, batch 1 from worker 1
     assert not (a == b).all()
 
 
 def test_pack_rows_shifts_spans_and_keeps_boundaries():
-    rows = [{"text": "a", "input_ids": [1, 2, 3], "word_spans": [[0, 2]], "clause_spans": [[0, 3]], "knowledge_ids": ["E1"]},
-            {"text": "b", "input_ids": [4, 5], "word_spans": [[0, 1], [1, 2]], "clause_spans": [[0, 2]], "knowledge_ids": ["E1", "E2"]},
-            {"text": "c", "input_ids": [6, 7, 8, 9], "word_spans": [[0, 4]]}]
+    rows = [
+        {
+            "text": "a",
+            "input_ids": [1, 2, 3],
+            "word_spans": [[0, 2]],
+            "clause_spans": [[0, 3]],
+            "knowledge_ids": ["E1"],
+        },
+        {
+            "text": "b",
+            "input_ids": [4, 5],
+            "word_spans": [[0, 1], [1, 2]],
+            "clause_spans": [[0, 2]],
+            "knowledge_ids": ["E1", "E2"],
+        },
+        {"text": "c", "input_ids": [6, 7, 8, 9], "word_spans": [[0, 4]]},
+    ]
     packed = list(pack_rows(rows, max_tokens=6))
     assert [p["input_ids"] for p in packed] == [[1, 2, 3, 4, 5], [6, 7, 8, 9]]
     assert packed[0]["word_spans"] == [[0, 2], [3, 4], [4, 5]]
@@ -249,7 +289,9 @@ def test_first_fit_packing_fills_rows_tighter_and_keeps_every_token():
     first_fit = list(pack_rows(rows, 10, method="first_fit"))
     assert [len(p["input_ids"]) for p in consecutive] == [7, 9, 8, 7]
     assert [len(p["input_ids"]) for p in first_fit] == [10, 10, 10, 1]  # 7+3, 6+4, 5+3+2, 1
-    assert sorted(t for p in first_fit for t in p["input_ids"]) == sorted(t for p in consecutive for t in p["input_ids"])
+    assert sorted(t for p in first_fit for t in p["input_ids"]) == sorted(
+        t for p in consecutive for t in p["input_ids"]
+    )
     assert first_fit[0]["word_spans"] == [[0, 7], [7, 10]] and first_fit[0]["input_ids"] == [0] * 7 + [3] * 3
     with pytest.raises(ValueError, match="method 'best' is unknown"):
         list(pack_rows(rows, 10, method="best"))

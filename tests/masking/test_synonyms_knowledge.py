@@ -1,4 +1,5 @@
 """Synonym tables (lexicon, embeddings), entity linking with disambiguation, and knowledge segments."""
+
 import numpy as np
 import pytest
 
@@ -34,7 +35,9 @@ def ids(text):
 
 def test_lexicon_keeps_same_length_synonyms_weighted(tmp_path):
     lex = tmp_path / "syn.tsv"
-    lex.write_text("word\tsynonym\tweight\n美丽\t漂亮\t3\n美丽\t好看\t1\n美丽\t美\t5\n城市\t都市\t1\n", encoding="utf-8")
+    lex.write_text(
+        "word\tsynonym\tweight\n美丽\t漂亮\t3\n美丽\t好看\t1\n美丽\t美\t5\n城市\t都市\t1\n", encoding="utf-8"
+    )
     table = SynonymTable.from_lexicon(lex, CharTokenizer("美丽漂亮好看城市都"))
     tk = CharTokenizer("美丽漂亮好看城市都")
     key = tuple(tk.ids[c] for c in "美丽")
@@ -85,8 +88,10 @@ def test_embedding_neighbours_by_cosine():
 
 
 def test_corpus_words_counts_word_spans():
-    rows = [{"input_ids": [10, 11, 12, 10, 11], "word_spans": [[0, 2], [2, 3], [3, 5]]},
-            {"input_ids": [12], "word_spans": [[0, 1]]}]
+    rows = [
+        {"input_ids": [10, 11, 12, 10, 11], "word_spans": [[0, 2], [2, 3], [3, 5]]},
+        {"input_ids": [12], "word_spans": [[0, 1]]},
+    ]
     assert corpus_words(rows, min_count=2) == [(10, 11), (12,)]
 
 
@@ -108,11 +113,24 @@ def test_collator_shows_a_synonym_and_keeps_the_label():
 
 
 # summaries by rjieba's words: 苹果|是|一种|水果|。|果实|很甜|。 · 苹果公司|发布|手机 · 北京|是|中国|首都
-KB = [KnowledgeEntry(id="F1", name="苹果", type="fruit", description="一种水果，蔷薇科植物的果实",
-                     summary="苹果是一种水果。果实很甜。"),
-      KnowledgeEntry(id="C1", name="苹果公司", aliases=["苹果"], type="company", description="美国科技公司，发布手机",
-                     summary="苹果公司发布手机"),
-      KnowledgeEntry(id="B1", name="北京", description="中国首都", summary="北京是中国首都")]
+KB = [
+    KnowledgeEntry(
+        id="F1",
+        name="苹果",
+        type="fruit",
+        description="一种水果，蔷薇科植物的果实",
+        summary="苹果是一种水果。果实很甜。",
+    ),
+    KnowledgeEntry(
+        id="C1",
+        name="苹果公司",
+        aliases=["苹果"],
+        type="company",
+        description="美国科技公司，发布手机",
+        summary="苹果公司发布手机",
+    ),
+    KnowledgeEntry(id="B1", name="北京", description="中国首都", summary="北京是中国首都"),
+]
 
 
 def test_ambiguous_names_resolve_by_description_overlap():
@@ -140,8 +158,12 @@ def test_knowledge_segment_shares_the_budget():
 
 def test_collator_knowledge_layout_and_token_types():
     ks = KnowledgeSegments(KB, TK)
-    row = {"input_ids": list(ids("北京首都中国城市")), "word_spans": [[0, 2], [2, 4], [4, 6], [6, 8]],
-           "entity_spans": [[0, 2]], "knowledge_ids": ["B1"]}
+    row = {
+        "input_ids": list(ids("北京首都中国城市")),
+        "word_spans": [[0, 2], [2, 4], [4, 6], [6, 8]],
+        "entity_spans": [[0, 2]],
+        "knowledge_ids": ["B1"],
+    }
     cfg = MaskConfig(strategy="entity", mask_rate=0.25, knowledge={"enabled": True, "summary_budget": 4})
     b = MaskingCollator(TK, cfg, 32, seed=0, knowledge=ks).mask_batch([row, {**row, "knowledge_ids": []}])
     assert b.original_ids[0].tolist() == [2, *ids("北京首都中国城市"), 3, *ids("北京是"), 3]  # cut after the word 是

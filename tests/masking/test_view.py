@@ -1,4 +1,5 @@
 """Notebook 02's library side: the previewer, the widget driven from Python, POS counts, figures and their export."""
+
 import re
 import warnings
 
@@ -6,9 +7,23 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from obert_lib.masking import (STRATEGIES, MaskConfig, MaskControls, MaskPreviewer, export_button, export_figures,
-                               mask_widget, masked_pos_counts, masked_pos_distribution, plot_masked_pos,
-                               plot_span_lengths, render_controls, span_length_table, strategy_comparison, token_pos)
+from obert_lib.masking import (
+    STRATEGIES,
+    MaskConfig,
+    MaskControls,
+    MaskPreviewer,
+    export_button,
+    export_figures,
+    mask_widget,
+    masked_pos_counts,
+    masked_pos_distribution,
+    plot_masked_pos,
+    plot_span_lengths,
+    render_controls,
+    span_length_table,
+    strategy_comparison,
+    token_pos,
+)
 
 matplotlib.use("Agg")
 
@@ -18,8 +33,10 @@ TEXT = "李白是唐代著名的浪漫主义诗人，他与杜甫并称李杜。
 CAPITAL = "北京是中国的首都，也是政治和文化的中心。"
 PRETTY = "她很美丽。"  # words 她|很|美丽; 美丽 has synonyms 漂亮 / 秀丽 / 美好 in the sample lexicon
 
-_TOKEN = re.compile(r'<span class="obert-tok(?: obert-(\w+))?" data-type="(\w*)"[^>]*>'
-                    r'(?:<ruby>(.*?)<rt>(.*?)</rt></ruby>|(.*?))</span>')
+_TOKEN = re.compile(
+    r'<span class="obert-tok(?: obert-(\w+))?" data-type="(\w*)"[^>]*>'
+    r"(?:<ruby>(.*?)<rt>(.*?)</rt></ruby>|(.*?))</span>"
+)
 
 
 def tokens(html):
@@ -60,8 +77,17 @@ def test_view_records_span_types_units_and_knowledge(previewer):
     assert v.knowledge_entries == [("E001", "北京")]
     assert "".join(v.knowledge_tokens).startswith("北京是中华人民共和国的首都")
     html = render_controls(previewer, {"text": CAPITAL, "strategy": "entity", "mask_rate": 0.2, "knowledge": True})
-    assert [t[3] for t in tokens(html)][:9] == ["entity", "entity", "phrase", "entity", "entity", "word", "keyword",
-                                                "keyword", ""]  # colour: entity > keyword > phrase > word; '，' none
+    assert [t[3] for t in tokens(html)][:9] == [
+        "entity",
+        "entity",
+        "phrase",
+        "entity",
+        "entity",
+        "word",
+        "keyword",
+        "keyword",
+        "",
+    ]  # colour: entity > keyword > phrase > word; '，' none
 
 
 def test_widget_each_control_changes_the_output(previewer):
@@ -148,14 +174,26 @@ def test_masked_pos_counts_exact(previewer):
     ids2, tags2 = token_pos(CAPITAL, tk)
     assert tags2[:9] == ["ns", "ns", "v", "ns", "ns", "uj", "d", "d", "x"] and len(ids2) == 20
     # spans that add up to the budget (40%) exactly, so every one of them is masked
-    rows = [{"text": "李白写诗。", "input_ids": ids, "entity_spans": [[0, 2]], "phrase_spans": [[2, 4]]},
-            {"text": CAPITAL, "input_ids": ids2, "entity_spans": [[0, 2], [3, 5], [11, 13], [14, 16]],
-             "phrase_spans": [[2, 5], [10, 13], [17, 19]]}]
+    rows = [
+        {"text": "李白写诗。", "input_ids": ids, "entity_spans": [[0, 2]], "phrase_spans": [[2, 4]]},
+        {
+            "text": CAPITAL,
+            "input_ids": ids2,
+            "entity_spans": [[0, 2], [3, 5], [11, 13], [14, 16]],
+            "phrase_spans": [[2, 5], [10, 13], [17, 19]],
+        },
+    ]
     configs = {s: MaskConfig(strategy=s, mask_rate=0.4) for s in ("entity", "phrase")}
     counts = masked_pos_counts(rows, tk, configs=configs)
     got = {(r.strategy, r.pos): r.count for r in counts.itertuples()}
-    assert got == {("entity", "nr"): 2, ("entity", "ns"): 4, ("entity", "n"): 4,
-                   ("phrase", "n"): 6, ("phrase", "v"): 2, ("phrase", "ns"): 2}
+    assert got == {
+        ("entity", "nr"): 2,
+        ("entity", "ns"): 4,
+        ("entity", "n"): 4,
+        ("phrase", "n"): 6,
+        ("phrase", "v"): 2,
+        ("phrase", "ns"): 2,
+    }
     share = masked_pos_distribution(counts, top_k=2)  # n (10) and ns (6) overall; nr and v go to 'other'
     assert list(share.columns) == ["n", "ns", "other"] and list(share.index) == ["entity", "phrase"]
     assert share.loc["entity"].round(6).tolist() == [0.4, 0.4, 0.2]
@@ -188,8 +226,14 @@ def test_corpus_statistics_figures_and_export(previewer, sample_corpus, tmp_path
     assert not [w for w in caught if "missing from font" in str(w.message)]
     assert [p.name for p in written] == ["02_span_lengths.png", "02_span_lengths.svg"]
     assert all(p.stat().st_size > 1000 for p in written)
-    box = export_button({"02_masked_pos": plot_masked_pos(masked_pos_distribution(
-        pd.DataFrame({"strategy": ["word"], "pos": ["n"], "count": [3]})))}, tmp_path / "b")
+    box = export_button(
+        {
+            "02_masked_pos": plot_masked_pos(
+                masked_pos_distribution(pd.DataFrame({"strategy": ["word"], "pos": ["n"], "count": [3]}))
+            )
+        },
+        tmp_path / "b",
+    )
     assert not (tmp_path / "b").exists()
     box.button.click()
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["02_masked_pos.png", "02_masked_pos.svg"]

@@ -24,8 +24,9 @@ def test_activation_formula_on_a_tiny_case():
 
 def test_memory_plan_rows_on_a_tiny_case():
     # tiny with V=1000: P = 202,280 (see test_model); largest module = decoder (tied 64,000 weight + 1,000 bias)
-    plan = memory_plan(ModelConfig(preset="tiny"), gpus=[1, 8], seq_lens=[128], gpu_memory_gb=0.01,
-                       vocab_size=1000, reserve_gb=0).set_index(["zero_stage", "gpus"])
+    plan = memory_plan(
+        ModelConfig(preset="tiny"), gpus=[1, 8], seq_lens=[128], gpu_memory_gb=0.01, vocab_size=1000, reserve_gb=0
+    ).set_index(["zero_stage", "gpus"])
     capacity = int(0.01 * GIB)  # 10,737,418 bytes
     zero2_1 = plan.loc[(2, 1)]
     assert zero2_1["parameters"] == 202_280 and zero2_1["model_states_gib"] * GIB == 20 * 202_280
@@ -33,4 +34,9 @@ def test_memory_plan_rows_on_a_tiny_case():
     assert zero2_1["max_micro_batch_recompute"] == (capacity - 4_045_600) // 1_333_248 == 5
     assert plan.loc[(3, 8), "model_states_gib"] * GIB == 4 * 65_000 + 18 * 202_280 // 8
     assert list(memory_plan("100M", gpus=[8], seq_lens=[128, 512]).columns)[:5] == [
-        "preset", "parameters", "zero_stage", "gpus", "seq_len"]
+        "preset",
+        "parameters",
+        "zero_stage",
+        "gpus",
+        "seq_len",
+    ]

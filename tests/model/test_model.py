@@ -4,8 +4,16 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from obert_lib import config as cfgmod
 from obert_lib.config import ConfigError
-from obert_lib.model import (PRESETS, ModelConfig, OBertConfig, OBertForMaskedLM, OBertModel, build_masked_lm,
-                             count_parameters, preset_table)
+from obert_lib.model import (
+    PRESETS,
+    ModelConfig,
+    OBertConfig,
+    OBertForMaskedLM,
+    OBertModel,
+    build_masked_lm,
+    count_parameters,
+    preset_table,
+)
 
 
 def test_presets_fill_shape_and_custom_keeps_it():
@@ -35,7 +43,13 @@ def test_invalid_shapes_and_options_name_the_key():
 
 def test_options_reach_the_hf_config():
     hf = ModelConfig(layer_norm="pre", position="rotary").to_hf(vocab_size=100, pad_token_id=3)
-    assert (hf.model_type, hf.layer_norm, hf.position, hf.pad_token_id, hf.type_vocab_size) == ("obert", "pre", "rotary", 3, 2)
+    assert (hf.model_type, hf.layer_norm, hf.position, hf.pad_token_id, hf.type_vocab_size) == (
+        "obert",
+        "pre",
+        "rotary",
+        3,
+        2,
+    )
     model = build_masked_lm(ModelConfig(gradient_checkpointing=True), vocab_size=100)
     assert isinstance(model, OBertForMaskedLM) and model.is_activation_checkpointing
 
@@ -69,8 +83,12 @@ def test_bert_base_chinese_counts_measured_on_meta():
 def test_options_add_only_their_parameters():
     base = dict(preset="custom", layers=2, hidden=32, heads=4, ffn=64, max_positions=64)
     count = {}
-    for name, extra in {"post": {}, "pre": {"layer_norm": "pre"}, "relative": {"position": "relative"},
-                        "rotary": {"position": "rotary"}}.items():
+    for name, extra in {
+        "post": {},
+        "pre": {"layer_norm": "pre"},
+        "relative": {"position": "relative"},
+        "rotary": {"position": "rotary"},
+    }.items():
         with torch.device("meta"):
             count[name] = count_parameters(OBertForMaskedLM(ModelConfig(**base, **extra).to_hf(100)))
     assert count["pre"] - count["post"] == 2 * 32  # the final LayerNorm

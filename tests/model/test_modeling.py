@@ -4,16 +4,36 @@ import warnings
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
-                          AutoModelForTokenClassification, BertConfig, BertForMaskedLM, BertForPreTraining)
+from transformers import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+)
 
-from obert_lib.model import (CheckpointMismatchError, ModelConfig, OBertForMaskedLM, OBertForSequenceClassification,
-                             OBertForTokenClassification, OBertModel, build_masked_lm)
+from obert_lib.model import (
+    CheckpointMismatchError,
+    ModelConfig,
+    OBertForMaskedLM,
+    OBertForSequenceClassification,
+    OBertForTokenClassification,
+    OBertModel,
+    build_masked_lm,
+)
 
 VOCAB = 120
 SMALL = dict(preset="custom", layers=2, hidden=32, heads=4, ffn=64, max_positions=64)
-OPTIONS = [("post", "absolute"), ("post", "relative"), ("post", "rotary"), ("pre", "absolute"), ("pre", "relative"),
-           ("pre", "rotary")]
+OPTIONS = [
+    ("post", "absolute"),
+    ("post", "relative"),
+    ("post", "rotary"),
+    ("pre", "absolute"),
+    ("pre", "relative"),
+    ("pre", "rotary"),
+]
 
 
 def _small(layer_norm="post", position="absolute", dropout=0.1, seed=0) -> OBertForMaskedLM:
@@ -30,7 +50,7 @@ def _batch(seed=0, batch=3, length=12):
         if pad:
             ids[row, -pad:], mask[row, -pad:] = 0, 0
     types = torch.zeros_like(ids)
-    types[:, length // 2:] = 1
+    types[:, length // 2 :] = 1
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types * mask}
 
 
@@ -38,8 +58,14 @@ def _batch(seed=0, batch=3, length=12):
 def bert_dir(tmp_path_factory):
     """A random 2-layer transformers BertForMaskedLM, saved."""
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    )
     model = BertForMaskedLM(config)
     with torch.no_grad():  # non-zero biases/LayerNorm so a mis-wired parameter would show in the logits
         for p in model.parameters():
@@ -53,13 +79,20 @@ def test_bert_checkpoint_gives_the_same_logits(bert_dir):
     bert = BertForMaskedLM.from_pretrained(bert_dir).eval()
     obert, info = OBertForMaskedLM.from_bert_checkpoint(bert_dir, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
-    assert obert.config.model_type == "obert" and (obert.config.layer_norm, obert.config.position) == ("post", "absolute")
+    assert obert.config.model_type == "obert" and (obert.config.layer_norm, obert.config.position) == (
+        "post",
+        "absolute",
+    )
     batch = _batch()
     with torch.no_grad():
         diff = (bert(**batch).logits - obert.eval()(**batch).logits).abs().max().item()
     assert diff < 1e-4
-    assert set(obert.state_dict()) >= {"bert.encoder.layer.0.attention.self.query.weight", "cls.predictions.bias",
-                                       "cls.predictions.transform.dense.weight", "cls.predictions.decoder.weight"}
+    assert set(obert.state_dict()) >= {
+        "bert.encoder.layer.0.attention.self.query.weight",
+        "cls.predictions.bias",
+        "cls.predictions.transform.dense.weight",
+        "cls.predictions.decoder.weight",
+    }
     via_from_pretrained = OBertForMaskedLM.from_pretrained(bert_dir).eval()  # a BERT directory converts too
     with torch.no_grad():
         assert torch.equal(via_from_pretrained(**batch).logits, obert(**batch).logits)
@@ -67,8 +100,9 @@ def test_bert_checkpoint_gives_the_same_logits(bert_dir):
 
 def test_pretraining_checkpoint_drops_nsp_and_pooler_loudly(tmp_path, caplog):
     torch.manual_seed(0)
-    BertForPreTraining(BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=64)).save_pretrained(tmp_path)  # bert-base-chinese's layout
+    BertForPreTraining(
+        BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(tmp_path)  # bert-base-chinese's layout
     with caplog.at_level(logging.WARNING, logger="obert_lib.model.modeling"):
         OBertForMaskedLM.from_bert_checkpoint(tmp_path)
     assert "cls.seq_relationship.weight" in caplog.text and "bert.pooler.dense.weight" in caplog.text
@@ -111,7 +145,10 @@ def test_auto_heads_load_from_an_mlm_checkpoint(tmp_path):
     encoder = AutoModel.from_pretrained(tmp_path)
     assert type(encoder) is OBertModel and encoder(**batch).pooler_output.shape == (3, 32)
     seq = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
-    assert type(seq) is OBertForSequenceClassification and seq.get_input_embeddings() is seq.bert.embeddings.word_embeddings
+    assert (
+        type(seq) is OBertForSequenceClassification
+        and seq.get_input_embeddings() is seq.bert.embeddings.word_embeddings
+    )
     out = seq(**batch, labels=torch.tensor([0, 2, 1]))
     assert out.logits.shape == (3, 3) and torch.isfinite(out.loss)
     tok = AutoModelForTokenClassification.from_pretrained(tmp_path, num_labels=5)

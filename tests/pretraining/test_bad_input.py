@@ -1,4 +1,5 @@
 """Mistakes in a pretraining run's inputs: one CLI line (exit 2) naming the key and the fix, before any work."""
+
 import json
 import time
 
@@ -36,8 +37,9 @@ def test_a_corpus_dir_that_is_not_a_corpus_is_one_line_before_any_loading(tmp_pa
 def test_shape_keys_under_a_preset_are_refused_with_the_fix_and_honoured_under_custom(tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"model\.layers: 4 differs from preset 'tiny'.*preset=custom"):
         pretraining.load_plan("tiny", **{"model.layers": 4, "model.hidden": 128})
-    code, err = _pretrain(capsys, "--plan", "tiny", "--set", "model.layers=4", "--set", "model.hidden=128",
-                          "--output", str(tmp_path))
+    code, err = _pretrain(
+        capsys, "--plan", "tiny", "--set", "model.layers=4", "--set", "model.hidden=128", "--output", str(tmp_path)
+    )
     assert code == 2 and "model.preset=custom" in err and len(err.splitlines()) == 1
     custom = pretraining.load_plan("tiny", **{"model.preset": "custom", "model.layers": 4, "model.hidden": 128})
     assert (custom.model.layers, custom.model.hidden, custom.model.heads, custom.model.ffn) == (4, 128, 2, 256)
@@ -58,11 +60,21 @@ def test_a_corpus_too_small_for_a_stage_is_found_before_deepspeed_starts(sample_
     rows = load_shards(sample_corpus.output_dir).to_pylist()
     packed = sum(1 for _ in pack_rows(rows, 128 - 2, "first_fit"))
     assert packed + 1 <= len(rows)  # enough paragraphs, too few packed sequences
-    stages = [{"name": "short", "seq_len": 64, "global_batch": 8, "micro_batch": 8, "steps": 1, "warmup_steps": 0},
-              {"name": "packed", "seq_len": 128, "global_batch": packed + 1, "micro_batch": packed + 1, "steps": 1,
-               "warmup_steps": 0, "packing": "first_fit"}]
-    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
-                                 stages=stages)
+    stages = [
+        {"name": "short", "seq_len": 64, "global_batch": 8, "micro_batch": 8, "steps": 1, "warmup_steps": 0},
+        {
+            "name": "packed",
+            "seq_len": 128,
+            "global_batch": packed + 1,
+            "micro_batch": packed + 1,
+            "steps": 1,
+            "warmup_steps": 0,
+            "packing": "first_fit",
+        },
+    ]
+    plan = pretraining.load_plan(
+        "tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path), stages=stages
+    )
     with pytest.raises(UserError) as info:
         pretraining.run(plan, progress=False)
     message = str(info.value)

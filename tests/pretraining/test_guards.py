@@ -40,8 +40,14 @@ def test_nonfinite_loss_raises_at_the_right_step():
     msg = str(info.value)
     assert "training diverged at step 3" in msg and "loss is nan" in msg
     assert "1: loss 3 scale -, 2: loss 2.9 scale -, 3: loss nan scale -" in msg  # the history
-    for fix in ("bf16", "lower stages[i].lr", "warmup_steps", "LayerNorm in fp32", "optimizer=lamb",
-                "latest_checkpoint"):
+    for fix in (
+        "bf16",
+        "lower stages[i].lr",
+        "warmup_steps",
+        "LayerNorm in fp32",
+        "optimizer=lamb",
+        "latest_checkpoint",
+    ):
         assert fix in msg
 
 
@@ -55,8 +61,11 @@ def test_loss_scale_at_floor_for_patience_steps_raises():
     assert _run(TrainingGuard(min_loss_scale=1.0, patience=3), [5.0] * 7, collapse) == 6  # 3rd step at the floor
     assert _run(TrainingGuard(min_loss_scale=1.0, patience=5), [5.0] * 7, collapse) is None
     assert _run(TrainingGuard(min_loss_scale=2.0, patience=3), [5.0] * 7, collapse) == 5  # floor 2: 2, 1, 1
-    with pytest.raises(TrainingDiverged, match=r"step 6: fp16 loss scale at its floor \(1\) for 3 consecutive steps.*"
-                                               r"4: loss 5 scale 1, 5: loss 5 scale 1, 6: loss 5 scale 1"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"step 6: fp16 loss scale at its floor \(1\) for 3 consecutive steps.*"
+        r"4: loss 5 scale 1, 5: loss 5 scale 1, 6: loss 5 scale 1",
+    ):
         _check_all(TrainingGuard(patience=3), [5.0] * 7, collapse)
 
 
@@ -73,28 +82,53 @@ def test_deepspeed_floor_exception_is_translated():
 
     guard = TrainingGuard()
     guard.check(1, 4.0, 2.0)
-    scaler = DynamicLossScaler(init_scale=1, scale_window=1000, min_scale=1, delayed_shift=1, consecutive_hysteresis=False)
+    scaler = DynamicLossScaler(
+        init_scale=1, scale_window=1000, min_scale=1, delayed_shift=1, consecutive_hysteresis=False
+    )
     with pytest.raises(Exception) as info:  # ZeRO 1-3 raise this bare Exception at the floor
         scaler.update_scale(True)
     diverged = guard.from_deepspeed_error(2, info.value)
     assert isinstance(diverged, TrainingDiverged) and diverged.step == 2
-    assert "step 2: DeepSpeed stopped at the fp16 loss-scale floor" in str(diverged) and "1: loss 4 scale 2" in str(diverged)
+    assert "step 2: DeepSpeed stopped at the fp16 loss-scale floor" in str(diverged) and "1: loss 4 scale 2" in str(
+        diverged
+    )
     assert guard.from_deepspeed_error(2, RuntimeError("CUDA out of memory")) is None
 
 
 def test_loss_scale_reads_each_deepspeed_optimizer_kind():
     from deepspeed.runtime.fp16.loss_scaler import CreateLossScaler, LossScaleConfig
 
-    args = {"init_scale": 2**16, "scale_window": 1000, "delayed_shift": 2, "consecutive_hysteresis": False, "min_scale": 1}
+    args = {
+        "init_scale": 2**16,
+        "scale_window": 1000,
+        "delayed_shift": 2,
+        "consecutive_hysteresis": False,
+        "min_scale": 1,
+    }
     # ZeRO 1-3: the optimiser holds a DynamicLossScaler at .loss_scaler
     zero = SimpleNamespace(loss_scaler=CreateLossScaler(torch.float16, 0, True, args), torch_autocast_gradscaler=None)
     assert loss_scale(SimpleNamespace(fp16_enabled=lambda: True, optimizer=zero)) == 65536.0
     # ZeRO 0 (FP16_Optimizer / FP16_UnfusedOptimizer): a LossScaleConfig at .loss_scale_config
-    cfg = LossScaleConfig(torch.float16, True, 0, {"init_scale": 2**12, "scale_window": 1000, "min_scale": 1,
-                                                     "delayed_shift": 2, "consecutive_hysteresis": False})
-    assert loss_scale(SimpleNamespace(fp16_enabled=lambda: True, optimizer=SimpleNamespace(loss_scale_config=cfg))) == 4096.0
+    cfg = LossScaleConfig(
+        torch.float16,
+        True,
+        0,
+        {
+            "init_scale": 2**12,
+            "scale_window": 1000,
+            "min_scale": 1,
+            "delayed_shift": 2,
+            "consecutive_hysteresis": False,
+        },
+    )
+    assert (
+        loss_scale(SimpleNamespace(fp16_enabled=lambda: True, optimizer=SimpleNamespace(loss_scale_config=cfg)))
+        == 4096.0
+    )
     # bf16 under ZeRO keeps a static scaler at 1.0: that is no scaling
-    bf16 = SimpleNamespace(loss_scaler=CreateLossScaler(torch.bfloat16, 1.0, False, None), torch_autocast_gradscaler=None)
+    bf16 = SimpleNamespace(
+        loss_scaler=CreateLossScaler(torch.bfloat16, 1.0, False, None), torch_autocast_gradscaler=None
+    )
     assert loss_scale(SimpleNamespace(fp16_enabled=lambda: False, optimizer=bf16)) is None
     # torch autocast's GradScaler
     amp = SimpleNamespace(torch_autocast_gradscaler=SimpleNamespace(get_scale=lambda: 512.0))

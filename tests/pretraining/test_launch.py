@@ -1,4 +1,5 @@
 """launch()/attach(): a pretraining subprocess started, followed, refused, stopped and resumed from Python."""
+
 import json
 import os
 import sys
@@ -15,7 +16,9 @@ STEPS = {"stages.0.steps": 4, "stages.1.steps": 3, "stages.0.warmup_steps": 1, "
 
 
 def _plan(sample_corpus, out, **steps):
-    return pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(out), **(steps or STEPS))
+    return pretraining.load_plan(
+        "tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(out), **(steps or STEPS)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,9 @@ def test_live_view_draws_the_metrics_into_one_display(finished_run, monkeypatch)
 
 
 def test_a_failing_run_raises_with_the_log_tail(sample_corpus, tmp_path):
-    plan = pretraining.load_plan("tiny", corpus_dir=str(tmp_path / "no-corpus"), output_dir=str(tmp_path / "out"), **STEPS)
+    plan = pretraining.load_plan(
+        "tiny", corpus_dir=str(tmp_path / "no-corpus"), output_dir=str(tmp_path / "out"), **STEPS
+    )
     with pytest.raises(pretraining.RunFailedError, match="failed") as exc:
         pretraining.launch(plan, wait=True, live=False, poll_s=0.2)
     state = exc.value.handle.status()
@@ -86,8 +91,15 @@ def test_a_failing_run_raises_with_the_log_tail(sample_corpus, tmp_path):
 
 
 def test_refuses_to_start_into_a_running_directory(sample_corpus, tmp_path):
-    run = {"pid": os.getpid(), "status": "running", "global_step": 3, "total_steps": 7, "stage": 1,
-           "updated": "2026-01-01T00:00:00", "message": ""}
+    run = {
+        "pid": os.getpid(),
+        "status": "running",
+        "global_step": 3,
+        "total_steps": 7,
+        "stage": 1,
+        "updated": "2026-01-01T00:00:00",
+        "message": "",
+    }
     (tmp_path / "run.json").write_text(json.dumps(run))
     with pytest.raises(pretraining.RunningError, match=r"attach\("):
         pretraining.launch(_plan(sample_corpus, tmp_path), wait=False)
@@ -114,15 +126,29 @@ def test_refuses_while_a_process_launched_from_here_runs(sample_corpus, tmp_path
 def test_commands_for_one_process_several_gpus_and_a_hostfile(tmp_path):
     speed = pretraining.SpeedConfig(zero_stage=3)
     one = processes.build_command("plan.yaml", "out", speed, resume=True)
-    assert one == [sys.executable, "-u", "-m", "obert_lib.cli", "pretrain", "--plan", "plan.yaml", "--output", "out",
-                   "--speed", "zero_stage=3", "--resume"]
+    assert one == [
+        sys.executable,
+        "-u",
+        "-m",
+        "obert_lib.cli",
+        "pretrain",
+        "--plan",
+        "plan.yaml",
+        "--output",
+        "out",
+        "--speed",
+        "zero_stage=3",
+        "--resume",
+    ]
     assert processes.world_size(4, None) == 4 and processes.world_size(None, None) == 1
     hostfile = tmp_path / "hostfile"
     hostfile.write_text("# two nodes\nnode-01 slots=8\nnode-02 slots=8\n")
     assert processes.world_size(None, hostfile) == 16 and processes.world_size(2, hostfile) == 4
-    multi = processes.build_command("plan.yaml", "out", pretraining.SpeedConfig(data_parallel_size=16), hostfile=hostfile)
+    multi = processes.build_command(
+        "plan.yaml", "out", pretraining.SpeedConfig(data_parallel_size=16), hostfile=hostfile
+    )
     assert multi[multi.index("--hostfile") + 1] == str(hostfile)
-    assert multi[multi.index("--no_local_rank"):][:3] == ["--no_local_rank", "--module", "obert_lib.cli"]
+    assert multi[multi.index("--no_local_rank") :][:3] == ["--no_local_rank", "--module", "obert_lib.cli"]
     assert "data_parallel_size=16" in multi
     from obert_lib.cli import build_parser
 
@@ -150,8 +176,17 @@ def test_metrics_reader_skips_partial_lines_and_unknown_columns(tmp_path):
 
 
 def test_plot_plan_shows_lengths_batches_and_a_mask_schedule():
-    plan = pretraining.load_plan("tiny", **{"stages.1.mask": {"schedule": [
-        {"from_step": 0, "mixture": {"word": 1.0}}, {"from_step": 50, "mixture": {"word": 0.5, "phrase": 0.5}}]}})
+    plan = pretraining.load_plan(
+        "tiny",
+        **{
+            "stages.1.mask": {
+                "schedule": [
+                    {"from_step": 0, "mixture": {"word": 1.0}},
+                    {"from_step": 50, "mixture": {"word": 0.5, "phrase": 0.5}},
+                ]
+            }
+        },
+    )
     fig = pretraining.plot_plan(plan)
     ax_len, ax_batch, ax_mix = fig.axes[:3]
     x, y = ax_len.lines[0].get_data()
@@ -183,4 +218,3 @@ def test_stop_keeps_a_resume_point_and_resume_finishes_every_step_once(sample_co
     raw = pd.read_csv(tmp_path / "metrics.csv")
     assert list(raw["global_step"]) == list(range(1, 20))  # every step exactly once
     assert [p.name for p in resumed.checkpoints()] == ["stage-1-seq64", "stage-2-seq128"]
-

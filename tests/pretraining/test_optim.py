@@ -43,12 +43,19 @@ def test_one_lamb_step_matches_the_formula_by_hand():
 def test_two_steps_moments_and_bias_correction_by_hand():
     # No normalisation, no trust ratio, no decay: Adam with bias correction. betas (0.5, 0.75), eps 0, lr 0.1.
     # step 1, g = [1, 2]: m = [0.5, 1], v = [0.25, 1]; m_hat = [1, 2], v_hat = [1, 4]; u = [1, 1]; w = [0.9, 0.9]
-    # step 2, g = [3, -2]: m = 0.5 [0.5, 1] + 0.5 [3, -2] = [1.75, -0.5];  v = 0.75 [0.25, 1] + 0.25 [9, 4] = [2.4375, 1.75]
+    # step 2, g = [3, -2]: m = 0.5 [0.5, 1] + 0.5 [3, -2] = [1.75, -0.5];
+    #                     v = 0.75 [0.25, 1] + 0.25 [9, 4] = [2.4375, 1.75]
     #   m_hat = m / (1 - 0.25) = [7/3, -2/3];  v_hat = v / (1 - 0.5625) = [39/7, 4];  u = [(7/3) / sqrt(39/7), -1/3]
     #   w = [0.9 - 0.1 x 0.98853830..., 0.9 + 0.1 / 3] = [0.80114616..., 0.93333333...]
     w = nn.Parameter(torch.tensor([1.0, 1.0], dtype=torch.float64))
-    opt = Lamb([{"params": [w], "trust_ratio": False}], lr=0.1, betas=(0.5, 0.75), eps=0.0, weight_decay=0.0,
-               normalize_grad=False)
+    opt = Lamb(
+        [{"params": [w], "trust_ratio": False}],
+        lr=0.1,
+        betas=(0.5, 0.75),
+        eps=0.0,
+        weight_decay=0.0,
+        normalize_grad=False,
+    )
     w.grad = torch.tensor([1.0, 2.0], dtype=torch.float64)
     opt.step()
     assert w.tolist() == pytest.approx([0.9, 0.9], abs=1e-15)
@@ -140,9 +147,9 @@ def test_lamb_trains_a_tiny_regression():
 def test_lamb_as_deepspeed_client_optimizer_on_cpu():
     import deepspeed
 
+    from obert_lib.pretraining.engine import single_process_env as _single_process_env
     from obert_lib.pretraining.guards import loss_scale
     from obert_lib.pretraining.plan import StageConfig, scheduler_config
-    from obert_lib.pretraining.engine import single_process_env as _single_process_env
 
     _single_process_env()
     torch.manual_seed(0)
@@ -150,8 +157,13 @@ def test_lamb_as_deepspeed_client_optimizer_on_cpu():
     before = [p.detach().clone() for p in model.parameters()]
     stage = StageConfig(steps=4, warmup_steps=1, lr=0.01, optimizer="lamb")
     optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
-    config = {"train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 1, "zero_optimization": {"stage": 0},
-              "scheduler": scheduler_config(stage), "steps_per_print": 10**9}
+    config = {
+        "train_micro_batch_size_per_gpu": 2,
+        "gradient_accumulation_steps": 1,
+        "zero_optimization": {"stage": 0},
+        "scheduler": scheduler_config(stage),
+        "steps_per_print": 10**9,
+    }
     engine, ds_opt, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
     assert engine.basic_optimizer is optimizer and ds_opt is optimizer  # ZeRO 0, fp32: the client optimiser itself
     assert type(scheduler).__name__ == "WarmupDecayLR"
@@ -180,9 +192,16 @@ def test_adamw_client_optimizer_under_zero2_on_cpu():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 1))
     optimizer = build_optimizer(model, "adamw", lr=0.01, weight_decay=0.01)
-    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config={
-        "train_micro_batch_size_per_gpu": 2, "gradient_accumulation_steps": 1, "zero_optimization": {"stage": 2},
-        "steps_per_print": 10**9})
+    engine, *_ = deepspeed.initialize(
+        model=model,
+        optimizer=optimizer,
+        config={
+            "train_micro_batch_size_per_gpu": 2,
+            "gradient_accumulation_steps": 1,
+            "zero_optimization": {"stage": 2},
+            "steps_per_print": 10**9,
+        },
+    )
     before = model[0].weight.detach().clone()
     for _ in range(2):
         loss = nn.functional.mse_loss(engine(torch.randn(2, 4)), torch.randn(2, 1))

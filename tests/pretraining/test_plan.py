@@ -5,11 +5,18 @@ from obert_lib.pretraining import PretrainConfig, SpeedConfig, StageConfig, deep
 
 
 def test_batch_arithmetic_checked_before_work_with_fix():
-    cfg = PretrainConfig(stages=[StageConfig(global_batch=16, micro_batch=8), StageConfig(name="b", global_batch=20, micro_batch=8)])
-    with pytest.raises(ConfigError, match=r"stages\[1\]\.global_batch: 20 is not micro_batch \(8\) x accumulation x "
-                                          r"data_parallel_size \(1\); use 16 or 24"):
+    cfg = PretrainConfig(
+        stages=[StageConfig(global_batch=16, micro_batch=8), StageConfig(name="b", global_batch=20, micro_batch=8)]
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\[1\]\.global_batch: 20 is not micro_batch \(8\) x accumulation x "
+        r"data_parallel_size \(1\); use 16 or 24",
+    ):
         validate(cfg, SpeedConfig(), cuda_available=False)
-    assert validate(PretrainConfig(stages=[StageConfig(global_batch=32, micro_batch=4)]), SpeedConfig(data_parallel_size=2), False) == [4]
+    assert validate(
+        PretrainConfig(stages=[StageConfig(global_batch=32, micro_batch=4)]), SpeedConfig(data_parallel_size=2), False
+    ) == [4]
 
 
 def test_seq_len_precision_and_names():

@@ -4,13 +4,26 @@ import pytest
 
 from obert_lib import config as cfgmod
 from obert_lib.config import ConfigError
-from obert_lib.pretraining.plan import (DEEPSPEED_DIR, PretrainConfig, SpeedConfig, StageConfig, load_plan, scheduler_config,
-                                        validate, zero_stage)
+from obert_lib.pretraining.plan import (
+    DEEPSPEED_DIR,
+    PretrainConfig,
+    SpeedConfig,
+    StageConfig,
+    load_plan,
+    scheduler_config,
+    validate,
+    zero_stage,
+)
 
-CURRICULUM_SPEED = SpeedConfig(data_parallel_size=64, precision="fp16", zero_stage=2,
-                               deepspeed_config=str(DEEPSPEED_DIR / "v100_multinode_fp16_zero2.json"))
-MOTIAN_SPEED = SpeedConfig(data_parallel_size=64, precision="fp16", zero_stage=0,
-                           deepspeed_config=str(DEEPSPEED_DIR / "v100_fp16_zero0.json"))
+CURRICULUM_SPEED = SpeedConfig(
+    data_parallel_size=64,
+    precision="fp16",
+    zero_stage=2,
+    deepspeed_config=str(DEEPSPEED_DIR / "v100_multinode_fp16_zero2.json"),
+)
+MOTIAN_SPEED = SpeedConfig(
+    data_parallel_size=64, precision="fp16", zero_stage=0, deepspeed_config=str(DEEPSPEED_DIR / "v100_fp16_zero0.json")
+)
 
 
 def test_obert_curriculum_loads_and_validates_on_64_gpus():
@@ -38,14 +51,21 @@ def test_motian_two_stage_loads_and_validates_on_64_gpus_with_zero0():
     plan = load_plan("motian-two-stage")
     assert (plan.model.layer_norm, plan.model.position, plan.model.preset) == ("pre", "relative", "100M")
     assert [(s.seq_len, s.global_batch, s.steps, s.optimizer) for s in plan.stages] == [
-        (128, 65536, 7038, "lamb"), (512, 32768, 1563, "lamb")]
+        (128, 65536, 7038, "lamb"),
+        (512, 32768, 1563, "lamb"),
+    ]
     assert zero_stage(MOTIAN_SPEED) == 0
     assert validate(plan, MOTIAN_SPEED, cuda_available=True) == [8, 16]
     # LAMB under ZeRO-2 (the default speed, or a ZeRO-2 file) is refused before any work
-    for speed in (SpeedConfig(data_parallel_size=64), SpeedConfig(data_parallel_size=64, zero_stage=0,
-                                                                   deepspeed_config=CURRICULUM_SPEED.deepspeed_config)):
-        with pytest.raises(ConfigError, match=r"stages\[0\]\.optimizer: lamb .* ZeRO stage 2 .*speed\.zero_stage.*"
-                                              r"set speed\.zero_stage=0 .* or use optimizer adamw"):
+    for speed in (
+        SpeedConfig(data_parallel_size=64),
+        SpeedConfig(data_parallel_size=64, zero_stage=0, deepspeed_config=CURRICULUM_SPEED.deepspeed_config),
+    ):
+        with pytest.raises(
+            ConfigError,
+            match=r"stages\[0\]\.optimizer: lamb .* ZeRO stage 2 .*speed\.zero_stage.*"
+            r"set speed\.zero_stage=0 .* or use optimizer adamw",
+        ):
             validate(plan, speed, cuda_available=True)
 
 
@@ -63,34 +83,53 @@ def test_tokens_or_steps():
     # a resolved plan (plan.json) holds both, consistently, and loads again
     again = cfgmod.load(PretrainConfig, cfgmod.to_dict(PretrainConfig(stages=[st])))
     assert again.stages[0].steps == 10 and again.stages[0].tokens == 10_000
-    with pytest.raises(ConfigError, match=r"stages\[0\]\.steps: 5 and tokens \(10000, .*= 10 steps\) are both given; "
-                                          r"give exactly one of steps or tokens"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\[0\]\.steps: 5 and tokens \(10000, .*= 10 steps\) are both given; "
+        r"give exactly one of steps or tokens",
+    ):
         cfgmod.load(PretrainConfig, {"stages": [{"steps": 5, "tokens": 10_000, "global_batch": 16, "micro_batch": 8}]})
     with pytest.raises(ConfigError, match=r"stages\[0\]\.warmup_steps: 20 must be within \[0, steps=10\)"):
-        cfgmod.load(PretrainConfig, {"stages": [{"tokens": 10_000, "global_batch": 16, "micro_batch": 8, "warmup_steps": 20}]})
+        cfgmod.load(
+            PretrainConfig, {"stages": [{"tokens": 10_000, "global_batch": 16, "micro_batch": 8, "warmup_steps": 20}]}
+        )
     with pytest.raises(ConfigError, match="tokens: 0 must be >= 1"):
         StageConfig(tokens=0)
 
 
 def test_new_validation_errors_name_key_and_fix():
-    with pytest.raises(ConfigError, match=r"stages\[1\]\.seq_len: 256 exceeds model\.max_positions \(128\); "
-                                          r"lower stages\[1\]\.seq_len to <= 128 or raise model\.max_positions to >= 256"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\[1\]\.seq_len: 256 exceeds model\.max_positions \(128\); "
+        r"lower stages\[1\]\.seq_len to <= 128 or raise model\.max_positions to >= 256",
+    ):
         validate(load_plan("tiny", **{"stages.1.seq_len": 256}), SpeedConfig(), False)
     schedule = [{"from_step": 0, "mixture": {"word": 1}}, {"from_step": 100, "mixture": {"phrase": 1}}]
-    with pytest.raises(ConfigError, match=r"stages\[1\]\.mask\.schedule\[1\]\.from_step: 100 is not below the stage's "
-                                          r"stages\[1\]\.steps \(100\).*lower from_step below 100 or remove the entry"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\[1\]\.mask\.schedule\[1\]\.from_step: 100 is not below the stage's "
+        r"stages\[1\]\.steps \(100\).*lower from_step below 100 or remove the entry",
+    ):
         validate(load_plan("tiny", **{"stages.1.mask": {"schedule": schedule}}), SpeedConfig(), False)
     plan = load_plan("tiny")
     plan.stages[0].warmup_steps = 200  # changed after loading: validate checks again, naming the stage
-    with pytest.raises(ConfigError, match=r"stages\[0\]\.warmup_steps: 200 must be within \[0, stages\[0\]\.steps=200\) "
-                                          r"for lr_schedule warmup_linear; lower warmup_steps or give more steps/tokens"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stages\[0\]\.warmup_steps: 200 must be within \[0, stages\[0\]\.steps=200\) "
+        r"for lr_schedule warmup_linear; lower warmup_steps or give more steps/tokens",
+    ):
         validate(plan, SpeedConfig(), False)
-    with pytest.raises(ConfigError, match=r"stages\[0\]\.optimizer: 'sgd' is not allowed; use one of \['adamw', 'lamb'\]"):
+    with pytest.raises(
+        ConfigError, match=r"stages\[0\]\.optimizer: 'sgd' is not allowed; use one of \['adamw', 'lamb'\]"
+    ):
         load_plan("tiny", **{"stages.0.optimizer": "sgd"})
     with pytest.raises(ConfigError, match=r"stages\[0\]\.lr_schedule: 'step' is not allowed; use one of"):
         load_plan("tiny", **{"stages.0.lr_schedule": "step"})
-    with pytest.raises(ConfigError, match=r"speed\.deepspeed_config: nope\.json does not exist; pass one of \[.*"
-                                          r"'v100_fp16_zero0\.json'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"speed\.deepspeed_config: nope\.json does not exist; pass one of \[.*"
+        r"'v100_fp16_zero0\.json'",
+    ):
         validate(load_plan("tiny"), SpeedConfig(deepspeed_config="nope.json"), False)
 
 

@@ -1,4 +1,5 @@
 """Exact resume: a run killed with SIGKILL and resumed matches an uninterrupted run step for step."""
+
 import json
 import os
 import signal
@@ -9,9 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from obert_lib.config import ConfigError
-
 from obert_lib import pretraining
+from obert_lib.config import ConfigError
 
 STEPS = {"stages.0.steps": 6, "stages.1.steps": 4, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1}
 
@@ -28,10 +28,26 @@ def test_killed_run_resumes_at_the_same_step_with_the_same_losses(sample_corpus,
         pretraining.run(_plan(corpus_dir, tmp_path / "reference"), {"checkpoint_every": 2}, progress=False, resume=True)
 
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "obert_lib.cli", "pretrain", "--plan", "tiny", "--output", str(out),
-            "--set", f"corpus_dir={corpus_dir}", "--speed", "checkpoint_every=2"]
+    args = [
+        sys.executable,
+        "-m",
+        "obert_lib.cli",
+        "pretrain",
+        "--plan",
+        "tiny",
+        "--output",
+        str(out),
+        "--set",
+        f"corpus_dir={corpus_dir}",
+        "--speed",
+        "checkpoint_every=2",
+    ]
     args += [a for k, v in STEPS.items() for a in ("--set", f"{k}={v}")]
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")
+    }
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = out / "checkpoints" / "resume" / "latest.json"
     deadline = time.time() + 300

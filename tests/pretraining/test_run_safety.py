@@ -1,4 +1,5 @@
 """A pretraining run owns its folder, stops when told, never hangs on a dead build, resumes without unpickling."""
+
 import importlib
 import json
 import logging
@@ -20,8 +21,16 @@ from obert_lib.config import UserError
 pytestmark = pytest.mark.bad_input
 
 DIST_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")
-STEPS = ["--set", "stages.0.steps=12", "--set", "stages.1.steps=2", "--set", "stages.0.warmup_steps=1",
-         "--set", "stages.1.warmup_steps=1"]
+STEPS = [
+    "--set",
+    "stages.0.steps=12",
+    "--set",
+    "stages.1.steps=2",
+    "--set",
+    "stages.0.warmup_steps=1",
+    "--set",
+    "stages.1.warmup_steps=1",
+]
 
 
 def _env(**extra) -> dict:
@@ -30,25 +39,39 @@ def _env(**extra) -> dict:
 
 def _summary(stdout: str) -> dict:
     """The JSON summary `obert pretrain` prints last (DeepSpeed prints its own lines before it)."""
-    return json.loads(stdout[stdout.rindex("\n{") + 1:] if "\n{" in stdout else stdout)
+    return json.loads(stdout[stdout.rindex("\n{") + 1 :] if "\n{" in stdout else stdout)
 
 
 def _hold_open(path: Path, seconds: float) -> subprocess.Popen:
     """A process that keeps `path` open for `seconds` and then exits without removing it (a killed builder)."""
-    code = (f"import os, time; fd = os.open({str(path)!r}, os.O_RDONLY); print('open', flush=True); "
-            f"time.sleep({seconds})")
+    code = (
+        f"import os, time; fd = os.open({str(path)!r}, os.O_RDONLY); print('open', flush=True); time.sleep({seconds})"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "open"
     return proc
 
 
-def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_taken_over(sample_corpus, tmp_path,
-                                                                                              capsys, caplog):
+def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_taken_over(
+    sample_corpus, tmp_path, capsys, caplog
+):
     out = tmp_path / "run"
-    args = ["pretrain", "--plan", "tiny", "--output", str(out), "--set", f"corpus_dir={sample_corpus.output_dir}",
-            "--set", "stages.0.steps=400", "--speed", "checkpoint_every=0"]
-    first = subprocess.Popen([sys.executable, "-m", "obert_lib.cli", *args], env=_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    args = [
+        "pretrain",
+        "--plan",
+        "tiny",
+        "--output",
+        str(out),
+        "--set",
+        f"corpus_dir={sample_corpus.output_dir}",
+        "--set",
+        "stages.0.steps=400",
+        "--speed",
+        "checkpoint_every=0",
+    ]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "obert_lib.cli", *args], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "metrics.csv").is_file() or len((out / "metrics.csv").read_text().splitlines()) < 3:
@@ -99,12 +122,24 @@ def test_a_stop_during_start_up_ends_the_run_at_once(sample_corpus, tmp_path):
     lock.touch()
     builder = _hold_open(lock, 300)
     out, log = tmp_path / "run", tmp_path / "stderr.txt"
-    args = [sys.executable, "-m", "obert_lib.cli", "pretrain", "--plan", "tiny", "--output", str(out),
-            "--set", f"corpus_dir={sample_corpus.output_dir}", *STEPS]
+    args = [
+        sys.executable,
+        "-m",
+        "obert_lib.cli",
+        "pretrain",
+        "--plan",
+        "tiny",
+        "--output",
+        str(out),
+        "--set",
+        f"corpus_dir={sample_corpus.output_dir}",
+        *STEPS,
+    ]
     try:
         with open(log, "w") as err:
-            proc = subprocess.Popen(args, env=_env(TORCH_EXTENSIONS_DIR=str(ext)), stdout=subprocess.DEVNULL,
-                                    stderr=err)
+            proc = subprocess.Popen(
+                args, env=_env(TORCH_EXTENSIONS_DIR=str(ext)), stdout=subprocess.DEVNULL, stderr=err
+            )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and "waiting" not in log.read_text() and proc.poll() is None:
             time.sleep(0.2)
@@ -142,6 +177,7 @@ def test_a_stop_not_honoured_within_the_grace_time_ends_the_run():
 
 def _interrupt_after_first_step(out: Path) -> threading.Thread:
     """SIGINT to this process once metrics.csv has a row (the trainer's handler is installed by then)."""
+
     def send():
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -157,8 +193,18 @@ def _interrupt_after_first_step(out: Path) -> threading.Thread:
 
 def test_an_interrupted_run_exits_3_with_json_rng_states_and_resumes(sample_corpus, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["pretrain", "--plan", "tiny", "--output", str(out), "--set", f"corpus_dir={sample_corpus.output_dir}",
-            *STEPS, "--speed", "checkpoint_every=0"]
+    args = [
+        "pretrain",
+        "--plan",
+        "tiny",
+        "--output",
+        str(out),
+        "--set",
+        f"corpus_dir={sample_corpus.output_dir}",
+        *STEPS,
+        "--speed",
+        "checkpoint_every=0",
+    ]
     thread = _interrupt_after_first_step(out)
     code = main(args)
     thread.join()
@@ -176,12 +222,18 @@ def test_an_interrupted_run_exits_3_with_json_rng_states_and_resumes(sample_corp
     marker = tmp_path / "pwned"
     saved = (step / "rng-rank0.json").read_bytes()
     (step / "rng-rank0.json").unlink()
-    evil = (f"import os, torch\nclass Evil:\n    def __reduce__(self):\n"
-            f"        return (os.system, ('touch {marker}',))\n"
-            f"torch.save({{'torch': Evil()}}, {str(step / 'rng-rank0.pt')!r})")
+    evil = (
+        f"import os, torch\nclass Evil:\n    def __reduce__(self):\n"
+        f"        return (os.system, ('touch {marker}',))\n"
+        f"torch.save({{'torch': Evil()}}, {str(step / 'rng-rank0.pt')!r})"
+    )
     subprocess.run([sys.executable, "-c", evil], check=True)
-    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(out),
-                                 **{s.split("=")[0]: int(s.split("=")[1]) for s in STEPS[1::2]})
+    plan = pretraining.load_plan(
+        "tiny",
+        corpus_dir=str(sample_corpus.output_dir),
+        output_dir=str(out),
+        **{s.split("=")[0]: int(s.split("=")[1]) for s in STEPS[1::2]},
+    )
     with pytest.raises(UserError, match="rng-rank0.pt holds more than tensors"):
         pretraining.run(plan, {"checkpoint_every": 0}, progress=False, resume=True)
     assert not marker.exists()

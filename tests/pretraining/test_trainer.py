@@ -16,7 +16,14 @@ def test_two_stage_run_writes_loadable_checkpoints(tiny_checkpoint):
     assert m["lr"].iloc[0] == 0.0 and m["lr"].iloc[:3].is_monotonic_increasing and m["lr"].max() > 0  # warm-up from 0
     assert m["loss"].notna().all() and (m["tokens_per_s"] > 0).all()
     for ckpt in r.checkpoints:
-        for name in ("model.safetensors", "config.json", "tokenizer.json", "plan.json", "speed.json", "deepspeed/latest"):
+        for name in (
+            "model.safetensors",
+            "config.json",
+            "tokenizer.json",
+            "plan.json",
+            "speed.json",
+            "deepspeed/latest",
+        ):
             assert (ckpt / name).exists(), (ckpt, name)
     plan = json.loads((r.checkpoints[0] / "plan.json").read_text())
     assert plan["stages"][0]["steps"] == 3 and plan["model"]["preset"] == "tiny"
@@ -47,12 +54,29 @@ def test_results_table_has_a_row_per_stage(tiny_checkpoint):
 def test_stage_mask_schedule_knowledge_and_embedding_synonyms_drive_the_collator(sample_corpus, tmp_path):
     from obert_lib import pretraining
 
-    mask = {"schedule": [{"from_step": 0, "mixture": {"word": 1}}, {"from_step": 2, "mixture": {"entity": 1, "clause": 1}}],
-            "knowledge": {"enabled": True, "summary_budget": 16},
-            "synonym": {"enabled": True, "source": "embeddings", "top_k": 4}}
-    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
-                                 **{"stages": [{"name": "kw", "seq_len": 48, "global_batch": 8, "micro_batch": 8, "steps": 3,
-                                                "warmup_steps": 1, "mask": mask}]})
+    mask = {
+        "schedule": [{"from_step": 0, "mixture": {"word": 1}}, {"from_step": 2, "mixture": {"entity": 1, "clause": 1}}],
+        "knowledge": {"enabled": True, "summary_budget": 16},
+        "synonym": {"enabled": True, "source": "embeddings", "top_k": 4},
+    }
+    plan = pretraining.load_plan(
+        "tiny",
+        corpus_dir=str(sample_corpus.output_dir),
+        output_dir=str(tmp_path),
+        **{
+            "stages": [
+                {
+                    "name": "kw",
+                    "seq_len": 48,
+                    "global_batch": 8,
+                    "micro_batch": 8,
+                    "steps": 3,
+                    "warmup_steps": 1,
+                    "mask": mask,
+                }
+            ]
+        },
+    )
     result = pretraining.run(plan, {"checkpoint_every": 0}, progress=False)
     assert list(result.metrics["strategy"]) == ["schedule"] * 3
     assert result.metrics["loss"].notna().all()
@@ -74,9 +98,18 @@ def test_divergence_stops_the_run_with_the_step_and_keeps_the_last_checkpoint(sa
     from obert_lib.pretraining.guards import TrainingDiverged
 
     # stage 2 at lr 1e9: weights explode within a few steps and the loss becomes NaN/inf (fp32: no loss scale)
-    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
-                                 **{"stages.0.steps": 2, "stages.1.steps": 20, "stages.0.warmup_steps": 1,
-                                    "stages.1.warmup_steps": 1, "stages.1.lr": 1e9})
+    plan = pretraining.load_plan(
+        "tiny",
+        corpus_dir=str(sample_corpus.output_dir),
+        output_dir=str(tmp_path),
+        **{
+            "stages.0.steps": 2,
+            "stages.1.steps": 20,
+            "stages.0.warmup_steps": 1,
+            "stages.1.warmup_steps": 1,
+            "stages.1.lr": 1e9,
+        },
+    )
     with pytest.raises(TrainingDiverged, match="step"):
         pretraining.run(plan, {"checkpoint_every": 0}, progress=False)
     status = json.loads((tmp_path / "run.json").read_text())
@@ -87,9 +120,24 @@ def test_divergence_stops_the_run_with_the_step_and_keeps_the_last_checkpoint(sa
 def test_packed_stage_fills_sequences(sample_corpus, tmp_path):
     from obert_lib import pretraining
 
-    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
-                                 **{"stages": [{"name": "packed", "seq_len": 128, "global_batch": 4, "micro_batch": 4,
-                                                "steps": 2, "warmup_steps": 1, "packing": "first_fit"}]})
+    plan = pretraining.load_plan(
+        "tiny",
+        corpus_dir=str(sample_corpus.output_dir),
+        output_dir=str(tmp_path),
+        **{
+            "stages": [
+                {
+                    "name": "packed",
+                    "seq_len": 128,
+                    "global_batch": 4,
+                    "micro_batch": 4,
+                    "steps": 2,
+                    "warmup_steps": 1,
+                    "packing": "first_fit",
+                }
+            ]
+        },
+    )
     packed = pretraining.run(plan, {"checkpoint_every": 0}, progress=False).metrics
     plan.stages[0].packing, plan.output_dir = "none", str(tmp_path / "unpacked")
     single = pretraining.run(plan, {"checkpoint_every": 0}, progress=False).metrics

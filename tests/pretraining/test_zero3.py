@@ -1,9 +1,11 @@
-"""The tiny two-stage plan through DeepSpeed ZeRO-3 on CPU: both stage checkpoints load as HF models, stage 2 trained on.
+"""The tiny two-stage plan through DeepSpeed ZeRO-3 on CPU: both stage checkpoints load as HF models, stage 2
+trained on.
 
 (The session fixture `tiny_checkpoint` covers ZeRO-2, the default.) Stage 2 gets 3 steps: DeepSpeed's
 warm-up schedulers give the first two optimiser steps of a stage lr 0, so with 2 steps stage 2 would
 not move the weights at all.
 """
+
 import torch
 
 import obert_lib.model  # noqa: F401  (registers model_type "obert" with the Auto classes)
@@ -13,9 +15,12 @@ from obert_lib import pretraining
 def test_two_stage_run_through_zero3(sample_corpus, tmp_path):
     from transformers import AutoModelForMaskedLM
 
-    plan = pretraining.load_plan("tiny", corpus_dir=str(sample_corpus.output_dir), output_dir=str(tmp_path),
-                                 **{"stages.0.steps": 3, "stages.1.steps": 3, "stages.0.warmup_steps": 1,
-                                    "stages.1.warmup_steps": 1})
+    plan = pretraining.load_plan(
+        "tiny",
+        corpus_dir=str(sample_corpus.output_dir),
+        output_dir=str(tmp_path),
+        **{"stages.0.steps": 3, "stages.1.steps": 3, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1},
+    )
     result = pretraining.run(plan, {"zero_stage": 3, "checkpoint_every": 0}, progress=False)
     assert result.status == "finished" and len(result.checkpoints) == 2
     assert result.metrics["stage"].tolist() == [1, 1, 1, 2, 2, 2]
