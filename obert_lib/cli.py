@@ -110,7 +110,7 @@ def cmd_bench(args) -> None:
     _check_bench_paths(args)
     repeats = {} if args.repeats is None else {"repeats": args.repeats}  # each benchmark has its own default
     if args.what == "preprocess":
-        from .corpus import bench
+        from .benchmarks import preprocess as bench
 
         bench.run(args.input, args.vocab, **repeats)
     elif args.what == "collate":

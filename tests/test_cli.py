@@ -63,7 +63,7 @@ def test_preprocess_web_preset_and_workers(tmp_path, capsys):
 
 
 def test_bench_repeats_reach_each_benchmark_or_leave_its_default(monkeypatch):
-    from obert_lib.corpus import bench as corpus_bench
+    from obert_lib.benchmarks import preprocess as corpus_bench
     from obert_lib.benchmarks import collate as masking_bench
 
     calls = []
@@ -78,7 +78,7 @@ def test_bench_repeats_reach_each_benchmark_or_leave_its_default(monkeypatch):
 
 
 def test_bench_preprocess_rejects_repeats_below_one_before_any_work():
-    from obert_lib.corpus import bench
+    from obert_lib.benchmarks import preprocess as bench
 
     with pytest.raises(ValueError, match=r"repeats: 0 must be >= 1"):
         bench.run(inputs=["/nonexistent/never-read.jsonl"], repeats=0)

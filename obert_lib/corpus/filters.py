@@ -2,13 +2,11 @@
 
 The measures and the cheap "cannot match" tests run as one-pass scans of obert_lib.corpus._textscan
 (native/textscan.c); the regular expressions run only when a line might match them. The pure-Python
-definitions are kept as `_reference_*`: they are what tests/test_native_textscan.py compares against.
+definitions are kept as `_reference_*`: they are what tests/corpus/test_native_textscan.py compares against.
 """
 from __future__ import annotations
 
 import re
-import re._constants as _sre_constants
-import re._parser as _sre_parser
 import sys
 from collections import Counter
 from typing import NamedTuple
@@ -22,12 +20,18 @@ _SENTENCE_END = re.compile(r"[。！？!?]")
 
 # Lines that are site furniture rather than content. Matched only on short lines (see
 # BOILERPLATE_MAX_CHARS) so that an article sentence that merely mentions 转载 survives.
-BOILERPLATE_PATTERNS = (
-    r"版权所有", r"版权声明", r"[Cc]opyright", r"©", r"ICP备", r"免责声明", r"转载", r"侵权",
-    r"责任编辑", r"^\(?（?编辑[:：]", r"^原标题[:：]", r"^来源[:：]", r"^相关阅读", r"^参考资料",
-    r"^上一篇", r"^下一篇", r"分享到[:：]", r"点击关注", r"^举报", r"收藏\s*\|", r"点赞\s*\d*$",
-    r"关注我们", r"扫码", r"^本文", r"^声明[:：]",
+# Each pattern with the characters every match of it contains (its literals outside classes and optional
+# parts): a line without all of them cannot match, which the one-pass screen of line_rules_may_apply uses.
+BOILERPLATE_RULES = (
+    (r"版权所有", "版权所有"), (r"版权声明", "版权声明"), (r"[Cc]opyright", "opyright"), (r"©", "©"),
+    (r"ICP备", "ICP备"), (r"免责声明", "免责声明"), (r"转载", "转载"), (r"侵权", "侵权"),
+    (r"责任编辑", "责任编辑"), (r"^\(?（?编辑[:：]", "编辑"), (r"^原标题[:：]", "原标题"),
+    (r"^来源[:：]", "来源"), (r"^相关阅读", "相关阅读"), (r"^参考资料", "参考资料"),
+    (r"^上一篇", "上一篇"), (r"^下一篇", "下一篇"), (r"分享到[:：]", "分享到"), (r"点击关注", "点击关注"),
+    (r"^举报", "举报"), (r"收藏\s*\|", "收藏|"), (r"点赞\s*\d*$", "点赞"), (r"关注我们", "关注我们"),
+    (r"扫码", "扫码"), (r"^本文", "本文"), (r"^声明[:：]", "声明"),
 )
+BOILERPLATE_PATTERNS = tuple(pattern for pattern, _ in BOILERPLATE_RULES)
 BOILERPLATE_MAX_CHARS = 80  # longest footer line seen in the sample corpus is ~50 chars
 _BOILERPLATE = re.compile("|".join(BOILERPLATE_PATTERNS))
 
@@ -42,14 +46,13 @@ _SPACE = re.compile(r"\s")
 _PUNCT = re.compile(r"[，。！？：；、“”‘’（）《》【】…—·,.!?:;'\"()\[\]<>/\\|~`@#$%^&*_+=\-]")
 _DIGIT = re.compile(r"\d")
 
+_REQUIRED = dict(BOILERPLATE_RULES)
+
 
 def _required_chars(pattern: str) -> str:
-    """Characters every match of `pattern` contains: its top-level literals ('' when it has none, or when it
-    ignores case). Read from the parse tree of Python's own regex compiler."""
-    parsed = _sre_parser.parse(pattern)
-    if parsed.state.flags & re.IGNORECASE:
-        return ""
-    return "".join(chr(value) for op, value in parsed if op is _sre_constants.LITERAL)
+    """The characters declared beside `pattern` in BOILERPLATE_RULES; '' (nothing required: the screen never
+    rules the pattern out) for any other pattern."""
+    return _REQUIRED.get(pattern, "")
 
 
 # Keyword group slots of _textscan.groups_present: a keyword / pattern can only occur in a text that
@@ -148,14 +151,14 @@ def scrub_private(text: str) -> tuple[str, int]:
 
 def line_rule_bits(private: bool = True, spam: bool = True, boilerplate: bool = True, navigation: bool = True,
                    seo: bool = True) -> int:
-    """The rules of steps.LineRules that are on, as the `rules` bits of line_rules_may_apply."""
+    """The rules of cleaning.LineRules that are on, as the `rules` bits of line_rules_may_apply."""
     return ((_textscan.RULE_PRIVATE if private else 0) | (_textscan.RULE_SPAM if spam else 0)
             | (_textscan.RULE_BOILERPLATE if boilerplate else 0) | (_textscan.RULE_NAVIGATION if navigation else 0)
             | (_textscan.RULE_SEO if seo else 0))
 
 
 def line_rules_may_apply(text: str, rules: int) -> bool:
-    """Whether a line rule that `rules` turns on could change `text` (one scan; False: steps.LineRules would only
+    """Whether a line rule that `rules` turns on could change `text` (one scan; False: cleaning.LineRules would only
     drop the spaces between CJK characters). Each test is a necessary condition of its rule: a URL/e-mail/phone
     candidate or whitespace that normalize_whitespace changes; the characters of a spam keyword; per line, a short
     line with a boilerplate pattern's required characters, a navigation line, an SEO-spam line."""

@@ -2,7 +2,7 @@
 
 Each step first asks a one-pass scan of obert_lib.corpus._textscan (native/textscan.c) whether it can change
 the text at all and returns the text as it is when it cannot; otherwise it runs its pure-Python reference
-(`_reference_*` below; remove_spaces_between_cjk is done in C outright). tests/test_native_textscan.py checks
+(`_reference_*` below; remove_spaces_between_cjk is done in C outright). tests/corpus/test_native_textscan.py checks
 that results equal the references'. The scans' character classes are marked at import from the reference
 patterns and the Unicode tables themselves (from OpenCC's dictionaries at the first t2s call).
 """
@@ -45,7 +45,7 @@ _CJK_OR_STOP = r"[\u3400-\u9fff，。！？：；、]"  # a space between two of
 _SPACE_BETWEEN_CJK = re.compile(f"(?<={_CJK_OR_STOP}) (?={_CJK_OR_STOP})")
 
 # No code point from U+30000 on has a decomposition or a non-zero combining class (Unicode 14, the tables of
-# Python 3.11; tests/test_native_textscan.py checks the whole range), so NFKC leaves all of them alone.
+# Python 3.11; tests/corpus/test_native_textscan.py checks the whole range), so NFKC leaves all of them alone.
 _DECOMPOSABLE_BELOW = 0x30000
 
 
@@ -231,7 +231,7 @@ def _reference_normalize_document(text: str, html: bool = True, nfkc: bool = Tru
 
 
 class DocumentNormalizer:
-    """steps.Normalize on one text: HTML, NFKC, t2s as enabled, and always control characters and whitespace.
+    """cleaning.Normalize on one text: HTML, NFKC, t2s as enabled, and always control characters and whitespace.
 
     One scan first: a text with none of the enabled steps' trigger characters and normal whitespace is returned
     as it is (each step would return it unchanged, so every later step would see it unchanged too). Most

@@ -139,7 +139,7 @@ class ParagraphAnnotator:
 
 class ReferenceAnnotator:
     """ParagraphAnnotator's Python reference: a Python tagger (rjieba or jieba.posseg), the tokenizers
-    backend and annotate.py's rules (steps.Annotate's tagger "rjieba" / "jieba_posseg")."""
+    backend and annotate.py's rules (paragraphs.Annotate's tagger "rjieba" / "jieba_posseg")."""
 
     def __init__(self, tokenizer_dir: str, matcher: EntityMatcher | None, keywords_top_k: int, tagger: str = "rjieba"):
         from tokenizers import Tokenizer

@@ -2,11 +2,17 @@
 
 datatrove's dedup indexes (exact `.dups`, MinHash `.remove`) name documents by (task rank, position in that
 task's output). A plain folder reader shards the files it finds, so a task that kept nothing (and so wrote no
-file) shifts every later file to the wrong rank, and the wrong documents are removed.
+file) shifts every later file to the wrong rank, and the wrong documents are removed. The adapters
+cleaned_row and removed_row say what the intermediate and the removed/ JSONL records hold.
 """
 from __future__ import annotations
 
-from datatrove.data import DocumentsPipeline
+import gzip
+import json
+from pathlib import Path
+from typing import Iterator
+
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.dedup.exact_dedup import ExactDedupSignature
 from datatrove.pipeline.readers import JsonlReader
 
@@ -49,3 +55,26 @@ class FirstCopyDedupSignature(ExactDedupSignature):
 
     def get_hashes(self, doc, doc_idx: int) -> list[tuple[int, int, int]]:
         return [(self.hash_fc(self.config.content_getter(doc)), getattr(self, "priority", MAX_PRIORITY), doc_idx)]
+
+
+def removed_row(self, doc: Document) -> dict:
+    """JsonlWriter adapter for removed/<reason>/: id, reason detail, source location and text."""
+    m = doc.metadata
+    return {"id": doc.id, "detail": m.get("detail", ""), "file": m.get("file"), "line": m.get("line"),
+            "chars_before": m.get("chars_before", len(doc.text)), "text": doc.text}
+
+
+def cleaned_row(self, doc: Document) -> dict:
+    """JsonlWriter adapter for the intermediate cleaned documents (text + the metadata later steps need)."""
+    keep = {k: doc.metadata.get(k) for k in ("source", "file", "line", "chars_before", "doc_id", "paragraph")
+            if k in doc.metadata}
+    return {"id": doc.id, "text": doc.text, **keep}
+
+
+
+def paragraph_texts(folder: Path) -> Iterator[str]:
+    """Paragraph texts of the gzipped JSONL files a stage wrote to `folder` (for training a tokenizer)."""
+    for f in sorted(folder.glob("*.jsonl.gz")):
+        with gzip.open(f, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                yield from json.loads(line)["text"].split("\n")

@@ -43,7 +43,7 @@ def render_spans_html(tokens: list[str], spans: dict[str, list[list[int]]]) -> s
 
 def annotated_paragraphs_html(corpus_dir: str | Path, n: int = 3, min_tokens: int = 30) -> str:
     """The first n paragraphs of at least min_tokens tokens, each shown with every span type coloured."""
-    from .pipeline import load_shards
+    from .report import load_shards
     from .tokenizer import load_saved_tokenizer
 
     tokenizer = load_saved_tokenizer(Path(corpus_dir) / "tokenizer")
@@ -60,7 +60,7 @@ def span_statistics(corpus_dir: str | Path, max_rows: int = 5000) -> pd.DataFram
     """Per span type: spans per paragraph, mean length in tokens and share of tokens covered."""
     import pandas as pd
 
-    from .pipeline import load_shards
+    from .report import load_shards
 
     rows = load_shards(corpus_dir).slice(0, max_rows).to_pylist()
     n_tokens = sum(len(r["input_ids"]) for r in rows)

@@ -82,7 +82,7 @@ class WordPieceEncoder:
     """BERT WordPiece (basic + wordpiece) in C; same ids/offsets as the tokenizers backend.
 
     The reference is `backend.encode(text, add_special_tokens=False)` without padding or truncation, as
-    steps.Annotate uses it. `fallbacks` counts the texts that went to the backend; `unsupported` says why
+    paragraphs.Annotate uses it. `fallbacks` counts the texts that went to the backend; `unsupported` says why
     this tokenizer.json never uses the C path (None when it does).
     """
 

@@ -1,6 +1,6 @@
 """What every corpus worker needs, loaded once before workers start: the pipeline modules and their tables.
 
-pipeline.prepare_workers makes the forkserver import this module, so that each worker forks from a
+workers.prepare_workers makes the forkserver import this module, so that each worker forks from a
 process that already holds them (copy-on-write) and starts in milliseconds. A worker started from a
 fresh interpreter imports the pipeline (about 0.7 s on the 2-core CI machine), builds the segmenter
 and keyword table (about 0.4 s), has pyarrow import pandas (0.3 s), runs datatrove's dependency checks
@@ -12,26 +12,29 @@ import logging
 
 import pyarrow as pa
 
-from . import normalize, pipeline, readers, steps  # noqa: F401  (imported for the workers forked after this)
+# imported for the workers forked after this
+from . import cleaning, dedup, normalize, paragraphs, pipeline, readers, shards, stage_io, workers  # noqa: F401
 from .paragraph_annotator import load_shared_tables
 
-pipeline.cache_loguru_lib_dirs()  # before any worker forks from this process
+workers.cache_loguru_lib_dirs()  # before any worker forks from this process
 
 
 def check_step_dependencies() -> None:
     """Run datatrove's dependency checks of the steps corpus workers receive, here, once.
 
-    PipelineStep.__new__, which unpickling a step in a worker calls too, checks the step's distributions
-    (pyarrow for the Parquet steps, orjson for the JSONL ones) by reading the metadata of every installed
+    Making a datatrove step (and unpickling one in a worker) checks the distributions it requires (pyarrow
+    for the Parquet steps, orjson for the JSONL ones) by reading the metadata of every installed
     distribution: about 0.1 s per name on the 2-core CI machine, cached per process. Unchecked here, every
-    worker forked from this process would pay it before its first document.
+    worker forked from this process would pay it before its first document. Making one of each does the check.
     """
+    import tempfile
+
     from datatrove.pipeline.readers import JsonlReader, ParquetReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    for step in (JsonlReader, ParquetReader, JsonlWriter, steps.ShardWriter):
+    for step in (JsonlReader, ParquetReader, JsonlWriter):
         try:
-            step.__new__(step)  # the check alone: no __init__
+            step(tempfile.gettempdir())  # nothing is read or written until the step runs
         except ImportError:
             pass  # the worker will raise it with the step that needs the package
 

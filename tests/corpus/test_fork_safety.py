@@ -11,7 +11,7 @@ def test_forked_worker_gets_a_fresh_tqdm_thread_lock():
     from tqdm import tqdm
     from tqdm.std import TqdmDefaultWriteLock
 
-    import obert_lib.corpus.pipeline  # noqa: F401  registers the at-fork handler
+    import obert_lib.corpus.workers  # noqa: F401  registers the at-fork handler
     tqdm.get_lock()
     held, release = threading.Event(), threading.Event()
 

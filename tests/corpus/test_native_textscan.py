@@ -21,7 +21,7 @@ import pytest
 from datatrove.data import Document
 
 from obert_lib.corpus import _textscan, filters, normalize
-from obert_lib.corpus.steps import LineRules
+from obert_lib.corpus.cleaning import LineRules
 from tests.conftest import shared_file
 
 EVERYTHING = _textscan.code_points(0, sys.maxunicode + 1)

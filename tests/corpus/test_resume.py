@@ -88,7 +88,7 @@ def test_the_parent_death_hook_lasts_only_while_a_stage_runs():
     """forked_children_die_with_parent leaves no after-fork hook behind in the caller's process."""
     from multiprocess import util
 
-    from obert_lib.corpus.pipeline import _die_with_parent, forked_children_die_with_parent
+    from obert_lib.corpus.workers import _die_with_parent, forked_children_die_with_parent
 
     def hooks():
         return [key for key in list(util._afterfork_registry.keys()) if key[2] is _die_with_parent]

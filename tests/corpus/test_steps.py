@@ -2,7 +2,7 @@
 from datatrove.data import Document
 
 from obert_lib.corpus.readers import DROP_KEY
-from obert_lib.corpus.steps import LengthGuardFilter, LineRules, Normalize, QualityFilter, ReaderDropFilter
+from obert_lib.corpus.cleaning import LengthGuardFilter, LineRules, Normalize, QualityFilter, ReaderDropFilter
 
 PROSE = "北京是中华人民共和国的首都，也是全国的政治中心和文化中心，历史悠久，名胜古迹众多。"
 

@@ -1,4 +1,4 @@
-"""pipeline.prepare_workers: workers start with the pipeline and jieba's tables already loaded.
+"""workers.prepare_workers: workers start with the pipeline and jieba's tables already loaded.
 
 Each check runs in a fresh interpreter: the test process has long since imported everything.
 """
@@ -14,8 +14,11 @@ STATE = ("{'preloaded': 'obert_lib.corpus.worker_preload' in __import__('sys').m
          "._keyword_table_loaded.cache_info().currsize == 1,"
          " 't2s_loaded': __import__('obert_lib.corpus.normalize', fromlist=['_'])._t2s_converter.cache_info().currsize == 1,"
          " 'openblas_threads': __import__('os').environ.get('OPENBLAS_NUM_THREADS'),"
-         " 'step_deps_checked': __import__('datatrove.utils._import_utils', fromlist=['_'])"
-         "._is_distribution_available.cache_info().currsize >= 2}")
+         # making a JSONL writer reads no distribution metadata: datatrove's dependency check was done already
+         " 'step_deps_checked': (lambda md, calls: (setattr(md, 'distributions', (lambda f: lambda *a, **k:"
+         " (calls.append(1), f(*a, **k))[1])(md.distributions)), __import__('datatrove.pipeline.writers',"
+         " fromlist=['_']).JsonlWriter(__import__('tempfile').gettempdir()), not calls)[-1])"
+         "(__import__('importlib.metadata', fromlist=['_']), [])}")
 NOTHING = {"preloaded": False, "segmenter_built": False, "idf_loaded": False, "t2s_loaded": False, "openblas_threads": None,
            "step_deps_checked": False}
 LOADED = {"preloaded": True, "segmenter_built": True, "idf_loaded": True, "t2s_loaded": True, "openblas_threads": None,
@@ -30,7 +33,7 @@ def _run(code: str):
 
 
 def test_one_worker_loads_the_tables_in_this_process():
-    before, after = _run("from obert_lib.corpus.pipeline import prepare_workers\n"
+    before, after = _run("from obert_lib.corpus.workers import prepare_workers\n"
                          "before = eval(STATE)\nprepare_workers(1, 'forkserver')\nprint(json.dumps([before, eval(STATE)]))")
     assert before == NOTHING
     assert after == LOADED
@@ -39,7 +42,7 @@ def test_one_worker_loads_the_tables_in_this_process():
 def test_forkserver_workers_fork_with_the_tables_and_one_blas_thread():
     got = _run("""
 import multiprocess
-from obert_lib.corpus.pipeline import prepare_workers
+from obert_lib.corpus.workers import prepare_workers
 prepare_workers(2, "forkserver", wait=True)
 with multiprocess.get_context("forkserver").Pool(2) as pool:  # the context datatrove's LocalPipelineExecutor uses
     workers = pool.map(eval, [STATE] * 2)
@@ -53,7 +56,7 @@ print(json.dumps({"parent": eval(STATE), "workers": workers}))
 def test_spawned_workers_load_nothing_ahead():
     got = _run("""
 import multiprocess
-from obert_lib.corpus.pipeline import prepare_workers
+from obert_lib.corpus.workers import prepare_workers
 prepare_workers(2, "spawn")
 with multiprocess.get_context("spawn").Pool(1) as pool:
     worker = pool.apply(eval, (STATE,))
@@ -63,17 +66,33 @@ print(json.dumps([eval(STATE), worker]))
 
 
 def test_loguru_finds_its_library_folders_once_per_process():
-    """cache_loguru_lib_dirs: the same folders as loguru's own search, found once; logger.add no longer repeats it."""
+    """compat.cache_loguru_lib_dirs: logger.add no longer expands sysconfig's install schemes, and an exception
+    logged afterwards is formatted as before (the same library folders are left out of its traceback)."""
     got = _run("""
-import time
+import io, sysconfig
 from loguru import logger
-from loguru._better_exceptions import ExceptionFormatter
-own = ExceptionFormatter._get_lib_dirs()
-from obert_lib.corpus.pipeline import cache_loguru_lib_dirs
+calls = []
+get_scheme_names = sysconfig.get_scheme_names
+sysconfig.get_scheme_names = lambda: (calls.append(1), get_scheme_names())[1]
+
+def logged_exception():
+    out = io.StringIO()
+    sink = logger.add(out, format="{message}", backtrace=True, diagnose=False)
+    try:
+        __import__("json").loads("{")
+    except ValueError:
+        logger.exception("failed")
+    logger.remove(sink)
+    return [line for line in out.getvalue().splitlines() if "<string>" not in line]  # the caller's line differs
+
+before = logged_exception()
+searches_before = len(calls)
+from obert_lib.corpus.workers import cache_loguru_lib_dirs
 cache_loguru_lib_dirs()
 cache_loguru_lib_dirs()  # a second call changes nothing
+calls.clear()
 for _ in range(3):
-    logger.add(lambda message: None)
-info = ExceptionFormatter._get_lib_dirs.cache_info()
-print(json.dumps({"same": ExceptionFormatter._get_lib_dirs() == own, "misses": info.misses, "hits": info.hits}))""")
-    assert got == {"same": True, "misses": 1, "hits": 3}  # found by the first call, reused by the three sinks
+    logger.remove(logger.add(lambda message: None))
+searches_after = len(calls)
+print(json.dumps({"same": logged_exception() == before, "before": searches_before > 0, "after": searches_after}))""")
+    assert got == {"same": True, "before": True, "after": 0}  # a search per sink before, none once cached

@@ -61,11 +61,14 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     """(wall seconds, time.time() at the start) of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
     from datatrove.executor import LocalPipelineExecutor
 
-    from .pipeline import (CorpusConfig, CorpusRuntime, QualityConfig, _reader, cleaning_steps, forked_children_die_with_parent,
-                           prepare_workers)
-    from .steps import Annotate, ParagraphSplit, ShardWriter
-    from .tokenizer import load_vocab_tokenizer, train_tokenizer
-    from .wordpiece import save_char_tables
+    from ..corpus.config import CorpusConfig, CorpusRuntime, QualityConfig
+    from ..corpus.inputs import input_reader
+    from ..corpus.paragraphs import Annotate, ParagraphSplit
+    from ..corpus.pipeline import cleaning_steps
+    from ..corpus.shards import ShardWriter
+    from ..corpus.tokenizer import load_vocab_tokenizer, train_tokenizer
+    from ..corpus.wordpiece import save_char_tables
+    from ..corpus.workers import forked_children_die_with_parent, prepare_workers
 
     start_method = CorpusRuntime().start_method
     prepare_workers(workers, start_method, wait=True)  # loaded before the clock for 2 workers as for 1
@@ -82,7 +85,7 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     paths_file = out / "inputs.txt"
     paths_file.write_text("".join(f"{str(p.resolve()).lstrip('/')}\n" for p in inputs))
     pipeline = [
-        _reader("jsonl", paths_file, cfg),
+        input_reader("jsonl", paths_file, cfg),
         *cleaning_steps(cfg),  # the corpus stage's own cleaning steps and thresholds
         ParagraphSplit(cfg.min_paragraph_chars, dedup_in_task=True),
         Annotate(str(tok_dir), None, cfg.keywords_top_k, tagger=tagger),
@@ -216,12 +219,13 @@ def _floor_pass(inputs: list[Path], out: Path) -> float:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.writers import ParquetWriter
 
-    from .pipeline import CorpusConfig, _reader
+    from ..corpus.config import CorpusConfig
+    from ..corpus.inputs import input_reader
 
     out.mkdir(parents=True, exist_ok=True)
     paths_file = out / "inputs.txt"
     paths_file.write_text("".join(f"{str(p.resolve()).lstrip('/')}\n" for p in inputs))
-    pipeline = [_reader("jsonl", paths_file, CorpusConfig(inputs=[str(p) for p in inputs])),
+    pipeline = [input_reader("jsonl", paths_file, CorpusConfig(inputs=[str(p) for p in inputs])),
                 ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet",
                               adapter=_text_row)]
     t0 = time.perf_counter()
@@ -242,9 +246,8 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int 
     """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; print a table.
 
     Every run starts in a fresh interpreter. Ours runs `repeats` times, 1 and 2 workers interleaved, and
-    its median counts: on a shared machine one run can be 20% off, and in the five pairs of one run
-    2 workers gained anywhere from 1.24x to 1.88x (2026-11-22), so 9 pairs rather than 5 (about 50 s
-    more). The baseline (minutes) and the reference run once.
+    its median counts: on a shared machine single runs scatter widely (docs/performance.md), so 9 pairs
+    rather than 5. The baseline (minutes) and the reference run once.
     """
     if repeats < 1:
         raise ValueError(f"repeats: {repeats} must be >= 1 (interleaved pairs of 1- and 2-worker runs; 9 by default)")
@@ -272,7 +275,7 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int 
         reference = BenchRow("ours, Python rules (rjieba)", 1, _fresh_pass(paths, tmp / "reference", 1, "rjieba", vocab).seconds, mb)
         same = _same_shards(tmp / "ours-1-0" / "shards", tmp / "reference" / "shards")
         floor = BenchRow("datatrove read+write only", 1, _floor_pass(paths, tmp / "floor"), mb)
-        from . import pipeline
+        from ..corpus import pipeline
 
         full = pipeline.run({"inputs": [str(p) for p in paths], "output_dir": str(tmp / "full"), "knowledge_base": None,
                              "tokenizer": {"vocab_file": vocab}, "quality": {"min_cjk_chars": 5}},

@@ -3,8 +3,9 @@ import json
 
 import pyarrow.parquet as pq
 
-from obert_lib.corpus import bench
-from obert_lib.corpus.pipeline import CorpusConfig, QualityConfig, cleaning_steps
+from obert_lib.benchmarks import preprocess as bench
+from obert_lib.corpus.config import CorpusConfig, QualityConfig
+from obert_lib.corpus.pipeline import cleaning_steps
 from tests.conftest import shared_file
 
 TEXTS = ["北京是中国的首都，也是政治和文化中心。", "长江是中国第一长河", "哈哈哈哈哈哈哈哈哈哈", "联系我们：13800138000，加微信领红包",
