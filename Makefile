@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= build/demo
 
-.PHONY: install demo test notebooks-sync lab clean
+.PHONY: install demo lint test notebooks-sync lab clean
 
 # torch first, pinned to the local CPU build; then everything else without build isolation, because
 # deepspeed's setup.py imports torch (an isolated build env would download a CUDA torch).
@@ -19,6 +19,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m obert_lib.cli demo --output $(OUT)
+
+# ruff: the linter (pycodestyle, pyflakes, import order) and the formatter's check; settings in pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -1,4 +1,5 @@
 """`obert` command line: one thin subcommand per stage over the library's run() functions."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ def _yaml_mapping(path: str, what: str) -> dict[str, Any]:
 
     data = read_yaml(path, what=what) or {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{what} file {path} must hold a mapping (key: value lines) at top level, "
-                          f"not a {type(data).__name__}")
+        raise ConfigError(
+            f"{what} file {path} must hold a mapping (key: value lines) at top level, not a {type(data).__name__}"
+        )
     return data
 
 
@@ -85,7 +87,9 @@ def cmd_preprocess(args) -> None:
             raise ConfigError(f"--workers {args.workers}: must be >= 1 (worker processes); e.g. --workers 2")
         runtime["workers"] = args.workers
     result = corpus.run(cfg, runtime)
-    _print(result.stats if result.stats is not None else {"submitted": "slurm jobs", "output_dir": str(result.output_dir)})
+    _print(
+        result.stats if result.stats is not None else {"submitted": "slurm jobs", "output_dir": str(result.output_dir)}
+    )
 
 
 def _check_bench_paths(args) -> None:
@@ -120,22 +124,35 @@ def cmd_bench(args) -> None:
     elif args.what == "train":
         from .benchmarks import train
 
-        train.run(args.corpus, args.preset, args.seq_len, args.micro_batch, args.warmup, args.steps, args.threads,
-                  args.precision, args.zero_stage, args.seed)
+        train.run(
+            args.corpus,
+            args.preset,
+            args.seq_len,
+            args.micro_batch,
+            args.warmup,
+            args.steps,
+            args.threads,
+            args.precision,
+            args.zero_stage,
+            args.seed,
+        )
 
 
 def cmd_mask(args) -> None:
-    from .config import UserError
+    from .config import UserError, load
     from .masking import MaskConfig, MaskPreviewer, parse_mixture
-
-    from .config import load
 
     _option_settings(args, "--runtime", ())
     if not args.text.strip():
         raise UserError("--text is empty; give the paragraph to mask, e.g. --text '北京是中国的首都。'")
-    flags = {"strategy": args.strategy, "mixture": parse_mixture(args.mixture) if args.mixture else {},
-             "mask_rate": args.mask_rate, "synonym.enabled": args.synonym, "synonym.rate": args.synonym_rate,
-             "knowledge.enabled": args.knowledge}
+    flags = {
+        "strategy": args.strategy,
+        "mixture": parse_mixture(args.mixture) if args.mixture else {},
+        "mask_rate": args.mask_rate,
+        "synonym.enabled": args.synonym,
+        "synonym.rate": args.synonym_rate,
+        "knowledge.enabled": args.knowledge,
+    }
     sets = _overrides(args.set or [])
     if args.synonym and args.synonym_rate is None and "synonym.rate" not in sets:
         flags["synonym.rate"] = 1.0  # --synonym alone shows every masked word that has a synonym as one
@@ -147,8 +164,10 @@ def cmd_mask(args) -> None:
         names = ", ".join(f"{name} ({i})" for i, name in view.knowledge_entries)
         note = "  (…: summary cut at a sentence or word boundary to fit the budget)" if any(view.knowledge_cut) else ""
         print(f"K_w [{names}]: {view.knowledge_text()}{note}")
-    print(f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}) with strategy {view.strategy}; "
-          + ", ".join(f"{k} {n}" for k, n in view.counts().items() if n))
+    print(
+        f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}) "
+        f"with strategy {view.strategy}; " + ", ".join(f"{k} {n}" for k, n in view.counts().items() if n)
+    )
 
 
 def cmd_pretrain(args) -> int:
@@ -165,16 +184,23 @@ def cmd_pretrain(args) -> int:
         print(f"obert pretrain: diverged: {exc}", file=sys.stderr)
         return pretraining.EXIT_DIVERGED
     metrics = result.metrics
-    summary = {"status": result.status, "checkpoints": [str(p) for p in result.checkpoints],
-               "parameters": result.parameters, "steps": int(metrics["global_step"].max()) if len(metrics) else 0,
-               "final_loss": float(metrics["loss"].iloc[-1]) if len(metrics) else None}
+    summary = {
+        "status": result.status,
+        "checkpoints": [str(p) for p in result.checkpoints],
+        "parameters": result.parameters,
+        "steps": int(metrics["global_step"].max()) if len(metrics) else 0,
+        "final_loss": float(metrics["loss"].iloc[-1]) if len(metrics) else None,
+    }
     if result.status != "interrupted":
         _print(summary)
         return 0
     point = pretraining.resume_point(result.output_dir)
     resumable = point is not None and not point.get("finished")
-    summary["message"] = (f"interrupted, resume with --resume (from step {point['global_step']})" if resumable
-                          else "interrupted before the first resume point; start again without --resume")
+    summary["message"] = (
+        f"interrupted, resume with --resume (from step {point['global_step']})"
+        if resumable
+        else "interrupted before the first resume point; start again without --resume"
+    )
     _print(summary)
     print(f"obert pretrain: {summary['message']}", file=sys.stderr)
     return pretraining.EXIT_INTERRUPTED
@@ -214,24 +240,43 @@ def cmd_demo(args) -> None:
         print(path)
 
 
-IDIOM = ("every subcommand takes --config FILE|PRESET, --set KEY=VALUE for settings that change results and "
-         "--runtime KEY=VALUE for settings that change only speed; --config is read first, then --set and "
-         "--runtime (dotted keys, YAML values), then the explicit flags")
+IDIOM = (
+    "every subcommand takes --config FILE|PRESET, --set KEY=VALUE for settings that change results and "
+    "--runtime KEY=VALUE for settings that change only speed; --config is read first, then --set and "
+    "--runtime (dotted keys, YAML values), then the explicit flags"
+)
 
 
-def _idiom(p: argparse.ArgumentParser, config: str, set_: str, runtime: str, *, config_aliases: Sequence[str] = (),
-           config_dest: str = "config", config_default: str | None = None, runtime_aliases: Sequence[str] = ()) -> None:
+def _idiom(
+    p: argparse.ArgumentParser,
+    config: str,
+    set_: str,
+    runtime: str,
+    *,
+    config_aliases: Sequence[str] = (),
+    config_dest: str = "config",
+    config_default: str | None = None,
+    runtime_aliases: Sequence[str] = (),
+) -> None:
     """The three flags every subcommand shares (see IDIOM); aliases keep the older spellings working."""
-    p.add_argument("--config", *config_aliases, dest=config_dest, default=config_default, metavar="FILE|PRESET",
-                   help=config)
+    p.add_argument(
+        "--config", *config_aliases, dest=config_dest, default=config_default, metavar="FILE|PRESET", help=config
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_ + " (repeatable)")
-    p.add_argument("--runtime", *runtime_aliases, dest="runtime", action="append", metavar="KEY=VALUE",
-                   help=runtime + " (repeatable)")
+    p.add_argument(
+        "--runtime",
+        *runtime_aliases,
+        dest="runtime",
+        action="append",
+        metavar="KEY=VALUE",
+        help=runtime + " (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="obert", description="OBERT research environment: one subcommand per stage.",
-                                     epilog=IDIOM)
+    parser = argparse.ArgumentParser(
+        prog="obert", description="OBERT research environment: one subcommand per stage.", epilog=IDIOM
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
@@ -239,86 +284,157 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("preprocess", cmd_preprocess, "Clean, deduplicate, annotate and tokenise a corpus into Parquet shards "
-                                          "(datatrove).")
-    _idiom(p, "preset name ('default', 'web') or a YAML config file", "override a config key (dotted)",
-           "speed-only setting (workers=2, tasks=8, executor=slurm, slurm_partition=cpu)")
-    p.add_argument("--input", nargs="+", help="input files or folders: JSONL, Parquet or text, plain/gzip/zstd "
-                                              "(default: the embedded sample corpus)")
+    p = add(
+        "preprocess",
+        cmd_preprocess,
+        "Clean, deduplicate, annotate and tokenise a corpus into Parquet shards (datatrove).",
+    )
+    _idiom(
+        p,
+        "preset name ('default', 'web') or a YAML config file",
+        "override a config key (dotted)",
+        "speed-only setting (workers=2, tasks=8, executor=slurm, slurm_partition=cpu)",
+    )
+    p.add_argument(
+        "--input",
+        nargs="+",
+        help="input files or folders: JSONL, Parquet or text, plain/gzip/zstd (default: the embedded sample corpus)",
+    )
     p.add_argument("--output", help="output directory")
-    p.add_argument("--workers", type=int, default=None, help="= --runtime workers=N: worker processes (local) or "
-                                                             "concurrent Ray tasks (default 1)")
-    p.add_argument("--executor", choices=["local", "ray", "slurm"], default=None, help="= --runtime executor=...; "
-                                                                                       "default: local")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="= --runtime workers=N: worker processes (local) or concurrent Ray tasks (default 1)",
+    )
+    p.add_argument(
+        "--executor", choices=["local", "ray", "slurm"], default=None, help="= --runtime executor=...; default: local"
+    )
     p.add_argument("--runtime-config", help="YAML of speed-only settings (e.g. env/cluster/preprocess_slurm.yaml)")
     p = add("bench", cmd_bench, "Benchmarks that print a side-by-side comparison and a last line `ratio: X`.")
-    _idiom(p, "YAML mapping of benchmark settings", f"benchmark setting, one of {list(BENCH_SET)}",
-           f"speed-only setting, one of {list(BENCH_RUNTIME)}")
-    p.add_argument("what", choices=["preprocess", "collate", "train"],
-                   help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
-                        "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
-                        "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
-                        "same size, batch and DeepSpeed setup")
-    p.add_argument("--input", nargs="+", help="preprocess: JSONL files with a 'text' field "
-                                              "(default: the shared FewCLUE texts)")
+    _idiom(
+        p,
+        "YAML mapping of benchmark settings",
+        f"benchmark setting, one of {list(BENCH_SET)}",
+        f"speed-only setting, one of {list(BENCH_RUNTIME)}",
+    )
+    p.add_argument(
+        "what",
+        choices=["preprocess", "collate", "train"],
+        help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
+        "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
+        "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
+        "same size, batch and DeepSpeed setup",
+    )
+    p.add_argument(
+        "--input", nargs="+", help="preprocess: JSONL files with a 'text' field (default: the shared FewCLUE texts)"
+    )
     p.add_argument("--vocab", help="preprocess: BERT vocab.txt (default: the shared Chinese BERT vocab)")
-    p.add_argument("--corpus", help="collate: a corpus output directory (default: build one from the shared FewCLUE "
-                                    "texts); train: one (default: build one from the embedded sample corpus)")
+    p.add_argument(
+        "--corpus",
+        help="collate: a corpus output directory (default: build one from the shared FewCLUE "
+        "texts); train: one (default: build one from the embedded sample corpus)",
+    )
     p.add_argument("--batches", type=int, default=20, help="collate: batches of 64 per timed round (default 20)")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
-                        "collate: timed rounds, each batch counts with its best (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="collate: seed of both collators; train: of data order, masks "
-                                                       "and weights (default 0)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
+        "collate: timed rounds, each batch counts with its best (default 5)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="collate: seed of both collators; train: of data order, masks and weights (default 0)",
+    )
     p.add_argument("--preset", default="small", help="train: model preset of both models (default small)")
     p.add_argument("--seq-len", type=int, default=128, help="train: sequence length cap (default 128)")
     p.add_argument("--micro-batch", type=int, default=16, help="train: sequences per step (default 16)")
     p.add_argument("--warmup", type=int, default=3, help="train: untimed steps per model (default 3)")
     p.add_argument("--steps", type=int, default=20, help="train: timed steps per model (default 20)")
     p.add_argument("--threads", type=int, default=None, help="train: torch.set_num_threads (default: torch's)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default=None,
-                   help="train: fp32 on CPU; fp16 or bf16 on a GPU (default bf16 where supported)")
-    p.add_argument("--zero-stage", type=int, default=2, choices=[0, 1, 2, 3],
-                   help="train: DeepSpeed ZeRO stage (default 2)")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        default=None,
+        help="train: fp32 on CPU; fp16 or bf16 on a GPU (default bf16 where supported)",
+    )
+    p.add_argument(
+        "--zero-stage", type=int, default=2, choices=[0, 1, 2, 3], help="train: DeepSpeed ZeRO stage (default 2)"
+    )
     p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.")
-    _idiom(p, "YAML file of MaskConfig keys (the `mask:` section of a plan stage)",
-           "override a MaskConfig key (mask_rate=0.2, synonym.enabled=true, knowledge.max_entries=1)",
-           "none: masking a text has no speed-only settings")
+    _idiom(
+        p,
+        "YAML file of MaskConfig keys (the `mask:` section of a plan stage)",
+        "override a MaskConfig key (mask_rate=0.2, synonym.enabled=true, knowledge.max_entries=1)",
+        "none: masking a text has no speed-only settings",
+    )
     p.add_argument("--corpus", required=True, help="corpus output directory (from `obert preprocess`)")
     p.add_argument("--text", required=True)
-    p.add_argument("--strategy", default=None, help="= --set strategy=...: char, word (default), entity, keyword, "
-                                                    "phrase or clause")
+    p.add_argument(
+        "--strategy", default=None, help="= --set strategy=...: char, word (default), entity, keyword, phrase or clause"
+    )
     p.add_argument("--mixture", help="weighted strategies instead, e.g. 'word:0.5,clause:0.5' (one drawn per text)")
     p.add_argument("--mask-rate", type=float, default=None, help="= --set mask_rate=... (default 0.15)")
-    p.add_argument("--synonym", action="store_true", default=None, help="show masked words with a lexicon synonym "
-                                                                        "as it (= --set synonym.enabled=true)")
-    p.add_argument("--synonym-rate", type=float, default=None, help="share of such words shown as a synonym "
-                                                                    "(= --set synonym.rate=...; default 1.0 here)")
-    p.add_argument("--knowledge", action="store_true", default=None, help="append the linked entities' summaries as "
-                                                                          "K_w (= --set knowledge.enabled=true)")
+    p.add_argument(
+        "--synonym",
+        action="store_true",
+        default=None,
+        help="show masked words with a lexicon synonym as it (= --set synonym.enabled=true)",
+    )
+    p.add_argument(
+        "--synonym-rate",
+        type=float,
+        default=None,
+        help="share of such words shown as a synonym (= --set synonym.rate=...; default 1.0 here)",
+    )
+    p.add_argument(
+        "--knowledge",
+        action="store_true",
+        default=None,
+        help="append the linked entities' summaries as K_w (= --set knowledge.enabled=true)",
+    )
     p.add_argument("--seed", type=int, default=0, help="an integer >= 0; the same seed gives the same masks")
     p = add("pretrain", cmd_pretrain, "Run a staged pretraining plan through DeepSpeed.")
-    p.epilog = ("exit status: 0 finished every stage; 2 a mistake in the plan, paths or flags (one line says which), "
-                "or --output in use by a live run; 3 interrupted (SIGINT/SIGTERM): continue with --resume; "
-                "4 diverged (NaN/inf loss or fp16 loss scale at its floor; the message names the step and the "
-                "fixes, the last checkpoint is intact); 1 a failed run or a bug (traceback). " + IDIOM)
-    _idiom(p, "plan preset name or plan YAML (--plan is the same flag; default tiny)",
-           "override a plan key (stages.0.steps=5)",
-           "speed-only setting (zero_stage=3, precision=fp16; --speed is the same flag)",
-           config_aliases=("--plan",), config_default="tiny", runtime_aliases=("--speed",))
+    p.epilog = (
+        "exit status: 0 finished every stage; 2 a mistake in the plan, paths or flags (one line says which), "
+        "or --output in use by a live run; 3 interrupted (SIGINT/SIGTERM): continue with --resume; "
+        "4 diverged (NaN/inf loss or fp16 loss scale at its floor; the message names the step and the "
+        "fixes, the last checkpoint is intact); 1 a failed run or a bug (traceback). " + IDIOM
+    )
+    _idiom(
+        p,
+        "plan preset name or plan YAML (--plan is the same flag; default tiny)",
+        "override a plan key (stages.0.steps=5)",
+        "speed-only setting (zero_stage=3, precision=fp16; --speed is the same flag)",
+        config_aliases=("--plan",),
+        config_default="tiny",
+        runtime_aliases=("--speed",),
+    )
     p.add_argument("--output", help="output directory")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the stopped or killed run in --output from its latest resume point")
-    for name, func, help_text in (("zeroshot", cmd_zeroshot, "Score a checkpoint zero-shot on a FewCLUE task with "
-                                                             "a cloze template."),
-                                  ("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an "
-                                                             "optional trick.")):
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the stopped or killed run in --output from its latest resume point",
+    )
+    for name, func, help_text in (
+        ("zeroshot", cmd_zeroshot, "Score a checkpoint zero-shot on a FewCLUE task with a cloze template."),
+        ("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an optional trick."),
+    ):
         p = add(name, func, help_text)
         _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
     p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).")
-    _idiom(p, "profile: demo (default) or tiny (--profile is the same flag)", "output=DIR",
-           "none: the profile sets the notebooks' sizes", config_aliases=("--profile",), config_dest="profile",
-           config_default="demo")
+    _idiom(
+        p,
+        "profile: demo (default) or tiny (--profile is the same flag)",
+        "output=DIR",
+        "none: the profile sets the notebooks' sizes",
+        config_aliases=("--profile",),
+        config_dest="profile",
+        config_default="demo",
+    )
     p.add_argument("--output", default="build/demo")
     p.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these prefixes")
     return parser

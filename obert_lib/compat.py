@@ -5,6 +5,7 @@ what a user runs; everything else goes through public interfaces. PRIVATE_NAMES 
 version it was checked against and the measured gain (docs/performance.md, "Private APIs kept (issue 14)");
 tests/test_compat.py fails loudly when a name disappears from the installed library.
 """
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """Each private name of obert_lib.compat still exists in the installed library: fails loudly when one disappears."""
+
 import importlib
 import importlib.metadata
 
@@ -32,8 +33,10 @@ def test_loguru_exception_formatter_get_lib_dirs_exists():
     try:
         found = resolve(name)
     except (ImportError, AttributeError) as exc:
-        pytest.fail(f"{name} is gone in loguru {importlib.metadata.version('loguru')} (checked with "
-                    f"{compat.PRIVATE_NAMES[name]['checked_with']}): compat.cache_loguru_lib_dirs no longer saves "
-                    f"anything; remove it ({exc})")
+        pytest.fail(
+            f"{name} is gone in loguru {importlib.metadata.version('loguru')} (checked with "
+            f"{compat.PRIVATE_NAMES[name]['checked_with']}): compat.cache_loguru_lib_dirs no longer saves "
+            f"anything; remove it ({exc})"
+        )
     assert callable(found)
     assert isinstance(found(), list)  # a list of folder paths, as cache_loguru_lib_dirs assumes

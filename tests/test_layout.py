@@ -1,4 +1,5 @@
 """The house rules a newcomer relies on: small modules and no import cycles inside obert_lib."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """`obert bench preprocess`: MB/s per worker of the single-pass corpus pipeline, ours vs a jieba.posseg baseline."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,8 @@ TEXT_KEYS = ("sentence", "abst", "content", "sentence1", "sentence2")
 
 
 def fewclue_text_corpus(out_dir: Path, min_mb: float = 10.0, files: int = 2) -> tuple[list[Path], float]:
-    """Write the shared FewCLUE texts (deduplicated) into `files` JSONL files of about equal size; returns (paths, MB)."""
+    """Write the shared FewCLUE texts (deduplicated) into `files` JSONL files of about equal size; returns
+    (paths, MB)."""
     root = shared_data_dir() / "fewclue"
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is missing: pass --input, or put the shared data beside the repository")
@@ -58,7 +60,8 @@ class BenchRow:
 
 
 def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> tuple[float, float]:
-    """(wall seconds, time.time() at the start) of read -> normalise -> line rules -> quality -> split -> annotate -> tokenise -> Parquet."""
+    """(wall seconds, time.time() at the start) of read -> normalise -> line rules -> quality -> split ->
+    annotate -> tokenise -> Parquet."""
     from datatrove.executor import LocalPipelineExecutor
 
     from ..corpus.config import CorpusConfig, CorpusRuntime, QualityConfig
@@ -79,7 +82,7 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     if vocab:
         load_vocab_tokenizer(vocab).save_pretrained(tok_dir)
     else:  # a vocab from the first MB, trained outside the timed region
-        texts = [json.loads(l)["text"] for l in open(inputs[0], encoding="utf-8")][:20000]
+        texts = [json.loads(line)["text"] for line in open(inputs[0], encoding="utf-8")][:20000]
         train_tokenizer(texts, 8000).save_pretrained(tok_dir)
     save_char_tables(tok_dir)  # part of preparing the tokenizer, as pipeline.run does before its workers start
     paths_file = out / "inputs.txt"
@@ -87,14 +90,20 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     pipeline = [
         input_reader("jsonl", paths_file, cfg),
         *cleaning_steps(cfg),  # the corpus stage's own cleaning steps and thresholds
-        ParagraphSplit(cfg.min_paragraph_chars, dedup_in_task=True),
+        ParagraphSplit(cfg.min_paragraph_chars),  # as corpus.run splits (its dedup stages are not in a single pass)
         Annotate(str(tok_dir), None, cfg.keywords_top_k, tagger=tagger),
         ShardWriter(str(out / "shards")),
     ]
     wall_start, t0 = time.time(), time.perf_counter()
     with forked_children_die_with_parent():  # as corpus.run runs its stages
-        LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=workers, logging_dir=str(out / "logs"),
-                              skip_completed=False, start_method=start_method).run()
+        LocalPipelineExecutor(
+            pipeline,
+            tasks=len(inputs),
+            workers=workers,
+            logging_dir=str(out / "logs"),
+            skip_completed=False,
+            start_method=start_method,
+        ).run()
     return time.perf_counter() - t0, wall_start
 
 
@@ -113,7 +122,11 @@ class PassTiming:
     @property
     def outside_tasks(self) -> float:
         """Seconds of the pass before the first task starts and after the last one ends (pool start and stop)."""
-        return self.seconds - (max(e for _, e in self.tasks) - min(s for s, _ in self.tasks)) if self.tasks else float("nan")
+        return (
+            self.seconds - (max(e for _, e in self.tasks) - min(s for s, _ in self.tasks))
+            if self.tasks
+            else float("nan")
+        )
 
     @property
     def end_gap(self) -> float:
@@ -121,7 +134,9 @@ class PassTiming:
         return max(e for _, e in self.tasks) - min(e for _, e in self.tasks) if self.tasks else float("nan")
 
 
-_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \|.*(Launching pipeline|Processing done) for rank=\d+")
+_LOG_TIME = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \|.*(Launching pipeline|Processing done) for rank=\d+"
+)
 
 
 def task_spans(logging_dir: Path, clock_start: float) -> list[tuple[float, float]]:
@@ -150,8 +165,11 @@ def _measured_pass(inputs: list[Path], out: Path, workers: int, tagger: str, voc
     from datatrove.utils.stats import MetricStats
 
     steps = json.loads((out / "logs" / "stats.json").read_text())
-    rss = [MetricStats.from_dict(s["stats"]["worker_peak_rss_mb"]).max for s in steps
-           if "worker_peak_rss_mb" in s.get("stats", {})]
+    rss = [
+        MetricStats.from_dict(s["stats"]["worker_peak_rss_mb"]).max
+        for s in steps
+        if "worker_peak_rss_mb" in s.get("stats", {})
+    ]
     return PassTiming(secs, max(rss), task_spans(out / "logs", clock_start))
 
 
@@ -197,17 +215,25 @@ def _print_task_times(passes: dict[int, list[PassTiming]]) -> None:
     if not all(p.tasks for ps in passes.values() for p in ps):
         print("task times: not found in datatrove's task logs")
         return
-    print("ours, 1 worker, each run: tasks one after the other (s) | outside the tasks: "
-          + ", ".join("+".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.outside_tasks:.2f}" for p in passes[1]))
-    print("ours, 2 workers, each run: tasks side by side (s) | wait for the slower worker | outside the tasks: "
-          + ", ".join(" & ".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.end_gap:.2f} | {p.outside_tasks:.2f}"
-                      for p in passes[2]))
+    print(
+        "ours, 1 worker, each run: tasks one after the other (s) | outside the tasks: "
+        + ", ".join("+".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.outside_tasks:.2f}" for p in passes[1])
+    )
+    print(
+        "ours, 2 workers, each run: tasks side by side (s) | wait for the slower worker | outside the tasks: "
+        + ", ".join(
+            " & ".join(f"{t:.2f}" for t in p.task_seconds) + f" | {p.end_gap:.2f} | {p.outside_tasks:.2f}"
+            for p in passes[2]
+        )
+    )
     alone = statistics.median(t for p in passes[1] for t in p.task_seconds)
     side_by_side = statistics.median(t for p in passes[2] for t in p.task_seconds)
-    print(f"median task: {alone:.2f} s alone, {side_by_side:.2f} s side by side ({side_by_side / alone:.2f}x); "
-          f"median wait for the slower of 2 workers {statistics.median(p.end_gap for p in passes[2]):.2f} s; "
-          f"median outside the tasks {statistics.median(p.outside_tasks for p in passes[1]):.2f} s (1 worker), "
-          f"{statistics.median(p.outside_tasks for p in passes[2]):.2f} s (2 workers)")
+    print(
+        f"median task: {alone:.2f} s alone, {side_by_side:.2f} s side by side ({side_by_side / alone:.2f}x); "
+        f"median wait for the slower of 2 workers {statistics.median(p.end_gap for p in passes[2]):.2f} s; "
+        f"median outside the tasks {statistics.median(p.outside_tasks for p in passes[1]):.2f} s (1 worker), "
+        f"{statistics.median(p.outside_tasks for p in passes[2]):.2f} s (2 workers)"
+    )
 
 
 def _text_row(self, doc) -> dict:
@@ -225,11 +251,14 @@ def _floor_pass(inputs: list[Path], out: Path) -> float:
     out.mkdir(parents=True, exist_ok=True)
     paths_file = out / "inputs.txt"
     paths_file.write_text("".join(f"{str(p.resolve()).lstrip('/')}\n" for p in inputs))
-    pipeline = [input_reader("jsonl", paths_file, CorpusConfig(inputs=[str(p) for p in inputs])),
-                ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet",
-                              adapter=_text_row)]
+    pipeline = [
+        input_reader("jsonl", paths_file, CorpusConfig(inputs=[str(p) for p in inputs])),
+        ParquetWriter(str(out / "shards"), output_filename="part-${rank}.parquet", adapter=_text_row),
+    ]
     t0 = time.perf_counter()
-    LocalPipelineExecutor(pipeline, tasks=len(inputs), workers=1, logging_dir=str(out / "logs"), skip_completed=False).run()
+    LocalPipelineExecutor(
+        pipeline, tasks=len(inputs), workers=1, logging_dir=str(out / "logs"), skip_completed=False
+    ).run()
     return time.perf_counter() - t0
 
 
@@ -239,7 +268,8 @@ def _same_shards(a: Path, b: Path) -> bool:
 
     files_a, files_b = sorted(a.glob("*.parquet")), sorted(b.glob("*.parquet"))
     return [f.name for f in files_a] == [f.name for f in files_b] and all(
-        pq.read_table(x).equals(pq.read_table(y)) for x, y in zip(files_a, files_b))
+        pq.read_table(x).equals(pq.read_table(y)) for x, y in zip(files_a, files_b)
+    )
 
 
 def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int = 9) -> list[BenchRow]:
@@ -258,8 +288,11 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int 
             mb = sum(p.stat().st_size for p in paths) / 1e6
         else:
             paths, mb = fewclue_text_corpus(tmp / "input", files=2)
-        vocab = vocab or (str(shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt")
-                          if (shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt").is_file() else None)
+        vocab = vocab or (
+            str(shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt")
+            if (shared_data_dir() / "vocab" / "bert-base-chinese-vocab.txt").is_file()
+            else None
+        )
         rows = []
         passes: dict[int, list[PassTiming]] = {1: [], 2: []}
         ceilings = []
@@ -271,15 +304,28 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int 
         rss_mb = max(p.rss_mb for p in passes[2])
         for workers in (1, 2):
             rows.append(BenchRow("ours (C annotate+tokenise)", workers, statistics.median(runs[workers]), mb))
-        rows.append(BenchRow("baseline (jieba.posseg)", 1, _fresh_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab).seconds, mb))
-        reference = BenchRow("ours, Python rules (rjieba)", 1, _fresh_pass(paths, tmp / "reference", 1, "rjieba", vocab).seconds, mb)
+        rows.append(
+            BenchRow(
+                "baseline (jieba.posseg)", 1, _fresh_pass(paths, tmp / "baseline", 1, "jieba_posseg", vocab).seconds, mb
+            )
+        )
+        reference = BenchRow(
+            "ours, Python rules (rjieba)", 1, _fresh_pass(paths, tmp / "reference", 1, "rjieba", vocab).seconds, mb
+        )
         same = _same_shards(tmp / "ours-1-0" / "shards", tmp / "reference" / "shards")
         floor = BenchRow("datatrove read+write only", 1, _floor_pass(paths, tmp / "floor"), mb)
         from ..corpus import pipeline
 
-        full = pipeline.run({"inputs": [str(p) for p in paths], "output_dir": str(tmp / "full"), "knowledge_base": None,
-                             "tokenizer": {"vocab_file": vocab}, "quality": {"min_cjk_chars": 5}},
-                            {"workers": 2, "progress": False})
+        full = pipeline.run(
+            {
+                "inputs": [str(p) for p in paths],
+                "output_dir": str(tmp / "full"),
+                "knowledge_base": None,
+                "tokenizer": {"vocab_file": vocab},
+                "quality": {"min_cjk_chars": 5},
+            },
+            {"workers": 2, "progress": False},
+        )
         stage_s = full.stats["stage_seconds"]
         print(f"\ninput: {mb:.1f} MB of text in {len(paths)} files")
         print(f"{'pipeline':28s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
@@ -287,19 +333,29 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int 
             print(f"{r.pipeline:28s} {r.workers:7d} {r.seconds:9.2f} {r.mb_per_s_per_worker:12.2f}")
         one, two, base = rows
         for workers in (1, 2):
-            print(f"ours, {workers} worker(s), each of {repeats} runs (s): " + ", ".join(f"{x:.2f}" for x in runs[workers]))
-        print("each pair of runs, 2 workers vs 1 (ours | this machine's 2-process ceiling measured right after): "
-              + ", ".join(f"{a / b:.2f}x | {c:.2f}x" for a, b, c in zip(runs[1], runs[2], ceilings)))
+            print(
+                f"ours, {workers} worker(s), each of {repeats} runs (s): "
+                + ", ".join(f"{x:.2f}" for x in runs[workers])
+            )
+        print(
+            "each pair of runs, 2 workers vs 1 (ours | this machine's 2-process ceiling measured right after): "
+            + ", ".join(f"{a / b:.2f}x | {c:.2f}x" for a, b, c in zip(runs[1], runs[2], ceilings))
+        )
         print(f"C path and Python rules wrote identical shards: {'yes' if same else 'NO'}")
         _print_task_times(passes)
         print(f"2 workers vs 1: {one.seconds / two.seconds:.2f}x (medians)")
-        print(f"this machine, 2 processes vs 1 on a pure-Python loop, after each pair of runs: "
-              + ", ".join(f"{c:.2f}x" for c in ceilings) + f" (median {statistics.median(ceilings):.2f}x)")
+        print(
+            "this machine, 2 processes vs 1 on a pure-Python loop, after each pair of runs: "
+            + ", ".join(f"{c:.2f}x" for c in ceilings)
+            + f" (median {statistics.median(ceilings):.2f}x)"
+        )
         print(f"peak RSS of a worker process (ours, 2 workers): {rss_mb:.0f} MB")
         minhash = {k: v for k, v in stage_s.items() if k.startswith(("exact-filter", "minhash"))}
         print("full pipeline stages, 2 workers (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stage_s.items()))
-        print(f"MinHash (signatures inside exact-filter, buckets, clusters): {sum(minhash.values()):.1f} s "
-              f"= {mb / max(1e-9, sum(minhash.values())):.2f} MB/s")
+        print(
+            f"MinHash (signatures inside exact-filter, buckets, clusters): {sum(minhash.values()):.1f} s "
+            f"= {mb / max(1e-9, sum(minhash.values())):.2f} MB/s"
+        )
         print(f"ratio: {base.seconds / one.seconds:.1f}")
         return rows
     finally:

@@ -5,16 +5,16 @@ keywords are TF-IDF with jieba's bundled IDF table (the same scores as jieba.ana
 without a second cut). The corpus stage runs the same rules in C (paragraph_annotator.py), tested
 to give identical output.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 import re
 from collections import Counter
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
-
 
 Span = tuple[int, int]  # [start, end) character offsets
 
@@ -97,8 +97,13 @@ class EntityMatcher:
             if len(ids) > 1:
                 if context_bigrams is None:
                     context_bigrams, context_chars = _bigrams(text), set(text)
-                ids = sorted(ids, key=lambda i: (-len(_bigrams(self.descriptions[i]) & context_bigrams),
-                                                 -len(set(self.descriptions[i]) & context_chars)))
+                ids = sorted(
+                    ids,
+                    key=lambda i: (
+                        -len(_bigrams(self.descriptions[i]) & context_bigrams),
+                        -len(set(self.descriptions[i]) & context_chars),
+                    ),
+                )
             out.append((s, e, ids[0]))
         return out
 
@@ -117,7 +122,7 @@ def jieba_idf() -> tuple[dict[str, float], float, frozenset[str]]:
     """jieba's bundled IDF table, its median (the default for unseen words) and its stop words.
 
     Read from jieba's files without importing jieba.analyse: that import loads jieba.posseg's tables
-    (about 2 s per worker process). tests/corpus/test_annotate.py checks both equal jieba.analyse's.
+    (seconds per worker process). tests/corpus/test_annotate.py checks both equal jieba.analyse's.
     """
     analyse = jieba_analyse_dir()
     idf: dict[str, float] = {}
@@ -269,21 +274,24 @@ def sentence_spans(text: str) -> list[Span]:
     return spans
 
 
-def annotate(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
-             tagger: str = "rjieba") -> dict[str, list[Span]]:
+def annotate(
+    text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3, tagger: str = "rjieba"
+) -> dict[str, list[Span]]:
     """All span types of one paragraph as character offsets, each list sorted and non-overlapping."""
     return annotate_linked(text, matcher, keywords_top_k, tagger)[0]
 
 
-def annotate_linked(text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
-                    tagger: str = "rjieba") -> tuple[dict[str, list[Span]], list[str]]:
+def annotate_linked(
+    text: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3, tagger: str = "rjieba"
+) -> tuple[dict[str, list[Span]], list[str]]:
     """annotate() plus the knowledge-base ids linked in the paragraph, in order of first mention."""
     links = matcher.link(text) if matcher else []
     return spans_from_words(text, TAGGERS[tagger](text), links, keywords_top_k), linked_ids(links)
 
 
-def spans_from_words(text: str, words: list[tuple[int, int, str]], links: list[tuple[int, int, str]],
-                     keywords_top_k: int) -> dict[str, list[Span]]:
+def spans_from_words(
+    text: str, words: list[tuple[int, int, str]], links: list[tuple[int, int, str]], keywords_top_k: int
+) -> dict[str, list[Span]]:
     """Every span type of a paragraph from its tagged words and knowledge-base links (the reference rules).
 
     obert_lib.corpus.native/spans.c computes the same in one C call; tests check both agree.

@@ -2,6 +2,7 @@
 
 Each does one thing and counts what it removes under a named reason; pipeline.cleaning_steps lists them in order.
 """
+
 from __future__ import annotations
 
 from time import perf_counter
@@ -75,13 +76,27 @@ class LineRules(PipelineStep):
     name = "line rules"
     type = "✂️ - FORMATTER"
 
-    def __init__(self, remove_navigation=True, remove_boilerplate=True, remove_seo_spam=True, remove_spam=True,
-                 scrub_private=True, max_spam_line_fraction: float = 0.5):
+    def __init__(
+        self,
+        remove_navigation=True,
+        remove_boilerplate=True,
+        remove_seo_spam=True,
+        remove_spam=True,
+        scrub_private=True,
+        max_spam_line_fraction: float = 0.5,
+    ):
         super().__init__()
-        self.nav, self.boiler, self.seo, self.spam, self.private = (remove_navigation, remove_boilerplate, remove_seo_spam,
-                                                                    remove_spam, scrub_private)
+        self.nav, self.boiler, self.seo, self.spam, self.private = (
+            remove_navigation,
+            remove_boilerplate,
+            remove_seo_spam,
+            remove_spam,
+            scrub_private,
+        )
         self.max_spam_line_fraction = max_spam_line_fraction
-        self.rules = filters.line_rule_bits(scrub_private, remove_spam, remove_boilerplate, remove_navigation, remove_seo_spam)
+        self.rules = filters.line_rule_bits(
+            scrub_private, remove_spam, remove_boilerplate, remove_navigation, remove_seo_spam
+        )
 
     def clean(self, doc: Document) -> None:
         """Apply the line rules to one document in place."""
@@ -141,13 +156,25 @@ class QualityFilter(BaseFilter):
 
     name = "quality"
 
-    def __init__(self, min_cjk_chars: int, min_cjk_ratio: float, max_top_char_fraction: float,
-                 max_duplicate_line_fraction: float, max_punctuation_ratio: float = 1.0, max_digit_ratio: float = 1.0,
-                 max_duplicate_ngram_fraction: float = 1.0, exclusion_writer=None):
+    def __init__(
+        self,
+        min_cjk_chars: int,
+        min_cjk_ratio: float,
+        max_top_char_fraction: float,
+        max_duplicate_line_fraction: float,
+        max_punctuation_ratio: float = 1.0,
+        max_digit_ratio: float = 1.0,
+        max_duplicate_ngram_fraction: float = 1.0,
+        exclusion_writer=None,
+    ):
         super().__init__(exclusion_writer)
         self.min_cjk_chars, self.min_cjk_ratio = min_cjk_chars, min_cjk_ratio
         self.max_top_char_fraction, self.max_dup_lines = max_top_char_fraction, max_duplicate_line_fraction
-        self.max_punct, self.max_digit, self.max_dup_ngrams = max_punctuation_ratio, max_digit_ratio, max_duplicate_ngram_fraction
+        self.max_punct, self.max_digit, self.max_dup_ngrams = (
+            max_punctuation_ratio,
+            max_digit_ratio,
+            max_duplicate_ngram_fraction,
+        )
 
     def filter(self, doc: Document):
         text = doc.text
@@ -169,8 +196,10 @@ class QualityFilter(BaseFilter):
         if m.duplicate_line_fraction > self.max_dup_lines:
             doc.metadata["detail"] = f"{m.duplicate_line_fraction:.2f} > {self.max_dup_lines}"
             return False, "repeated_lines"
-        for value, limit, reason in ((m.punctuation_ratio, self.max_punct, "punctuation_ratio"),
-                                     (m.digit_ratio, self.max_digit, "digit_ratio")):
+        for value, limit, reason in (
+            (m.punctuation_ratio, self.max_punct, "punctuation_ratio"),
+            (m.digit_ratio, self.max_digit, "digit_ratio"),
+        ):
             if value > limit:
                 doc.metadata["detail"] = f"{value:.2f} > {limit}"
                 return False, reason
@@ -178,4 +207,3 @@ class QualityFilter(BaseFilter):
             doc.metadata["detail"] = f"{m.duplicate_ngram_char_fraction:.2f} > {self.max_dup_ngrams}"
             return False, "repeated_ngrams"
         return True
-

@@ -1,4 +1,5 @@
 """Corpus stage settings: CorpusConfig (what changes the corpus) and CorpusRuntime (what changes only speed)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,6 +8,7 @@ from typing import Any, Literal
 
 from .. import config as cfgmod
 from ..config import require
+
 
 def require_fraction(cfg: Any, key: str) -> None:
     """A ratio or threshold field of `cfg` must lie within [0, 1]."""
@@ -53,12 +55,22 @@ class QualityConfig:
     max_spam_line_fraction: float = 0.5
 
     def __post_init__(self):
-        require(self.min_cjk_chars >= 0, "min_cjk_chars",
-                f"must be >= 0 (got {self.min_cjk_chars}); 0 turns the rule off")
-        require(0.0 < self.max_top_char_fraction <= 1.0, "max_top_char_fraction",
-                f"must be within (0, 1] (got {self.max_top_char_fraction}); 1 turns the rule off")
-        for key in ("min_cjk_ratio", "max_duplicate_line_fraction", "max_punctuation_ratio", "max_digit_ratio",
-                    "max_duplicate_ngram_fraction", "max_spam_line_fraction"):
+        require(
+            self.min_cjk_chars >= 0, "min_cjk_chars", f"must be >= 0 (got {self.min_cjk_chars}); 0 turns the rule off"
+        )
+        require(
+            0.0 < self.max_top_char_fraction <= 1.0,
+            "max_top_char_fraction",
+            f"must be within (0, 1] (got {self.max_top_char_fraction}); 1 turns the rule off",
+        )
+        for key in (
+            "min_cjk_ratio",
+            "max_duplicate_line_fraction",
+            "max_punctuation_ratio",
+            "max_digit_ratio",
+            "max_duplicate_ngram_fraction",
+            "max_spam_line_fraction",
+        ):
             require_fraction(self, key)
 
 
@@ -76,9 +88,12 @@ class DedupConfig:
 
     def __post_init__(self):
         require(self.bands >= 1, "bands", f"must be >= 1 (got {self.bands}); 16 bands of 8 hashes is the default")
-        require(self.num_perm > 0 and self.num_perm % self.bands == 0, "bands",
-                f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands}); "
-                "e.g. num_perm=128, bands=16")
+        require(
+            self.num_perm > 0 and self.num_perm % self.bands == 0,
+            "bands",
+            f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands}); "
+            "e.g. num_perm=128, bands=16",
+        )
         require(self.shingle_size >= 1, "shingle_size", f"must be >= 1 (got {self.shingle_size})")
         require(self.min_paragraph_chars >= 0, "min_paragraph_chars", f"must be >= 0 (got {self.min_paragraph_chars})")
 
@@ -120,14 +135,21 @@ class CorpusConfig:
 
     def __post_init__(self):
         require(len(self.inputs) > 0, "inputs", "give at least one input file or folder")
-        require(bool(self.text_key) and bool(self.id_key), "text_key" if not self.text_key else "id_key",
-                "must name a field (e.g. text_key: text)")
+        require(
+            bool(self.text_key) and bool(self.id_key),
+            "text_key" if not self.text_key else "id_key",
+            "must name a field (e.g. text_key: text)",
+        )
         require(self.max_chars > 0, "max_chars", f"must be > 0 (got {self.max_chars})")
-        require(self.keywords_top_k >= 0, "keywords_top_k",
-                f"must be >= 0 (got {self.keywords_top_k}; 0 marks no keywords)")
+        require(
+            self.keywords_top_k >= 0, "keywords_top_k", f"must be >= 0 (got {self.keywords_top_k}; 0 marks no keywords)"
+        )
         require(self.min_paragraph_chars >= 1, "min_paragraph_chars", f"must be >= 1 (got {self.min_paragraph_chars})")
-        require(self.max_documents is None or self.max_documents >= 1, "max_documents",
-                f"must be >= 1 or null for all (got {self.max_documents})")
+        require(
+            self.max_documents is None or self.max_documents >= 1,
+            "max_documents",
+            f"must be >= 1 or null for all (got {self.max_documents})",
+        )
 
 
 @dataclass
@@ -142,11 +164,12 @@ class CorpusRuntime:
     # reference rules over rjieba and the tokenizers backend). Both write identical shards (tested).
     annotator: Literal["native", "rjieba"] = "native"
     # How local worker processes start (multiprocessing start method). "forkserver" (datatrove's default):
-    # workers fork from a server process that run() starts first and that imports the pipeline and
-    # builds jieba's tables once (workers.prepare_workers); without that preload each worker spent about 1.4 s on
-    # them, a third of a 9 MB task. "fork" copies the parent itself and is only safe from a process without
-    # other threads: the test suite, after its torch tests, hung a forked worker. A forked worker gets a
-    # fresh tqdm lock (workers._fresh_tqdm_lock_after_fork). "spawn" shares nothing and pays the imports per worker.
+    # workers fork from a server process that run() starts first and that imports the pipeline and builds
+    # jieba's tables once (workers.prepare_workers); without that preload each worker rebuilt them, a third of
+    # a 9 MB task (docs/performance.md, 2026-11-22). "fork" copies the parent itself and is only safe from a
+    # process without other threads: the test suite, after its torch tests, hung a forked worker. A forked
+    # worker gets a fresh tqdm lock (workers._fresh_tqdm_lock_after_fork). "spawn" shares nothing and pays the
+    # imports per worker.
     start_method: Literal["fork", "forkserver", "spawn"] = "forkserver"
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
@@ -158,14 +181,20 @@ class CorpusRuntime:
 
     def __post_init__(self):
         require(self.workers >= 1, "workers", f"must be >= 1 (got {self.workers}); e.g. workers=2 for two processes")
-        require(self.tasks is None or self.tasks >= 1, "tasks",
-                f"must be >= 1 or null for one per input file (got {self.tasks})")
+        require(
+            self.tasks is None or self.tasks >= 1,
+            "tasks",
+            f"must be >= 1 or null for one per input file (got {self.tasks})",
+        )
         require(self.slurm_cpus_per_task >= 1, "slurm_cpus_per_task", f"must be >= 1 (got {self.slurm_cpus_per_task})")
-        require(self.slurm_mem_per_cpu_gb >= 1, "slurm_mem_per_cpu_gb",
-                f"must be >= 1 (got {self.slurm_mem_per_cpu_gb})")
-        require(self.executor != "slurm" or bool(self.slurm_partition), "slurm_partition",
-                "the slurm executor needs a partition (e.g. slurm_partition: gpu)")
-
+        require(
+            self.slurm_mem_per_cpu_gb >= 1, "slurm_mem_per_cpu_gb", f"must be >= 1 (got {self.slurm_mem_per_cpu_gb})"
+        )
+        require(
+            self.executor != "slurm" or bool(self.slurm_partition),
+            "slurm_partition",
+            "the slurm executor needs a partition (e.g. slurm_partition: gpu)",
+        )
 
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -178,4 +207,3 @@ def load_config(source: str | Path | dict | None = None, **overrides: Any) -> Co
     elif source == "default":
         source = None
     return cfgmod.load(CorpusConfig, source, **overrides)
-

@@ -3,6 +3,7 @@ datatrove's, with CharMinhashSignature computing signatures over character shing
 
 MinHash/LSH follows Broder (1997) and Leskovec et al., Mining of Massive Datasets, ch. 3.
 """
+
 from __future__ import annotations
 
 import re

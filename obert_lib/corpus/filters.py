@@ -4,6 +4,7 @@ The measures and the cheap "cannot match" tests run as one-pass scans of obert_l
 (native/textscan.c); the regular expressions run only when a line might match them. The pure-Python
 definitions are kept as `_reference_*`: they are what tests/corpus/test_native_textscan.py compares against.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,19 +24,52 @@ _SENTENCE_END = re.compile(r"[。！？!?]")
 # Each pattern with the characters every match of it contains (its literals outside classes and optional
 # parts): a line without all of them cannot match, which the one-pass screen of line_rules_may_apply uses.
 BOILERPLATE_RULES = (
-    (r"版权所有", "版权所有"), (r"版权声明", "版权声明"), (r"[Cc]opyright", "opyright"), (r"©", "©"),
-    (r"ICP备", "ICP备"), (r"免责声明", "免责声明"), (r"转载", "转载"), (r"侵权", "侵权"),
-    (r"责任编辑", "责任编辑"), (r"^\(?（?编辑[:：]", "编辑"), (r"^原标题[:：]", "原标题"),
-    (r"^来源[:：]", "来源"), (r"^相关阅读", "相关阅读"), (r"^参考资料", "参考资料"),
-    (r"^上一篇", "上一篇"), (r"^下一篇", "下一篇"), (r"分享到[:：]", "分享到"), (r"点击关注", "点击关注"),
-    (r"^举报", "举报"), (r"收藏\s*\|", "收藏|"), (r"点赞\s*\d*$", "点赞"), (r"关注我们", "关注我们"),
-    (r"扫码", "扫码"), (r"^本文", "本文"), (r"^声明[:：]", "声明"),
+    (r"版权所有", "版权所有"),
+    (r"版权声明", "版权声明"),
+    (r"[Cc]opyright", "opyright"),
+    (r"©", "©"),
+    (r"ICP备", "ICP备"),
+    (r"免责声明", "免责声明"),
+    (r"转载", "转载"),
+    (r"侵权", "侵权"),
+    (r"责任编辑", "责任编辑"),
+    (r"^\(?（?编辑[:：]", "编辑"),
+    (r"^原标题[:：]", "原标题"),
+    (r"^来源[:：]", "来源"),
+    (r"^相关阅读", "相关阅读"),
+    (r"^参考资料", "参考资料"),
+    (r"^上一篇", "上一篇"),
+    (r"^下一篇", "下一篇"),
+    (r"分享到[:：]", "分享到"),
+    (r"点击关注", "点击关注"),
+    (r"^举报", "举报"),
+    (r"收藏\s*\|", "收藏|"),
+    (r"点赞\s*\d*$", "点赞"),
+    (r"关注我们", "关注我们"),
+    (r"扫码", "扫码"),
+    (r"^本文", "本文"),
+    (r"^声明[:：]", "声明"),
 )
 BOILERPLATE_PATTERNS = tuple(pattern for pattern, _ in BOILERPLATE_RULES)
 BOILERPLATE_MAX_CHARS = 80  # longest footer line seen in the sample corpus is ~50 chars
 _BOILERPLATE = re.compile("|".join(BOILERPLATE_PATTERNS))
 
-SPAM_KEYWORDS = ("加微信", "代开发票", "领取红包", "免费领取", "低价代购", "点击领取", "日赚", "包过", "刷单", "微信同号", "欢迎来电", "领红包", "客服QQ", "恭喜您获得")
+SPAM_KEYWORDS = (
+    "加微信",
+    "代开发票",
+    "领取红包",
+    "免费领取",
+    "低价代购",
+    "点击领取",
+    "日赚",
+    "包过",
+    "刷单",
+    "微信同号",
+    "欢迎来电",
+    "领红包",
+    "客服QQ",
+    "恭喜您获得",
+)
 
 # ASCII-only character classes: \w would also eat the Chinese text around an address.
 _URL = re.compile(r"(https?://|www\.)[A-Za-z0-9\-._~/?%&=#:+@!$]+", re.I)
@@ -63,8 +97,13 @@ _SPAM_SLOT, _BOILERPLATE_SLOT = 0, 1
 def _mark_classes() -> None:
     """Mark the class bits that the scans of this module read, from the patterns they stand for."""
     everything = _textscan.code_points(0, sys.maxunicode + 1)
-    for pattern, bit in ((_SPACE, _textscan.SPACE), (_DIGIT, _textscan.DIGIT), (_PUNCT, _textscan.PUNCT),
-                         (_CJK, _textscan.CJK), (_SENTENCE_END, _textscan.SENT_END)):
+    for pattern, bit in (
+        (_SPACE, _textscan.SPACE),
+        (_DIGIT, _textscan.DIGIT),
+        (_PUNCT, _textscan.PUNCT),
+        (_CJK, _textscan.CJK),
+        (_SENTENCE_END, _textscan.SENT_END),
+    ):
         _textscan.mark("".join(pattern.findall(everything)), bit)
     # Separators of the two splits (whitespace included): every character some match of the split consumes.
     _textscan.mark("".join(_NAV_SPLIT.findall(everything)), _textscan.NAV_SEP)
@@ -109,8 +148,11 @@ def _reference_is_boilerplate_line(line: str) -> bool:
 
 def is_boilerplate_line(line: str) -> bool:
     """A copyright, disclaimer, reprint, editor, share or 'related reading' line."""
-    return (len(line) <= BOILERPLATE_MAX_CHARS and _textscan.groups_present(line, _BOILERPLATE_SLOT)
-            and bool(_BOILERPLATE.search(line)))
+    return (
+        len(line) <= BOILERPLATE_MAX_CHARS
+        and _textscan.groups_present(line, _BOILERPLATE_SLOT)
+        and bool(_BOILERPLATE.search(line))
+    )
 
 
 def _reference_is_seo_spam_line(line: str) -> bool:
@@ -149,12 +191,17 @@ def scrub_private(text: str) -> tuple[str, int]:
     return text, total
 
 
-def line_rule_bits(private: bool = True, spam: bool = True, boilerplate: bool = True, navigation: bool = True,
-                   seo: bool = True) -> int:
+def line_rule_bits(
+    private: bool = True, spam: bool = True, boilerplate: bool = True, navigation: bool = True, seo: bool = True
+) -> int:
     """The rules of cleaning.LineRules that are on, as the `rules` bits of line_rules_may_apply."""
-    return ((_textscan.RULE_PRIVATE if private else 0) | (_textscan.RULE_SPAM if spam else 0)
-            | (_textscan.RULE_BOILERPLATE if boilerplate else 0) | (_textscan.RULE_NAVIGATION if navigation else 0)
-            | (_textscan.RULE_SEO if seo else 0))
+    return (
+        (_textscan.RULE_PRIVATE if private else 0)
+        | (_textscan.RULE_SPAM if spam else 0)
+        | (_textscan.RULE_BOILERPLATE if boilerplate else 0)
+        | (_textscan.RULE_NAVIGATION if navigation else 0)
+        | (_textscan.RULE_SEO if seo else 0)
+    )
 
 
 def line_rules_may_apply(text: str, rules: int) -> bool:
@@ -201,7 +248,7 @@ def top_char_fraction(text: str) -> float:
 
 
 def _reference_duplicate_line_fraction(text: str) -> float:
-    lines = [l for l in text.split("\n") if l]
+    lines = [line for line in text.split("\n") if line]
     return (len(lines) - len(set(lines))) / len(lines) if lines else 0.0
 
 
@@ -295,8 +342,19 @@ def quality_metrics(text: str, n: int = 10) -> QualityMetrics:
     if not chars:
         return _new_metrics(QualityMetrics, (cjk, 0, 0.0, 0.0, dup_lines, 0.0, 0.0, 0.0))
     # tuple.__new__ straight away: the NamedTuple's own __new__ is a Python function (a frame per document)
-    return _new_metrics(QualityMetrics, (cjk, chars, cjk / chars, top / chars, dup_lines, punct / chars, digit / chars,
-                                         covered / chars if chars >= 2 * n else 0.0))
+    return _new_metrics(
+        QualityMetrics,
+        (
+            cjk,
+            chars,
+            cjk / chars,
+            top / chars,
+            dup_lines,
+            punct / chars,
+            digit / chars,
+            covered / chars if chars >= 2 * n else 0.0,
+        ),
+    )
 
 
 _new_metrics = tuple.__new__

@@ -1,4 +1,5 @@
 """Checks of a corpus run that end it with one clear UserError: where it writes, and a run that kept nothing."""
+
 from __future__ import annotations
 
 import json
@@ -18,19 +19,24 @@ def check_output_dir(out: Path, inputs: list[Path]) -> None:
     for path in (out, *out.parents):
         if path.exists() and not path.is_dir():
             where = "is" if path == out else f"is inside {path}, which is"
-            raise UserError(f"output_dir: {out} {where} a file, not a folder; "
-                            "give a folder path (--output runs/corpus)")
+            raise UserError(
+                f"output_dir: {out} {where} a file, not a folder; give a folder path (--output runs/corpus)"
+            )
     for given in inputs:
         path = given.resolve()
         if path.is_dir() and (out == path or path in out.parents):
             where = "is input folder" if out == path else "is inside input folder"
-            raise UserError(f"output_dir: {out} {where} {path}: the next run would read its own "
-                            f"output as input; give an output folder outside {path}")
+            raise UserError(
+                f"output_dir: {out} {where} {path}: the next run would read its own "
+                f"output as input; give an output folder outside {path}"
+            )
         written = next((out / name for name in RUN_WRITES if path == out / name or out / name in path.parents), None)
         if written:
             where = "is" if path == written else "is inside"
-            raise UserError(f"inputs: {path} {where} {written}, which a run into {out} rewrites or deletes; copy "
-                            f"the input elsewhere or give another output folder")
+            raise UserError(
+                f"inputs: {path} {where} {written}, which a run into {out} rewrites or deletes; copy "
+                f"the input elsewhere or give another output folder"
+            )
 
 
 def dropped_by_reason(step_stats: dict[str, Counter]) -> dict[str, int]:
@@ -39,12 +45,19 @@ def dropped_by_reason(step_stats: dict[str, Counter]) -> dict[str, int]:
     for counts in step_stats.values():
         for label, value in counts.items():
             if label.startswith("dropped_"):
-                out[label[len("dropped_"):]] += value
+                out[label[len("dropped_") :]] += value
     return dict(sorted(out.items()))
 
 
-def all_dropped(out: Path, files: list[Path], cfg: Any, reader: Any, clean: dict[str, Counter], seconds: float,
-                stage_seconds: dict[str, float]) -> UserError:
+def all_dropped(
+    out: Path,
+    files: list[Path],
+    cfg: Any,
+    reader: Any,
+    clean: dict[str, Counter],
+    seconds: float,
+    stage_seconds: dict[str, float],
+) -> UserError:
     """Write stats.json of a run whose cleaning kept no document; return the UserError that says why and what to do.
 
     `reader`: the run's input reader (examples of reader drops come from it when removed/ was not kept);
@@ -56,34 +69,50 @@ def all_dropped(out: Path, files: list[Path], cfg: Any, reader: Any, clean: dict
     dropped = dropped_by_reason(clean)
     lines = Counter()
     for counts in clean.values():
-        lines.update({k[len("line_removed_"):]: v for k, v in counts.items() if k.startswith("line_removed_")})
-    stats = {"documents_in": n_in, "documents_kept": 0, "documents_dropped": dropped,
-             "lines_removed": dict(sorted(lines.items())), "paragraphs_out": 0, "tokens_out": 0,
-             "bytes_in": sum(f.stat().st_size for f in files), "bytes_out": 0, "data_hash": hash_files(files),
-             "seconds": round(seconds, 3), "stage_seconds": stage_seconds}
+        lines.update({k[len("line_removed_") :]: v for k, v in counts.items() if k.startswith("line_removed_")})
+    stats = {
+        "documents_in": n_in,
+        "documents_kept": 0,
+        "documents_dropped": dropped,
+        "lines_removed": dict(sorted(lines.items())),
+        "paragraphs_out": 0,
+        "tokens_out": 0,
+        "bytes_in": sum(f.stat().st_size for f in files),
+        "bytes_out": 0,
+        "data_hash": hash_files(files),
+        "seconds": round(seconds, 3),
+        "stage_seconds": stage_seconds,
+    }
     if n_in == 0:
         shown = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        message = (f"no documents in the inputs: {len(files)} file(s) ({shown}) hold no non-blank line; "
-                   f"give files with one document per line")
+        message = (
+            f"no documents in the inputs: {len(files)} file(s) ({shown}) hold no non-blank line; "
+            f"give files with one document per line"
+        )
     else:
         reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
-        hints = [_hint(reason, _records(out / "removed" / reason) or _reread(reader, files, reason), cfg)
-                 for reason in sorted(dropped, key=lambda r: -dropped[r])]
+        hints = [
+            _hint(reason, _records(out / "removed" / reason) or _reread(reader, files, reason), cfg)
+            for reason in sorted(dropped, key=lambda r: -dropped[r])
+        ]
         noun = "document" if n_in == 1 else "documents"
         message = f"all {n_in} {noun} dropped: {reasons}; " + "; ".join(h for h in hints if h)
     where = f"see {out / 'removed'}/<reason>/ and " if cfg.keep_removed and dropped else "see "
     message += f" ({where}{out / 'stats.json'})"
-    (out / "stats.json").write_text(json.dumps({**stats, "error": message}, ensure_ascii=False, indent=2),
-                                    encoding="utf-8")
+    (out / "stats.json").write_text(
+        json.dumps({**stats, "error": message}, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     return UserError(message)
 
 
 def no_paragraphs(out: Path, cfg: Any, stats: dict[str, Any]) -> UserError:
     """The UserError of a finished run whose kept documents left no paragraph (stats.json is written)."""
-    return UserError(f"no paragraph written: the {stats['documents_kept']} kept document(s) hold no line of at least "
-                     f"min_paragraph_chars={cfg.min_paragraph_chars} characters (each line is a paragraph); lower "
-                     f"min_paragraph_chars (e.g. --set min_paragraph_chars=4) or join the short lines "
-                     f"(see {out / 'stats.json'})")
+    return UserError(
+        f"no paragraph written: the {stats['documents_kept']} kept document(s) hold no line of at least "
+        f"min_paragraph_chars={cfg.min_paragraph_chars} characters (each line is a paragraph); lower "
+        f"min_paragraph_chars (e.g. --set min_paragraph_chars=4) or join the short lines "
+        f"(see {out / 'stats.json'})"
+    )
 
 
 def _records(folder: Path) -> list[dict]:
@@ -128,17 +157,23 @@ def _hint(reason: str, records: list[dict], cfg: Any) -> str:
     if reason == "missing_text":
         return _missing_text_hint(records, cfg.text_key, cfg.id_key)
     if reason == "unreadable_line":
-        return (f"lines are not JSON{_first(records)}: each line must be one JSON object (JSON lines); "
-                "convert a pretty-printed JSON array with `jq -c '.[]' in.json > in.jsonl`")
+        return (
+            f"lines are not JSON{_first(records)}: each line must be one JSON object (JSON lines); "
+            "convert a pretty-printed JSON array with `jq -c '.[]' in.json > in.jsonl`"
+        )
     if reason == "unreadable_file":
-        return (f"files cannot be read{_first(records)}: check that each file is what its name says "
-                "(a .gz or .zst name must hold compressed data, .parquet a Parquet file)")
+        return (
+            f"files cannot be read{_first(records)}: check that each file is what its name says "
+            "(a .gz or .zst name must hold compressed data, .parquet a Parquet file)"
+        )
     if reason == "invalid_utf8":
         return f"lines are not UTF-8{_first(records)}: convert the files to UTF-8 (iconv -f GB18030 -t UTF-8)"
     if reason == "too_long":
         return f"documents are longer than max_chars={cfg.max_chars}: raise max_chars or split them"
-    return (f"{reason} is a quality rule{_first(records)}: check the text is Chinese prose, or loosen the rule "
-            "(quality.* and lines.* keys, e.g. --set quality.min_cjk_chars=5)")
+    return (
+        f"{reason} is a quality rule{_first(records)}: check the text is Chinese prose, or loosen the rule "
+        "(quality.* and lines.* keys, e.g. --set quality.min_cjk_chars=5)"
+    )
 
 
 def _missing_text_hint(records: list[dict], text_key: str, id_key: str) -> str:

@@ -1,4 +1,5 @@
 """Which files a corpus run reads, in which format, and the datatrove reader for them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +36,9 @@ def input_format(files: list[Path], declared: str) -> str:
         suffixes = [s for s in f.suffixes if s not in (".gz", ".zst", ".zstd")]
         formats.add(_EXT_FORMAT.get(suffixes[-1] if suffixes else "", "jsonl"))
     if len(formats) > 1:
-        raise ConfigError(f"input_format: inputs mix formats {sorted(formats)}; run them separately or set input_format")
+        raise ConfigError(
+            f"input_format: inputs mix formats {sorted(formats)}; run them separately or set input_format"
+        )
     return formats.pop()
 
 

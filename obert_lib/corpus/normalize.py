@@ -6,6 +6,7 @@ the text at all and returns the text as it is when it cannot; otherwise it runs 
 that results equal the references'. The scans' character classes are marked at import from the reference
 patterns and the Unicode tables themselves (from OpenCC's dictionaries at the first t2s call).
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,6 +27,8 @@ _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]*>")
 # and fine-tuning inputs use the full-width forms, so they are kept as they are.
 _CJK_PUNCT = "，。！？：；（）【】《》「」『』、～“”‘’—…·"
 _NOT_CJK_PUNCT_RUN = re.compile(f"[^{re.escape(_CJK_PUNCT)}]+")
+
+
 # Every Cc/Cf code point except \n and \t, as one character class (built once from the Unicode tables).
 def _control_class() -> str:
     ranges: list[list[int]] = []
@@ -160,8 +163,11 @@ def _opencc_dictionary_entries(config: Path) -> list[tuple[str, str]] | None:
             for i, (path, kind) in enumerate(files):
                 if kind in ("ocd2", "ocd"):
                     dumped = Path(tmp) / f"{i}.txt"
-                    subprocess.run([str(tool), "-i", str(path), "-o", str(dumped), "-f", kind, "-t", "text"],
-                                   check=True, capture_output=True)
+                    subprocess.run(
+                        [str(tool), "-i", str(path), "-o", str(dumped), "-f", kind, "-t", "text"],
+                        check=True,
+                        capture_output=True,
+                    )
                 elif kind == "text":
                     dumped = path
                 else:
@@ -240,8 +246,12 @@ class DocumentNormalizer:
 
     def __init__(self, html: bool = True, nfkc: bool = True, t2s: bool = True):
         self.html, self.nfkc, self.t2s = html, nfkc, t2s
-        self.triggers = (_textscan.CONTROL | (_textscan.HTML if html else 0) | (_textscan.NFKC if nfkc else 0)
-                         | (_textscan.T2S if t2s else 0))
+        self.triggers = (
+            _textscan.CONTROL
+            | (_textscan.HTML if html else 0)
+            | (_textscan.NFKC if nfkc else 0)
+            | (_textscan.T2S if t2s else 0)
+        )
         if t2s:
             _t2s_converter()  # loading it marks the T2S class
 

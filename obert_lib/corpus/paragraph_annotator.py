@@ -5,14 +5,25 @@ reference path (rjieba.tag, the tokenizers backend, annotate.spans_from_words an
 tokenizer.spans_by_type_to_tokens); tests/corpus/test_paragraph_annotator.py checks that on real text.
 Results are packed native int32 `bytes`, which ShardWriter turns into Arrow columns without Python lists.
 """
+
 from __future__ import annotations
 
 import array
 import functools
 from dataclasses import dataclass
 
-from .annotate import (ENTITY_POS, MODIFIER_POS, NOUN_POS, SPAN_TYPES, EntityMatcher, jieba_analyse_dir, jieba_idf,
-                       jieba_stop_words, linked_ids, spans_from_words)
+from .annotate import (
+    ENTITY_POS,
+    MODIFIER_POS,
+    NOUN_POS,
+    SPAN_TYPES,
+    EntityMatcher,
+    jieba_analyse_dir,
+    jieba_idf,
+    jieba_stop_words,
+    linked_ids,
+    spans_from_words,
+)
 
 # Class bits of a POS tag, as native/spans.c reads them (one byte per tag id).
 CLASS_X, CLASS_M, CLASS_ENTITY, CLASS_NOUN, CLASS_MODIFIER, CLASS_UJ, CLASS_V = 1, 2, 4, 8, 16, 32, 64
@@ -20,9 +31,15 @@ CLASS_X, CLASS_M, CLASS_ENTITY, CLASS_NOUN, CLASS_MODIFIER, CLASS_UJ, CLASS_V = 
 
 def tag_class(tag: str) -> int:
     """The class bits of one POS tag (annotate.py's ENTITY_POS, NOUN_POS, MODIFIER_POS, x, m, uj, v)."""
-    return ((tag == "x") * CLASS_X | (tag == "m") * CLASS_M | (tag in ENTITY_POS) * CLASS_ENTITY
-            | (tag in NOUN_POS) * CLASS_NOUN | (tag in MODIFIER_POS) * CLASS_MODIFIER | (tag == "uj") * CLASS_UJ
-            | (tag == "v") * CLASS_V)
+    return (
+        (tag == "x") * CLASS_X
+        | (tag == "m") * CLASS_M
+        | (tag in ENTITY_POS) * CLASS_ENTITY
+        | (tag in NOUN_POS) * CLASS_NOUN
+        | (tag in MODIFIER_POS) * CLASS_MODIFIER
+        | (tag == "uj") * CLASS_UJ
+        | (tag == "v") * CLASS_V
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,9 +74,9 @@ def load_shared_tables() -> None:
 
 @dataclass
 class AnnotatedParagraph:
-    input_ids: bytes           # int32 [n_tokens]
-    spans: dict[str, bytes]    # span type -> int32 [n_spans, 2] token [start, end)
-    knowledge_ids: list[str]   # linked knowledge-base ids, in order of first mention
+    input_ids: bytes  # int32 [n_tokens]
+    spans: dict[str, bytes]  # span type -> int32 [n_spans, 2] token [start, end)
+    knowledge_ids: list[str]  # linked knowledge-base ids, in order of first mention
 
 
 def pack_pairs(pairs: list[tuple[int, int]]) -> bytes:
@@ -77,8 +94,9 @@ def unpack_pairs(packed: bytes) -> list[tuple[int, int]]:
 class ParagraphAnnotator:
     """Annotate and tokenise paragraphs with the C segmenter, WordPiece encoder and span rules."""
 
-    def __init__(self, tokenizer_dir: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3,
-                 segmenter=None):
+    def __init__(
+        self, tokenizer_dir: str, matcher: EntityMatcher | None = None, keywords_top_k: int = 3, segmenter=None
+    ):
         from . import _spans
         from .segmenter import default_segmenter
         from .wordpiece import WordPieceEncoder
@@ -112,7 +130,8 @@ class ParagraphAnnotator:
         return AnnotatedParagraph(ids, dict(zip(SPAN_TYPES, spans)), linked)
 
     def annotate_packed(self, text: str) -> tuple[bytes, tuple[bytes, ...], list[str]]:
-        """(input ids, token spans in SPAN_TYPES order, linked ids): __call__ without building objects (the hot loop)."""
+        """(input ids, token spans in SPAN_TYPES order, linked ids): __call__ without building objects (the hot
+        loop)."""
         if self.segmenter.n_tags != self._n_tags:
             self._sync_tags()
         words = self.segmenter.tag_offsets(text)

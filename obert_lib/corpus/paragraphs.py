@@ -1,4 +1,5 @@
 """Paragraph documents: ParagraphSplit makes them from kept documents, Annotate annotates and tokenises them."""
+
 from __future__ import annotations
 
 import resource
@@ -10,25 +11,25 @@ from datatrove.pipeline.base import PipelineStep
 from .shards import SPAN_KEYS
 from .step_stats import report_step_time
 
+
 class ParagraphSplit(PipelineStep):
-    """Split kept documents into paragraph documents (id '<doc>#<index>'); optionally drop repeats within the task.
+    """Split kept documents into paragraph documents (id '<doc>#<index>').
 
     Paragraphs shorter than `min_paragraph_chars` are headings or fragments and are not training text.
-    Across tasks, repeated paragraphs are removed by the exact-dedup stages over these paragraph documents.
+    Repeated paragraphs are removed afterwards, across all tasks, by the exact-dedup stages over them.
     """
 
     name = "split paragraphs"
     type = "✂️ - FORMATTER"
 
-    def __init__(self, min_paragraph_chars: int, dedup_in_task: bool = False, min_dedup_chars: int = 20):
+    def __init__(self, min_paragraph_chars: int):
         super().__init__()
-        self.min_paragraph_chars, self.dedup_in_task, self.min_dedup_chars = min_paragraph_chars, dedup_in_task, min_dedup_chars
+        self.min_paragraph_chars = min_paragraph_chars
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        seen: set[str] = set()
         # summed in locals and reported once: per-document stat updates cost more than the split itself
-        kept = chars = repeats = 0
-        min_chars, dedup, min_dedup = self.min_paragraph_chars, self.dedup_in_task, self.min_dedup_chars
+        kept = chars = 0
+        min_chars = self.min_paragraph_chars
         for doc in data:
             text = doc.text
             kept += 1
@@ -39,13 +40,10 @@ class ParagraphSplit(PipelineStep):
             for idx, para in enumerate(text.split("\n")) if "\n" in text else ((0, text),):
                 if len(para) < min_chars:
                     continue
-                if dedup and len(para) >= min_dedup:
-                    if para in seen:
-                        repeats += 1
-                        continue
-                    seen.add(para)
-                yield Document(text=para, id=f"{doc.id}#{idx}", metadata={"doc_id": doc.id, "source": source, "paragraph": idx})
-        for label, value in (("documents_kept", kept), ("chars_after", chars), ("line_removed_duplicate_paragraph", repeats)):
+                yield Document(
+                    text=para, id=f"{doc.id}#{idx}", metadata={"doc_id": doc.id, "source": source, "paragraph": idx}
+                )
+        for label, value in (("documents_kept", kept), ("chars_after", chars)):
             if value:
                 self.stat_update(label, value=value)
 
@@ -61,8 +59,14 @@ class Annotate(PipelineStep):
     name = "annotate + tokenise"
     type = "🔢 - TOKENIZER"
 
-    def __init__(self, tokenizer_dir: str, knowledge_base: str | None, keywords_top_k: int, tagger: str = "native",
-                 user_dict: str | None = None):
+    def __init__(
+        self,
+        tokenizer_dir: str,
+        knowledge_base: str | None,
+        keywords_top_k: int,
+        tagger: str = "native",
+        user_dict: str | None = None,
+    ):
         super().__init__()
         if tagger not in ("native", "rjieba", "jieba_posseg"):
             raise ValueError(f"tagger: {tagger!r} is not one of native, rjieba, jieba_posseg")
@@ -100,7 +104,7 @@ class Annotate(PipelineStep):
         self.stat_update("paragraphs_out", value=paragraphs)
         self.stat_update("tokens_out", value=tokens)
         # the task's process at its peak, shared copy-on-write pages included (Linux ru_maxrss is in KiB)
-        self.stat_update("worker_peak_rss_mb", value=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                         unit="task")
+        self.stat_update(
+            "worker_peak_rss_mb", value=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), unit="task"
+        )
         report_step_time(self, spent)
-

@@ -5,6 +5,7 @@ stage returns that stage's datatrove steps, STAGES lists the stages in order, an
 settings are in config.py; the steps in cleaning.py, dedup.py, paragraphs.py, shards.py and stage_io.py; the
 worker processes in workers.py; the stats, the in = kept + dropped check and the dataset card in report.py.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,8 +56,9 @@ class Plan:
 
         from .stage_io import removed_row
 
-        return JsonlWriter(str(self.out / "removed"), output_filename=folder + "/${rank}.jsonl", adapter=removed_row,
-                           compression=None)
+        return JsonlWriter(
+            str(self.out / "removed"), output_filename=folder + "/${rank}.jsonl", adapter=removed_row, compression=None
+        )
 
     def jsonl_writer(self, folder: str):
         """The writer of one stage's intermediate documents into _work/<folder>/<rank>.jsonl.gz."""
@@ -88,8 +90,12 @@ def minhash_config(p: Plan):
     from datatrove.utils.hashing import HashConfig
 
     d = p.cfg.dedup
-    return MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=d.bands,
-                         hashes_per_bucket=d.num_perm // d.bands, n_grams=d.shingle_size)
+    return MinhashConfig(
+        hash_config=HashConfig(precision=64),
+        num_buckets=d.bands,
+        hashes_per_bucket=d.num_perm // d.bands,
+        n_grams=d.shingle_size,
+    )
 
 
 def paragraph_config(p: Plan):
@@ -112,11 +118,24 @@ def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None) -> list:
         ReaderDropFilter(exclusion_writer=exclusion_writer),
         LengthGuardFilter(cfg.max_chars, exclusion_writer=exclusion_writer),
         Normalize(cfg.normalize.strip_html, cfg.normalize.nfkc, cfg.normalize.traditional_to_simplified),
-        LineRules(cfg.lines.remove_navigation, cfg.lines.remove_boilerplate, cfg.lines.remove_seo_spam,
-                  cfg.lines.remove_spam, cfg.lines.scrub_private, q.max_spam_line_fraction),
-        QualityFilter(q.min_cjk_chars, q.min_cjk_ratio, q.max_top_char_fraction, q.max_duplicate_line_fraction,
-                      q.max_punctuation_ratio, q.max_digit_ratio, q.max_duplicate_ngram_fraction,
-                      exclusion_writer=exclusion_writer),
+        LineRules(
+            cfg.lines.remove_navigation,
+            cfg.lines.remove_boilerplate,
+            cfg.lines.remove_seo_spam,
+            cfg.lines.remove_spam,
+            cfg.lines.scrub_private,
+            q.max_spam_line_fraction,
+        ),
+        QualityFilter(
+            q.min_cjk_chars,
+            q.min_cjk_ratio,
+            q.max_top_char_fraction,
+            q.max_duplicate_line_fraction,
+            q.max_punctuation_ratio,
+            q.max_digit_ratio,
+            q.max_duplicate_ngram_fraction,
+            exclusion_writer=exclusion_writer,
+        ),
     ]
 
 
@@ -124,9 +143,11 @@ def clean(p: Plan) -> list:
     """Read; drop unreadable and too long documents; normalise; line rules; quality rules; exact-dedup signatures."""
     from .stage_io import FirstCopyDedupSignature
 
-    steps = [input_reader(p.fmt, p.work / "inputs.txt", p.cfg),
-             *cleaning_steps(p.cfg, p.removed_writer("${filter_reason}")),
-             p.jsonl_writer("cleaned")]
+    steps = [
+        input_reader(p.fmt, p.work / "inputs.txt", p.cfg),
+        *cleaning_steps(p.cfg, p.removed_writer("${filter_reason}")),
+        p.jsonl_writer("cleaned"),
+    ]
     if p.cfg.dedup.exact:
         steps.append(FirstCopyDedupSignature(str(p.work / "exact_sigs"), config=exact_config()))
     return steps
@@ -148,12 +169,16 @@ def exact_filter(p: Plan) -> list:
     d = p.cfg.dedup
     steps = [p.rank_reader("cleaned")]
     if d.exact:
-        steps.append(ExactDedupFilter(str(p.work / "exact_dups"), config=exact_config(),
-                                      exclusion_writer=p.removed_writer("exact_duplicate")))
+        steps.append(
+            ExactDedupFilter(
+                str(p.work / "exact_dups"), config=exact_config(), exclusion_writer=p.removed_writer("exact_duplicate")
+            )
+        )
     steps.append(p.jsonl_writer("deduped"))
     if d.near:
-        steps.append(CharMinhashSignature(str(p.work / "minhash_sigs"), config=minhash_config(p),
-                                          shingle_size=d.shingle_size))
+        steps.append(
+            CharMinhashSignature(str(p.work / "minhash_sigs"), config=minhash_config(p), shingle_size=d.shingle_size)
+        )
     return steps
 
 
@@ -161,16 +186,18 @@ def minhash_buckets(p: Plan) -> list:
     """Match the MinHash signatures bucket by bucket (one task per bucket)."""
     from datatrove.pipeline.dedup import MinhashDedupBuckets
 
-    return [MinhashDedupBuckets(str(p.work / "minhash_sigs"), str(p.work / "minhash_buckets"),
-                                config=minhash_config(p))]
+    return [
+        MinhashDedupBuckets(str(p.work / "minhash_sigs"), str(p.work / "minhash_buckets"), config=minhash_config(p))
+    ]
 
 
 def minhash_cluster(p: Plan) -> list:
     """Cluster the bucket matches: which documents are near duplicates of an earlier one."""
     from datatrove.pipeline.dedup import MinhashDedupCluster
 
-    return [MinhashDedupCluster(str(p.work / "minhash_buckets"), str(p.work / "minhash_remove"),
-                                config=minhash_config(p))]
+    return [
+        MinhashDedupCluster(str(p.work / "minhash_buckets"), str(p.work / "minhash_remove"), config=minhash_config(p))
+    ]
 
 
 def paragraphs(p: Plan) -> list:
@@ -183,8 +210,9 @@ def paragraphs(p: Plan) -> list:
     d = p.cfg.dedup
     steps = [p.rank_reader("deduped")]
     if d.near:
-        steps.append(MinhashDedupFilter(str(p.work / "minhash_remove"),
-                                        exclusion_writer=p.removed_writer("near_duplicate")))
+        steps.append(
+            MinhashDedupFilter(str(p.work / "minhash_remove"), exclusion_writer=p.removed_writer("near_duplicate"))
+        )
     steps += [p.jsonl_writer("kept"), ParagraphSplit(p.cfg.min_paragraph_chars), p.jsonl_writer("paragraphs")]
     if d.paragraphs:
         steps.append(FirstCopyDedupSignature(str(p.work / "para_sigs"), config=paragraph_config(p)))
@@ -208,10 +236,16 @@ def annotate(p: Plan) -> list:
     steps = [p.rank_reader("paragraphs")]
     if p.cfg.dedup.paragraphs:
         steps.append(ExactDedupFilter(str(p.work / "para_dups"), config=paragraph_config(p)))
-    steps += [Annotate(str(p.tokenizer_dir), str(p.knowledge_base) if p.knowledge_base else None,
-                       p.cfg.keywords_top_k, tagger=p.runtime.annotator,
-                       user_dict=str(p.user_dict) if p.user_dict else None),
-              ShardWriter(str(p.out / "shards"))]
+    steps += [
+        Annotate(
+            str(p.tokenizer_dir),
+            str(p.knowledge_base) if p.knowledge_base else None,
+            p.cfg.keywords_top_k,
+            tagger=p.runtime.annotator,
+            user_dict=str(p.user_dict) if p.user_dict else None,
+        ),
+        ShardWriter(str(p.out / "shards")),
+    ]
     return steps
 
 
@@ -280,11 +314,14 @@ def plan_run(cfg: CorpusConfig, runtime: CorpusRuntime) -> Plan:
         raise FileNotFoundError(f"user_dict: {user_dict} does not exist; give a jieba user dictionary or null")
     vocab = resolve_data_path(cfg.tokenizer.vocab_file) if cfg.tokenizer.vocab_file else None
     if vocab and not vocab.is_file():
-        raise FileNotFoundError(f"tokenizer.vocab_file: {vocab} does not exist; give a BERT vocab.txt or null to "
-                                "train one")
+        raise FileNotFoundError(
+            f"tokenizer.vocab_file: {vocab} does not exist; give a BERT vocab.txt or null to train one"
+        )
     if runtime.executor == "slurm" and vocab is None:
-        raise ConfigError("tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
-                          "deduplicated corpus first); pass a BERT vocab.txt")
+        raise ConfigError(
+            "tokenizer.vocab_file: the slurm executor needs a given vocab (training one needs the "
+            "deduplicated corpus first); pass a BERT vocab.txt"
+        )
     tasks = min(runtime.tasks or len(files), len(files))  # datatrove readers shard by file: extra tasks would idle
     return Plan(cfg, runtime, files, fmt, Path(cfg.output_dir).resolve(), tasks, kb_path, user_dict, vocab)
 
@@ -295,9 +332,13 @@ def prepare_output(p: Plan) -> None:
     work = p.work
     work.mkdir(parents=True, exist_ok=True)
     # Completed tasks are reused only for the same config and the same input files (path, size, mtime).
-    fingerprint = json.dumps({"config": cfgmod.to_dict(p.cfg),
-                              "inputs": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in p.files]},
-                             sort_keys=True)
+    fingerprint = json.dumps(
+        {
+            "config": cfgmod.to_dict(p.cfg),
+            "inputs": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in p.files],
+        },
+        sort_keys=True,
+    )
     previous = work / "fingerprint.json"
     if previous.exists() and previous.read_text() != fingerprint:
         shutil.rmtree(work)
@@ -342,8 +383,15 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
         run_stage(executor, runtime, logs / stage.name)
         stage_seconds[stage.name] = round(time.perf_counter() - start, 3)
         if stage.name == "clean" and not any((plan.work / "cleaned").glob("*.jsonl.gz")):  # nothing kept: say why
-            raise guards.all_dropped(plan.out, plan.files, cfg, steps[0], step_counters(logs / "clean"),
-                                     time.perf_counter() - t0, stage_seconds)
+            raise guards.all_dropped(
+                plan.out,
+                plan.files,
+                cfg,
+                steps[0],
+                step_counters(logs / "clean"),
+                time.perf_counter() - t0,
+                stage_seconds,
+            )
     if runtime.executor == "slurm":
         previous.run()  # submits the chained jobs and returns
         return CorpusResult(output_dir=plan.out, shards=[], stats=None, removed={})

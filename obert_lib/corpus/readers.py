@@ -1,4 +1,5 @@
 """datatrove readers that never crash on bad input: every unreadable line or file becomes a counted drop."""
+
 from __future__ import annotations
 
 import io
@@ -10,8 +11,15 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 
 DROP_KEY = "obert_drop"  # metadata key a reader sets on a placeholder document that must be dropped
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which some Windows editors put at the start of a file
-_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", dict: "object",
-              type(None): "null"}
+_JSON_KIND = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    type(None): "null",
+}
 _MISSING = object()  # a row without an id field (JSON null is an id: "None", as str(None) has always given)
 
 
@@ -19,7 +27,9 @@ def drop_placeholder(reason: str, detail: str, file: str, line: int | None, raw:
     """A document standing for unreadable input; ReaderDropFilter removes it under `reason`."""
     file = _display(file)
     where = f"{file}:{line}" if line is not None else file
-    return Document(text=raw[:2000], id=where, metadata={DROP_KEY: reason, "detail": detail, "file": file, "line": line})
+    return Document(
+        text=raw[:2000], id=where, metadata={DROP_KEY: reason, "detail": detail, "file": file, "line": line}
+    )
 
 
 def json_kind(value) -> str:
@@ -91,8 +101,14 @@ class ObertJsonlReader(CountingDiskReader):
 
     name = "obert jsonl"
 
-    def __init__(self, data_folder, text_key: str = "text", id_key: str = "id",
-                 compression: Literal["infer", "gzip", "zstd"] | None = "infer", **kwargs):
+    def __init__(
+        self,
+        data_folder,
+        text_key: str = "text",
+        id_key: str = "id",
+        compression: Literal["infer", "gzip", "zstd"] | None = "infer",
+        **kwargs,
+    ):
         super().__init__(data_folder, text_key=text_key, id_key=id_key, **kwargs)
         self.compression = compression
 
@@ -106,7 +122,7 @@ class ObertJsonlReader(CountingDiskReader):
             with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
                     if lineno == 1 and raw.startswith(BOM):
-                        raw = raw[len(BOM):]
+                        raw = raw[len(BOM) :]
                     if raw.isspace() or not raw:  # blank (b"" only for a file that is just a BOM)
                         continue
                     try:
@@ -115,20 +131,27 @@ class ObertJsonlReader(CountingDiskReader):
                         try:
                             line = raw.decode("utf-8")
                         except UnicodeDecodeError as bad:
-                            yield drop_placeholder("invalid_utf8", str(bad), filepath, lineno, raw.decode("utf-8", "replace"))
+                            yield drop_placeholder(
+                                "invalid_utf8", str(bad), filepath, lineno, raw.decode("utf-8", "replace")
+                            )
                             continue
                         yield drop_placeholder("unreadable_line", f"not JSON: {exc}", filepath, lineno, line)
                         continue
                     text = row.get(text_key) if type(row) is dict else None
                     if not isinstance(text, str):
-                        yield drop_placeholder("missing_text", missing_text_detail(row, text_key), filepath, lineno,
-                                               raw.decode("utf-8"))
+                        yield drop_placeholder(
+                            "missing_text", missing_text_detail(row, text_key), filepath, lineno, raw.decode("utf-8")
+                        )
                         continue
                     doc_id = row.get(id_key, _MISSING)
                     if len(row) == 2 and doc_id is not _MISSING and text_key != id_key:  # only text and id: no metadata
                         meta = {}
                     else:
-                        meta = {k: v for k, v in row.items() if k != text_key and k != id_key and isinstance(v, (str, int, float))}
+                        meta = {
+                            k: v
+                            for k, v in row.items()
+                            if k != text_key and k != id_key and isinstance(v, (str, int, float))
+                        }
                     meta["file"], meta["line"] = shown, lineno
                     if type(doc_id) is not str:
                         doc_id = f"{filepath}:{lineno}" if doc_id is _MISSING else str(doc_id)
@@ -142,7 +165,13 @@ class ObertTextReader(CountingDiskReader):
 
     name = "obert text"
 
-    def __init__(self, data_folder, blocks: bool = False, compression: Literal["infer", "gzip", "zstd"] | None = "infer", **kwargs):
+    def __init__(
+        self,
+        data_folder,
+        blocks: bool = False,
+        compression: Literal["infer", "gzip", "zstd"] | None = "infer",
+        **kwargs,
+    ):
         super().__init__(data_folder, **kwargs)
         self.blocks, self.compression = blocks, compression
 
@@ -154,25 +183,39 @@ class ObertTextReader(CountingDiskReader):
             with _LineSource(self.data_folder, filepath, self.compression) as fh:
                 for lineno, raw in enumerate(fh, 1):
                     if lineno == 1 and raw.startswith(BOM):
-                        raw = raw[len(BOM):]
+                        raw = raw[len(BOM) :]
                     try:
                         line = raw.decode("utf-8").rstrip("\r\n")
                     except UnicodeDecodeError as exc:
-                        yield drop_placeholder("invalid_utf8", str(exc), filepath, lineno, raw.decode("utf-8", "replace"))
+                        yield drop_placeholder(
+                            "invalid_utf8", str(exc), filepath, lineno, raw.decode("utf-8", "replace")
+                        )
                         continue
                     if not self.blocks:
                         if line.strip():
-                            yield Document(text=line, id=f"{filepath}:{lineno}", metadata={"file": _display(filepath), "line": lineno})
+                            yield Document(
+                                text=line,
+                                id=f"{filepath}:{lineno}",
+                                metadata={"file": _display(filepath), "line": lineno},
+                            )
                         continue
                     if line.strip():
                         if not buffer:
                             start = lineno
                         buffer.append(line)
                     elif buffer:
-                        yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": _display(filepath), "line": start})
+                        yield Document(
+                            text="\n".join(buffer),
+                            id=f"{filepath}:{start}",
+                            metadata={"file": _display(filepath), "line": start},
+                        )
                         buffer = []
                 if buffer:
-                    yield Document(text="\n".join(buffer), id=f"{filepath}:{start}", metadata={"file": _display(filepath), "line": start})
+                    yield Document(
+                        text="\n".join(buffer),
+                        id=f"{filepath}:{start}",
+                        metadata={"file": _display(filepath), "line": start},
+                    )
         except Exception as exc:  # noqa: BLE001
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
 
@@ -209,7 +252,11 @@ class ObertParquetReader(CountingDiskReader):
                             yield drop_placeholder("missing_text", detail, filepath, row_no, raw)
                             continue
                         doc_id = row.get(id_key)
-                        meta = {k: v for k, v in row.items() if k != text_key and k != id_key and isinstance(v, (str, int, float))}
+                        meta = {
+                            k: v
+                            for k, v in row.items()
+                            if k != text_key and k != id_key and isinstance(v, (str, int, float))
+                        }
                         meta["file"], meta["line"] = shown, row_no
                         doc_id = f"{filepath}:{row_no}" if doc_id is None else str(doc_id)
                         yield Document(text=text, id=doc_id, metadata=meta)

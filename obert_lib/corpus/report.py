@@ -1,5 +1,6 @@
 """The corpus report: stats from the stages' logs (checked: in = kept + dropped), the dataset card, and the
 notebook views of an output folder (shards as a table, counts, removed examples, length plots)."""
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 from ..results import hash_files
 from .config import CorpusConfig
 from .tokenizer import load_saved_tokenizer
+
 
 @dataclass
 class CorpusResult:
@@ -35,7 +37,9 @@ def step_counters(logging_dir: Path) -> dict[str, Counter]:
     return out
 
 
-def collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, stage_seconds: dict[str, float]) -> CorpusResult:
+def collect(
+    out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, stage_seconds: dict[str, float]
+) -> CorpusResult:
     """Gather stats from the stages' logs and the removed/ folder; check in = kept + dropped."""
     import gzip
 
@@ -47,17 +51,17 @@ def collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, sta
     removed: dict[str, list[dict]] = {}
     for f in sorted((out / "removed").glob("*/*.jsonl")):
         with open(f, encoding="utf-8") as fh:
-            removed.setdefault(f.parent.name, []).extend(json.loads(l) for l in fh)
+            removed.setdefault(f.parent.name, []).extend(json.loads(line) for line in fh)
     documents_in = sum(c.get("documents", 0) for c in clean.values())  # only readers count "documents"
     kept_docs: list[dict] = []
     for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz")):
         with gzip.open(f, "rt", encoding="utf-8") as fh:
-            kept_docs.extend(json.loads(l) for l in fh)
+            kept_docs.extend(json.loads(line) for line in fh)
     line_stats = Counter()
     for c in (*clean.values(), *annotate.values()):
         for k, v in c.items():
             if k.startswith("line_removed_"):
-                line_stats[k[len("line_removed_"):]] += v
+                line_stats[k[len("line_removed_") :]] += v
             elif k == "private_spans_removed":
                 line_stats[k] += v
     ann = Counter()
@@ -81,31 +85,56 @@ def collect(out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, sta
         "stage_seconds": stage_seconds,  # wall time of each stage in this call (a resumed stage counts only its rest)
     }
     if cfg.keep_removed and documents_in != len(kept_docs) + sum(dropped.values()):
-        raise RuntimeError(f"documents in ({documents_in}) != kept ({len(kept_docs)}) + dropped ({sum(dropped.values())}): "
-                           f"a step lost documents; see {logs}")
+        raise RuntimeError(
+            f"documents in ({documents_in}) != kept ({len(kept_docs)}) + dropped ({sum(dropped.values())}): "
+            f"a step lost documents; see {logs}"
+        )
     (out / "stats.json").write_text(json.dumps(stats_out, ensure_ascii=False, indent=2), encoding="utf-8")
     (out / "README.md").write_text(dataset_card(stats_out, cfg), encoding="utf-8")
-    lengths = pd.DataFrame({"doc_id": [r["id"] for r in kept_docs], "chars_before": [r.get("chars_before") for r in kept_docs],
-                            "chars_after": [len(r["text"]) for r in kept_docs]})
+    lengths = pd.DataFrame(
+        {
+            "doc_id": [r["id"] for r in kept_docs],
+            "chars_before": [r.get("chars_before") for r in kept_docs],
+            "chars_after": [len(r["text"]) for r in kept_docs],
+        }
+    )
     dropped = [i for items in removed.values() for i in items]
-    dropped_lengths = pd.DataFrame({"doc_id": [i["id"] for i in dropped], "chars_before": [i["chars_before"] for i in dropped],
-                                    "chars_after": float("nan")})
+    dropped_lengths = pd.DataFrame(
+        {
+            "doc_id": [i["id"] for i in dropped],
+            "chars_before": [i["chars_before"] for i in dropped],
+            "chars_after": float("nan"),
+        }
+    )
     shards = sorted((out / "shards").glob("*.parquet"))
-    return CorpusResult(output_dir=out, shards=shards, stats=stats_out, removed=removed,
-                        lengths=pd.concat([lengths, dropped_lengths], ignore_index=True))
+    return CorpusResult(
+        output_dir=out,
+        shards=shards,
+        stats=stats_out,
+        removed=removed,
+        lengths=pd.concat([lengths, dropped_lengths], ignore_index=True),
+    )
 
 
 def dataset_card(stats: dict[str, Any], cfg: CorpusConfig) -> str:
     """A dataset card (markdown) for a corpus output folder: what went in, what came out, how to load it."""
     dropped = "\n".join(f"| {reason} | {n} |" for reason, n in stats["documents_dropped"].items()) or "| (none) | 0 |"
     lines = "\n".join(f"| {reason} | {n} |" for reason, n in stats["lines_removed"].items()) or "| (none) | 0 |"
+    rows = (
+        f"- paragraphs (rows): {stats['paragraphs_out']}, tokens: {stats['tokens_out']}, "
+        f"vocabulary: {stats['vocab_size']} (`tokenizer/`)"
+    )
+    spans = (
+        "`word_spans`, `entity_spans`, `keyword_spans`, `phrase_spans`, `clause_spans`, `sentence_spans`: "
+        "token `[start, end)` pairs;"
+    )
     return f"""# Corpus shards (obert-lab)
 
 Built by `obert_lib.corpus.run` from {len(cfg.inputs)} input path(s): {", ".join(cfg.inputs)}.
 The resolved configuration is `config.json`; counts are `stats.json`.
 
 - documents in: {stats["documents_in"]}, kept: {stats["documents_kept"]}
-- paragraphs (rows): {stats["paragraphs_out"]}, tokens: {stats["tokens_out"]}, vocabulary: {stats["vocab_size"]} (`tokenizer/`)
+{rows}
 - input data hash: `{stats["data_hash"]}`
 
 | dropped because | documents |
@@ -119,7 +148,7 @@ The resolved configuration is `config.json`; counts are `stats.json`.
 ## Schema
 
 One row per paragraph: `doc_id`, `source`, `paragraph`, `text`, `input_ids` (no special tokens) and
-`word_spans`, `entity_spans`, `keyword_spans`, `phrase_spans`, `clause_spans`, `sentence_spans`: token `[start, end)` pairs;
+{spans}
 `knowledge_ids`: knowledge-base entries linked in the paragraph, in order of first mention.
 
 ## Loading
@@ -155,8 +184,16 @@ def removed_examples(result: CorpusResult, per_reason: int = 2, chars: int = 80)
     """A few dropped documents per reason (id, detail, start of text) for inspection."""
     import pandas as pd
 
-    rows = [{"reason": reason, "id": item["id"], "detail": item["detail"], "text": item["text"][:chars].replace("\n", " ⏎ ")}
-            for reason, items in sorted(result.removed.items()) for item in items[:per_reason]]
+    rows = [
+        {
+            "reason": reason,
+            "id": item["id"],
+            "detail": item["detail"],
+            "text": item["text"][:chars].replace("\n", " ⏎ "),
+        }
+        for reason, items in sorted(result.removed.items())
+        for item in items[:per_reason]
+    ]
     return pd.DataFrame(rows, columns=["reason", "id", "detail", "text"])
 
 

@@ -6,6 +6,7 @@ data are read at run time from the installed jieba 0.42.1 package: dict.txt and 
 posseg/ probability modules, which hold the data jieba-rs embeds (its finalseg emissions rounded
 to 6 decimals, which is done here too).
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,8 +64,9 @@ def _jieba_model_data() -> dict:
         "pos_start": start,
         "pos_trans": trans,
         "pos_emit": emit,
-        "pos_char_state": {ch: [state[s] for s in states]
-                           for ch, states in _jieba_table("posseg/char_state_tab").items()},
+        "pos_char_state": {
+            ch: [state[s] for s in states] for ch, states in _jieba_table("posseg/char_state_tab").items()
+        },
     }
 
 

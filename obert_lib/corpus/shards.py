@@ -1,4 +1,5 @@
 """Corpus shards: their Parquet schema, one batch held as columns, and ShardWriter, the step that writes them."""
+
 from __future__ import annotations
 
 from time import perf_counter
@@ -14,17 +15,31 @@ from .annotate import SPAN_TYPES
 from .step_stats import report_step_time
 
 SPAN_KEYS = tuple(f"{t}_spans" for t in SPAN_TYPES)  # shard columns of the span lists, in annotate.SPAN_TYPES order
-SHARD_COLUMNS = ("doc_id", "source", "paragraph", "text", "input_ids", *SPAN_KEYS, "knowledge_ids")  # shard_schema's order
+SHARD_COLUMNS = (
+    "doc_id",
+    "source",
+    "paragraph",
+    "text",
+    "input_ids",
+    *SPAN_KEYS,
+    "knowledge_ids",
+)  # shard_schema's order
 
 
 def shard_schema() -> pa.Schema:
     """Parquet schema of a corpus shard: one paragraph per row, spans as token [start, end) pairs."""
     span = pa.list_(pa.list_(pa.int32()))
-    return pa.schema([
-        ("doc_id", pa.string()), ("source", pa.string()), ("paragraph", pa.int32()), ("text", pa.string()),
-        ("input_ids", pa.list_(pa.int32())), *[(f"{t}_spans", span) for t in SPAN_TYPES],
-        ("knowledge_ids", pa.list_(pa.string())),
-    ])
+    return pa.schema(
+        [
+            ("doc_id", pa.string()),
+            ("source", pa.string()),
+            ("paragraph", pa.int32()),
+            ("text", pa.string()),
+            ("input_ids", pa.list_(pa.int32())),
+            *[(f"{t}_spans", span) for t in SPAN_TYPES],
+            ("knowledge_ids", pa.list_(pa.string())),
+        ]
+    )
 
 
 class ShardColumns:
@@ -65,8 +80,15 @@ class ShardWriter(PipelineStep):
     name = "📒 Parquet"
     type = "💽 - WRITER"
 
-    def __init__(self, output_folder, output_filename: str = "part-${rank}.parquet", batch_size: int = 1000,
-                 compression: str | None = "snappy", max_file_size: int = 5 * 2**30, write_page_index: bool = True):
+    def __init__(
+        self,
+        output_folder,
+        output_filename: str = "part-${rank}.parquet",
+        batch_size: int = 1000,
+        compression: str | None = "snappy",
+        max_file_size: int = 5 * 2**30,
+        write_page_index: bool = True,
+    ):
         from datatrove.io import get_datafolder
 
         super().__init__()
@@ -100,9 +122,13 @@ class ShardWriter(PipelineStep):
                         handle.close()
                         file_id += 1
                     handle = self.output_folder.open(self.shard_name(rank, file_id), mode="wb")
-                    writer = pq.ParquetWriter(handle, schema=self.schema, compression=self.compression,
-                                              use_content_defined_chunking=False,
-                                              write_page_index=self.write_page_index)
+                    writer = pq.ParquetWriter(
+                        handle,
+                        schema=self.schema,
+                        compression=self.compression,
+                        use_content_defined_chunking=False,
+                        write_page_index=self.write_page_index,
+                    )
                 batch.add(doc)
                 if batch.rows >= self.batch_size:
                     writer.write_batch(shard_batch(batch.columns, self.schema))
@@ -125,6 +151,7 @@ class ShardWriter(PipelineStep):
 
 def shard_batch(columns: dict[str, list], schema) -> "Any":
     """An Arrow RecordBatch from shard columns (ShardColumns.columns) whose ids and spans are packed int32 bytes."""
+
     def int32_lists(chunks: list[bytes], width: int) -> pa.Array:
         values = np.frombuffer(b"".join(chunks), dtype=np.int32)
         lengths = np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks)) // (4 * width)
@@ -132,8 +159,9 @@ def shard_batch(columns: dict[str, list], schema) -> "Any":
         np.cumsum(lengths, out=offsets[1:])
         if width == 1:
             return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.int32()))
-        inner = pa.ListArray.from_arrays(pa.array(np.arange(0, len(values) + 1, width, dtype=np.int32)),
-                                         pa.array(values, type=pa.int32()))
+        inner = pa.ListArray.from_arrays(
+            pa.array(np.arange(0, len(values) + 1, width, dtype=np.int32)), pa.array(values, type=pa.int32())
+        )
         return pa.ListArray.from_arrays(pa.array(offsets), inner)
 
     arrays = []
@@ -146,4 +174,3 @@ def shard_batch(columns: dict[str, list], schema) -> "Any":
         else:
             arrays.append(pa.array(col, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-

@@ -5,6 +5,7 @@ task's output). A plain folder reader shards the files it finds, so a task that 
 file) shifts every later file to the wrong rank, and the wrong documents are removed. The adapters
 cleaned_row and removed_row say what the intermediate and the removed/ JSONL records hold.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -60,16 +61,24 @@ class FirstCopyDedupSignature(ExactDedupSignature):
 def removed_row(self, doc: Document) -> dict:
     """JsonlWriter adapter for removed/<reason>/: id, reason detail, source location and text."""
     m = doc.metadata
-    return {"id": doc.id, "detail": m.get("detail", ""), "file": m.get("file"), "line": m.get("line"),
-            "chars_before": m.get("chars_before", len(doc.text)), "text": doc.text}
+    return {
+        "id": doc.id,
+        "detail": m.get("detail", ""),
+        "file": m.get("file"),
+        "line": m.get("line"),
+        "chars_before": m.get("chars_before", len(doc.text)),
+        "text": doc.text,
+    }
 
 
 def cleaned_row(self, doc: Document) -> dict:
     """JsonlWriter adapter for the intermediate cleaned documents (text + the metadata later steps need)."""
-    keep = {k: doc.metadata.get(k) for k in ("source", "file", "line", "chars_before", "doc_id", "paragraph")
-            if k in doc.metadata}
+    keep = {
+        k: doc.metadata.get(k)
+        for k in ("source", "file", "line", "chars_before", "doc_id", "paragraph")
+        if k in doc.metadata
+    }
     return {"id": doc.id, "text": doc.text, **keep}
-
 
 
 def paragraph_texts(folder: Path) -> Iterator[str]:

@@ -1,4 +1,5 @@
 """How the corpus steps report their time to datatrove's stats: summed per task, not tracked per document."""
+
 from __future__ import annotations
 
 from datatrove.pipeline.base import PipelineStep

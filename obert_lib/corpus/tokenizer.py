@@ -1,4 +1,5 @@
 """WordPiece tokenizer (given vocab or trained on the corpus) and character-span -> token-span mapping."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +23,9 @@ def load_vocab_tokenizer(vocab_file: str | Path) -> BertTokenizer:
     """A BERT WordPiece tokenizer over an existing vocab.txt (e.g. the 21,128-token Chinese BERT one)."""
     path = Path(vocab_file)
     if not path.is_file():
-        raise FileNotFoundError(f"tokenizer.vocab_file: {path} does not exist; give a BERT vocab.txt or null to train one")
+        raise FileNotFoundError(
+            f"tokenizer.vocab_file: {path} does not exist; give a BERT vocab.txt or null to train one"
+        )
     return _wrap(BertWordPieceTokenizer(str(path), handle_chinese_chars=True, strip_accents=False, lowercase=True))
 
 
@@ -32,8 +35,10 @@ def load_saved_tokenizer(folder: str | Path):
 
     path = Path(folder)
     if not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
-        raise FileNotFoundError(f"{path} holds no tokenizer (tokenizer.json); give a corpus output folder that "
-                                "`obert preprocess` finished, or run it first")
+        raise FileNotFoundError(
+            f"{path} holds no tokenizer (tokenizer.json); give a corpus output folder that "
+            "`obert preprocess` finished, or run it first"
+        )
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
@@ -63,8 +68,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 
     vocab += ["##" + c for c in singles if not _is_cjk(c)]
     multi = [w for w, n in sorted(words.items(), key=by_count) if len(w) > 1 and n >= max(2, min_frequency)]
     vocab += multi[: max(0, vocab_size - len(vocab))]
-    backend = BertWordPieceTokenizer({tok: i for i, tok in enumerate(vocab)}, handle_chinese_chars=True,
-                                     strip_accents=False, lowercase=True)
+    backend = BertWordPieceTokenizer(
+        {tok: i for i, tok in enumerate(vocab)}, handle_chinese_chars=True, strip_accents=False, lowercase=True
+    )
     return _wrap(backend)
 
 
@@ -82,7 +88,9 @@ def char_spans_to_token_spans(offsets: list[tuple[int, int]], spans: list[tuple[
     return spans_by_type_to_tokens(offsets, {"_": spans})["_"]
 
 
-def spans_by_type_to_tokens(offsets: list[tuple[int, int]], spans: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[int, int]]]:
+def spans_by_type_to_tokens(
+    offsets: list[tuple[int, int]], spans: dict[str, list[tuple[int, int]]]
+) -> dict[str, list[tuple[int, int]]]:
     """char_spans_to_token_spans for several span lists at once, through two char -> token tables.
 
     first[c]: index of the first token ending after char c; before[c]: number of tokens starting before c.
@@ -105,7 +113,7 @@ def spans_by_type_to_tokens(offsets: list[tuple[int, int]], spans: dict[str, lis
     for key, items in spans.items():
         kept = out[key]
         for s, e in items:
-            f, l = first[s], before[e]
-            if f < l and (not kept or kept[-1] != (f, l)):
-                kept.append((f, l))
+            lo, hi = first[s], before[e]
+            if lo < hi and (not kept or kept[-1] != (lo, hi)):
+                kept.append((lo, hi))
     return out

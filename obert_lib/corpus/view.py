@@ -1,4 +1,5 @@
 """Look at the corpus stage's output: annotated paragraphs with coloured spans, span statistics."""
+
 from __future__ import annotations
 
 import html
@@ -10,7 +11,14 @@ from .annotate import SPAN_TYPES
 if TYPE_CHECKING:
     import pandas as pd
 
-SPAN_COLOURS = {"word": "#cfe2f3", "entity": "#f4cccc", "keyword": "#fff2cc", "phrase": "#d9ead3", "clause": "#e6d5f0", "sentence": "#fce5cd"}
+SPAN_COLOURS = {
+    "word": "#cfe2f3",
+    "entity": "#f4cccc",
+    "keyword": "#fff2cc",
+    "phrase": "#d9ead3",
+    "clause": "#e6d5f0",
+    "sentence": "#fce5cd",
+}
 
 
 def _tokens(tokenizer, ids: list[int]) -> list[str]:
@@ -35,9 +43,14 @@ def render_spans_html(tokens: list[str], spans: dict[str, list[list[int]]]) -> s
                 parts.append(text)
             else:
                 border = "1px solid #888" if marks[i] else "1px dashed #888"
-                parts.append(f'<span style="background:{SPAN_COLOURS[t]};border:{border};border-radius:3px">{text}</span>')
+                parts.append(
+                    f'<span style="background:{SPAN_COLOURS[t]};border:{border};border-radius:3px">{text}</span>'
+                )
             i = j
-        rows.append(f'<tr><td style="text-align:right;padding-right:8px"><b>{t}</b></td><td style="text-align:left">{"".join(parts)}</td></tr>')
+        rows.append(
+            f'<tr><td style="text-align:right;padding-right:8px"><b>{t}</b></td>'
+            f'<td style="text-align:left">{"".join(parts)}</td></tr>'
+        )
     return f'<table style="font-size:105%;line-height:1.9">{"".join(rows)}</table>'
 
 
@@ -51,8 +64,10 @@ def annotated_paragraphs_html(corpus_dir: str | Path, n: int = 3, min_tokens: in
     blocks = []
     for r in rows:
         spans = {t: r[f"{t}_spans"] for t in SPAN_TYPES}
-        blocks.append(f'<p style="color:#555">{html.escape(r["doc_id"])} · paragraph {r["paragraph"]}</p>'
-                      + render_spans_html(_tokens(tokenizer, r["input_ids"]), spans))
+        blocks.append(
+            f'<p style="color:#555">{html.escape(r["doc_id"])} · paragraph {r["paragraph"]}</p>'
+            + render_spans_html(_tokens(tokenizer, r["input_ids"]), spans)
+        )
     return "<hr/>".join(blocks)
 
 
@@ -67,8 +82,14 @@ def span_statistics(corpus_dir: str | Path, max_rows: int = 5000) -> pd.DataFram
     out = []
     for t in SPAN_TYPES:
         lengths = [e - s for r in rows for s, e in r[f"{t}_spans"]]
-        out.append({"span_type": t, "spans_per_paragraph": len(lengths) / max(1, len(rows)),
-                    "mean_tokens": sum(lengths) / max(1, len(lengths)), "token_coverage": sum(lengths) / max(1, n_tokens)})
+        out.append(
+            {
+                "span_type": t,
+                "spans_per_paragraph": len(lengths) / max(1, len(rows)),
+                "mean_tokens": sum(lengths) / max(1, len(lengths)),
+                "token_coverage": sum(lengths) / max(1, n_tokens),
+            }
+        )
     return pd.DataFrame(out)
 
 

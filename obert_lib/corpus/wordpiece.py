@@ -10,6 +10,7 @@ Texts the C path cannot reproduce exactly (code points outside the BMP, characte
 not one character) and tokenizer settings it does not support go to the backend, so the output is
 always the backend's.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ INT32 = "i"  # array typecode of a native int32 (C int) on the supported platfor
 PASSIVE_POST_PROCESSORS = (None, "TemplateProcessing", "BertProcessing")  # add nothing without special tokens
 
 _tables: dict[str, tuple[bytes, bytes]] = {}
-TABLES_FILE = "wordpiece_tables.bin"  # beside tokenizer.json: header line (JSON), classes [BMP] uint8, lower [BMP] uint16
+TABLES_FILE = (
+    "wordpiece_tables.bin"  # beside tokenizer.json: header line (JSON), classes [BMP] uint8, lower [BMP] uint16
+)
 
 
 def _char_tables(backend: Tokenizer, key: str) -> tuple[bytes, bytes]:
@@ -73,7 +76,9 @@ def _native_settings(config: dict) -> str | None:
     if (config.get("post_processor") or {}).get("type") not in PASSIVE_POST_PROCESSORS:
         return f"post_processor {config['post_processor'].get('type')}"
     for token in config.get("added_tokens") or []:
-        if any(token.get(k, True) for k in ("normalized", "single_word", "lstrip", "rstrip")) or not token.get("content"):
+        if any(token.get(k, True) for k in ("normalized", "single_word", "lstrip", "rstrip")) or not token.get(
+            "content"
+        ):
             return f"added token {token}"
     return None
 
@@ -100,9 +105,15 @@ class WordPieceEncoder:
             classes, lower = _tables[key] if key in _tables else _char_tables(self._backend, key)
             vocab = model["vocab"]
             added = [(t["content"], t["id"]) for t in config.get("added_tokens") or []]
-            self._native = _wordpiece.Encoder(classes, lower, vocab, model["continuing_subword_prefix"],
-                                              vocab.get(model["unk_token"], -1), model["max_input_chars_per_word"],
-                                              added)
+            self._native = _wordpiece.Encoder(
+                classes,
+                lower,
+                vocab,
+                model["continuing_subword_prefix"],
+                vocab.get(model["unk_token"], -1),
+                model["max_input_chars_per_word"],
+                added,
+            )
 
     @property
     def _backend(self) -> Tokenizer:
@@ -143,8 +154,14 @@ def _tables_header(config: dict) -> str:
     """What the character tables depend on: the tokenizers version and the normalizer/pre-tokenizer config."""
     import tokenizers
 
-    return json.dumps({"tokenizers": tokenizers.__version__, "normalizer": config.get("normalizer"),
-                       "pre_tokenizer": config.get("pre_tokenizer")}, sort_keys=True)
+    return json.dumps(
+        {
+            "tokenizers": tokenizers.__version__,
+            "normalizer": config.get("normalizer"),
+            "pre_tokenizer": config.get("pre_tokenizer"),
+        },
+        sort_keys=True,
+    )
 
 
 def save_char_tables(tokenizer_dir: str | Path) -> None:

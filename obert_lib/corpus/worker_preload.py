@@ -1,11 +1,12 @@
 """What every corpus worker needs, loaded once before workers start: the pipeline modules and their tables.
 
 workers.prepare_workers makes the forkserver import this module, so that each worker forks from a
-process that already holds them (copy-on-write) and starts in milliseconds. A worker started from a
-fresh interpreter imports the pipeline (about 0.7 s on the 2-core CI machine), builds the segmenter
-and keyword table (about 0.4 s), has pyarrow import pandas (0.3 s), runs datatrove's dependency checks
-of the steps it unpickles (0.1 s) and loads OpenCC's t2s tables (40 ms) before its first shard.
+process that already holds them (copy-on-write) and starts at once. A worker started from a fresh
+interpreter would import the pipeline, build the segmenter and keyword table, have pyarrow import pandas,
+run datatrove's dependency checks of the steps it unpickles and load OpenCC's t2s tables before its first
+shard: together a large share of a small task (measured in docs/performance.md, 2026-11-22).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,7 @@ def check_step_dependencies() -> None:
 
     Making a datatrove step (and unpickling one in a worker) checks the distributions it requires (pyarrow
     for the Parquet steps, orjson for the JSONL ones) by reading the metadata of every installed
-    distribution: about 0.1 s per name on the 2-core CI machine, cached per process. Unchecked here, every
+    distribution, cached per process (see docs/performance.md, 2026-11-22). Unchecked here, every
     worker forked from this process would pay it before its first document. Making one of each does the check.
     """
     import tempfile
@@ -41,13 +42,17 @@ def check_step_dependencies() -> None:
 
 check_step_dependencies()
 
-# pyarrow imports pandas on its first array built from a Python list (0.3 s here), which would otherwise
+# pyarrow imports pandas on its first array built from a Python list, which would otherwise
 # happen in each worker's first ShardWriter batch.
 pa.array([""], type=pa.string())
 
 try:
     load_shared_tables()
-    normalize._t2s_converter()  # OpenCC's t2s tables and the T2S class (40 ms), used by every Normalize step
+    normalize._t2s_converter()  # OpenCC's t2s tables and the T2S class, used by every Normalize step
 except Exception as exc:  # noqa: BLE001 - the forkserver must not die on import; each worker then builds the tables
-    logging.getLogger(__name__).warning("corpus worker preload could not build jieba's or OpenCC's tables (%s: %s); "
-                                        "each worker will build them and report the error", type(exc).__name__, exc)
+    logging.getLogger(__name__).warning(
+        "corpus worker preload could not build jieba's or OpenCC's tables (%s: %s); "
+        "each worker will build them and report the error",
+        type(exc).__name__,
+        exc,
+    )

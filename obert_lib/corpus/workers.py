@@ -4,6 +4,7 @@ A stage's tasks run in datatrove executors: local (a pool of processes), Ray or 
 the pipeline and jieba's tables before the local workers start; forked_children_die_with_parent ends the
 helper processes a stage forks when the run is killed; the local executor logs to files unless progress is on.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,6 +18,7 @@ from tqdm import std as tqdm_std
 
 from ..compat import cache_loguru_lib_dirs
 from .config import CorpusRuntime
+
 
 def _quiet_local_executor_class():
     from datatrove.executor import LocalPipelineExecutor
@@ -64,7 +66,8 @@ SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # for
 
 
 def prepare_workers(workers: int, start_method: str, wait: bool = False) -> None:
-    """Load what corpus workers need once, before any starts; call it first, so that it overlaps the parent's own preparation.
+    """Load what corpus workers need once, before any starts; call it first, so that it overlaps the parent's own
+    preparation.
 
     One worker runs in this process and forked workers copy it: the pipeline modules and jieba's tables
     (worker_preload) are loaded here. With forkserver, the server starts now and imports worker_preload
@@ -107,20 +110,42 @@ def stage_executor(runtime: CorpusRuntime, pipeline: list, logging_dir: Path, ta
 
         cls = LocalPipelineExecutor if runtime.progress else _quiet_local_executor_class()
         prepare_fork_workers(runtime.start_method)
-        return cls(pipeline, tasks=tasks, workers=min(runtime.workers, tasks), logging_dir=str(logging_dir),
-                   skip_completed=True, depends=depends, start_method=runtime.start_method)
+        return cls(
+            pipeline,
+            tasks=tasks,
+            workers=min(runtime.workers, tasks),
+            logging_dir=str(logging_dir),
+            skip_completed=True,
+            depends=depends,
+            start_method=runtime.start_method,
+        )
     if runtime.executor == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 
-        return RayPipelineExecutor(pipeline, tasks=tasks, workers=runtime.workers, logging_dir=str(logging_dir),
-                                   skip_completed=True, depends=depends)
+        return RayPipelineExecutor(
+            pipeline,
+            tasks=tasks,
+            workers=runtime.workers,
+            logging_dir=str(logging_dir),
+            skip_completed=True,
+            depends=depends,
+        )
     from datatrove.executor import SlurmPipelineExecutor
 
-    return SlurmPipelineExecutor(pipeline, tasks=tasks, time=runtime.slurm_time, partition=runtime.slurm_partition,
-                                 cpus_per_task=runtime.slurm_cpus_per_task, mem_per_cpu_gb=runtime.slurm_mem_per_cpu_gb,
-                                 workers=runtime.workers, job_name=f"obert-{name}", logging_dir=str(logging_dir),
-                                 venv_path=runtime.slurm_venv_path, depends=depends,
-                                 slurm_logs_folder=runtime.slurm_logs_folder or str(logging_dir / "slurm_logs"))
+    return SlurmPipelineExecutor(
+        pipeline,
+        tasks=tasks,
+        time=runtime.slurm_time,
+        partition=runtime.slurm_partition,
+        cpus_per_task=runtime.slurm_cpus_per_task,
+        mem_per_cpu_gb=runtime.slurm_mem_per_cpu_gb,
+        workers=runtime.workers,
+        job_name=f"obert-{name}",
+        logging_dir=str(logging_dir),
+        venv_path=runtime.slurm_venv_path,
+        depends=depends,
+        slurm_logs_folder=runtime.slurm_logs_folder or str(logging_dir / "slurm_logs"),
+    )
 
 
 class _ForkToken:
@@ -189,4 +214,3 @@ def _run_local_stage(executor, runtime: CorpusRuntime, logging_dir: Path) -> Non
         finally:
             logger.remove()
             logger.add(sys.stderr)  # loguru's default handler back
-

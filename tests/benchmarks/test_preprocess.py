@@ -1,4 +1,6 @@
-"""`obert bench preprocess`'s timed pass on a tiny input: the corpus stage's own steps, same shards for 1 and 2 workers."""
+"""`obert bench preprocess`'s timed pass on a tiny input: the corpus stage's own steps, same shards for 1 and 2
+workers."""
+
 import json
 
 import pyarrow.parquet as pq
@@ -8,16 +10,27 @@ from obert_lib.corpus.config import CorpusConfig, QualityConfig
 from obert_lib.corpus.pipeline import cleaning_steps
 from tests.conftest import shared_file
 
-TEXTS = ["北京是中国的首都，也是政治和文化中心。", "长江是中国第一长河", "哈哈哈哈哈哈哈哈哈哈", "联系我们：13800138000，加微信领红包",
-         "今天天气真不错呀我们去公园散步吧", "ok", "这部电影的剧情很精彩，演员的表演也很到位"]
+TEXTS = [
+    "北京是中国的首都，也是政治和文化中心。",
+    "长江是中国第一长河",
+    "哈哈哈哈哈哈哈哈哈哈",
+    "联系我们：13800138000，加微信领红包",
+    "今天天气真不错呀我们去公园散步吧",
+    "ok",
+    "这部电影的剧情很精彩，演员的表演也很到位",
+]
 
 
 def test_timed_pass_writes_the_same_shards_with_one_and_two_workers(tmp_path):
     paths = []
     for i in range(2):
         path = tmp_path / f"in-{i}.jsonl"
-        path.write_text("".join(json.dumps({"id": f"{i}-{k}", "text": t}, ensure_ascii=False) + "\n"
-                                for k, t in enumerate(TEXTS * 3)), encoding="utf-8")
+        path.write_text(
+            "".join(
+                json.dumps({"id": f"{i}-{k}", "text": t}, ensure_ascii=False) + "\n" for k, t in enumerate(TEXTS * 3)
+            ),
+            encoding="utf-8",
+        )
         paths.append(path)
     vocab = str(shared_file("vocab/bert-base-chinese-vocab.txt"))
     shards = {}
@@ -28,17 +41,16 @@ def test_timed_pass_writes_the_same_shards_with_one_and_two_workers(tmp_path):
         assert len(timing.tasks) == 2 and all(-0.002 <= s <= e <= timing.seconds + 0.002 for s, e in timing.tasks)
         assert timing.outside_tasks >= -0.002 and 0 <= timing.end_gap <= timing.seconds
         shards[workers] = sorted((tmp_path / f"out-{workers}" / "shards").glob("*.parquet"))
-    assert [p.name for p in shards[1]] == [p.name for p in shards[2]] == ["000_part-00000.parquet", "000_part-00001.parquet"]
+    assert (
+        [p.name for p in shards[1]]
+        == [p.name for p in shards[2]]
+        == ["000_part-00000.parquet", "000_part-00001.parquet"]
+    )
     tables = {w: [pq.read_table(p) for p in shards[w]] for w in shards}
     assert all(a.equals(b) for a, b in zip(tables[1], tables[2]))
-    # each file without the spam, the laugh and "ok"; paragraphs of 20+ chars only once (in-task paragraph dedup)
-    kept, seen = [], set()
-    for text in TEXTS * 3:
-        if text in (TEXTS[2], TEXTS[3], TEXTS[5]) or (len(text) >= 20 and text in seen):
-            continue
-        seen.add(text)
-        kept.append(text)
-    assert len(kept) == 10 and [t.column("text").to_pylist() for t in tables[1]] == [kept] * 2
+    # each file without the spam, the laugh and "ok"; repeated paragraphs stay (dedup is corpus.run's own stages)
+    kept = [text for text in TEXTS * 3 if text not in (TEXTS[2], TEXTS[3], TEXTS[5])]
+    assert len(kept) == 12 and [t.column("text").to_pylist() for t in tables[1]] == [kept] * 2
 
 
 def test_timed_pass_cleans_with_the_corpus_stage_steps():
@@ -56,14 +68,17 @@ def test_task_spans_read_start_and_end_of_each_task_from_datatrove_logs(tmp_path
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "task_00000.log").write_text(
-        "2026-11-22 09:52:56.204 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=0\n"
-        "2026-11-22 09:52:56.221 | INFO     | datatrove.pipeline.readers.base:read_files_shard:215 - Reading input file x\n"
-        "2026-11-22 09:52:57.621 | SUCCESS  | datatrove.executor.base:_run_for_rank:140 - Processing done for rank=0\n")
+        "2026-11-22 09:52:56.204 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=0\n"  # noqa: E501 (a real log line)
+        "2026-11-22 09:52:56.221 | INFO     | datatrove.pipeline.readers.base:read_files_shard:215 - Reading input file x\n"  # noqa: E501 (a real log line)
+        "2026-11-22 09:52:57.621 | SUCCESS  | datatrove.executor.base:_run_for_rank:140 - Processing done for rank=0\n"
+    )
     (logs / "task_00001.log").write_text(  # killed: no end, left out
-        "2026-11-22 09:52:56.300 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=1\n")
+        "2026-11-22 09:52:56.300 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=1\n"  # noqa: E501 (a real log line)
+    )
     (logs / "task_00002.log").write_text(
-        "2026-11-22 09:52:56.250 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=2\n"
-        "2026-11-22 09:52:58.000 | SUCCESS  | datatrove.executor.base:_run_for_rank:140 - Processing done for rank=2\n")
+        "2026-11-22 09:52:56.250 | INFO     | datatrove.utils.logging:add_task_logger:76 - Launching pipeline for rank=2\n"  # noqa: E501 (a real log line)
+        "2026-11-22 09:52:58.000 | SUCCESS  | datatrove.executor.base:_run_for_rank:140 - Processing done for rank=2\n"
+    )
     start = datetime(2026, 11, 22, 9, 52, 56).timestamp()
     spans = bench.task_spans(tmp_path, start)
     assert [(round(s, 3), round(e, 3)) for s, e in spans] == [(0.204, 1.621), (0.25, 2.0)]

@@ -1,7 +1,11 @@
 from obert_lib.corpus.annotate import EntityMatcher, KnowledgeEntry, annotate, clause_spans, phrase_spans, tag_words
 
-KB = [KnowledgeEntry("E1", "北京", ["北京市"]), KnowledgeEntry("E2", "北京大学", ["北大"]),
-      KnowledgeEntry("E3", "李白", ["李太白"]), KnowledgeEntry("E4", "京", [])]
+KB = [
+    KnowledgeEntry("E1", "北京", ["北京市"]),
+    KnowledgeEntry("E2", "北京大学", ["北大"]),
+    KnowledgeEntry("E3", "李白", ["李太白"]),
+    KnowledgeEntry("E4", "京", []),
+]
 
 
 def test_entity_matcher_longest_match_wins_and_no_overlap():
@@ -38,7 +42,13 @@ def test_sentence_spans_keep_closing_quotes():
     from obert_lib.corpus.annotate import sentence_spans
 
     text = "他说：“今天天气很好。”我们出发吧！真的吗？？好……走"
-    assert [text[s:e] for s, e in sentence_spans(text)] == ["他说：“今天天气很好。”", "我们出发吧！", "真的吗？？", "好……", "走"]
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "他说：“今天天气很好。”",
+        "我们出发吧！",
+        "真的吗？？",
+        "好……",
+        "走",
+    ]
     assert sentence_spans("") == [] and sentence_spans("没有句号") == [(0, 4)]
 
 

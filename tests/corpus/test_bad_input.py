@@ -3,6 +3,7 @@ dropped document is findable under removed/<reason>/ with its file (issue 13: ke
 
 Cases that leave documents are batched into one run per input format; each run that keeps nothing is its own.
 """
+
 import gzip
 import json
 import random
@@ -16,7 +17,6 @@ import zstandard
 
 from obert_lib import cli
 from obert_lib.corpus.readers import DROP_KEY, ObertJsonlReader, ObertTextReader
-
 from tests.corpus.sentences import DISTINCT_SENTENCES
 
 pytestmark = pytest.mark.bad_input
@@ -31,14 +31,17 @@ def _line(i: int, **extra) -> bytes:
 
 # file name -> (bytes, documents kept, {reason: documents dropped}); every good text appears once in the run
 JSONL_CASES = {
-    "bom.jsonl": (BOM + _line(0) + _line(1), 2, {}),                           # a BOM costs no document
-    "bom_crlf.jsonl": (BOM + _line(2).replace(b"\n", b"\r\n"), 1, {}),        # Windows: BOM and CRLF
+    "bom.jsonl": (BOM + _line(0) + _line(1), 2, {}),  # a BOM costs no document
+    "bom_crlf.jsonl": (BOM + _line(2).replace(b"\n", b"\r\n"), 1, {}),  # Windows: BOM and CRLF
     "blank_lines.jsonl": (b"\n  \n" + _line(3) + b"\n\t\n", 1, {}),
     "no_final_newline.jsonl": (_line(4).rstrip(b"\n"), 1, {}),
     "garbage.jsonl": (b"this is not json\n{'single': 'quotes'}\n", 0, {"unreadable_line": 2}),
     "non_object.jsonl": (b'[1,2]\n"junk"\n3\nnull\ntrue\n', 0, {"missing_text": 5}),
-    "wrong_type.jsonl": (b'{"text": 3}\n{"text": ["a"]}\n{"text": {"a": 1}}\n{"text": false}\n', 0,
-                         {"missing_text": 4}),
+    "wrong_type.jsonl": (
+        b'{"text": 3}\n{"text": ["a"]}\n{"text": {"a": 1}}\n{"text": false}\n',
+        0,
+        {"missing_text": 4},
+    ),
     "null_text.jsonl": (b'{"id": "n", "text": null}\n' + _line(5), 1, {"missing_text": 1}),
     "other_key.jsonl": ('{"sentence": "一句话"}\n'.encode(), 0, {"missing_text": 1}),
     "binary.jsonl": (bytes(b for b in range(256) if b != 10) + b"\n", 0, {"invalid_utf8": 1}),
@@ -47,7 +50,7 @@ JSONL_CASES = {
     "pretty.jsonl": (b'[\n  {\n    "text": "x"\n  }\n]\n', 0, {"unreadable_line": 5}),
     "empty.jsonl": (b"", 0, {}),
     "only_bom.jsonl": (BOM, 0, {}),
-    "good.jsonl.gz": (gzip.compress(BOM + _line(7)), 1, {}),                  # a BOM inside gzip too
+    "good.jsonl.gz": (gzip.compress(BOM + _line(7)), 1, {}),  # a BOM inside gzip too
     "corrupt.jsonl.gz": (gzip.compress(_line(11) * 3)[:25], 0, {"unreadable_file": 1}),
     "plain_named_gz.jsonl.gz": (_line(11), 0, {"unreadable_file": 1}),
     "good.jsonl.zst": (zstandard.ZstdCompressor().compress(_line(8)), 1, {}),
@@ -60,8 +63,22 @@ JSONL_CASES = {
 def _preprocess(tmp_path, inputs, *args):
     """`obert preprocess` in process: (exit code, stderr lines, output folder)."""
     out = tmp_path / "out"
-    code = cli.main(["preprocess", "--input", *map(str, inputs), "--output", str(out), "--set", "knowledge_base=null",
-                     "--set", "tokenizer.vocab_size=200", "--runtime", "progress=false", *args])
+    code = cli.main(
+        [
+            "preprocess",
+            "--input",
+            *map(str, inputs),
+            "--output",
+            str(out),
+            "--set",
+            "knowledge_base=null",
+            "--set",
+            "tokenizer.vocab_size=200",
+            "--runtime",
+            "progress=false",
+            *args,
+        ]
+    )
     return code, out
 
 
@@ -106,16 +123,20 @@ def test_bad_jsonl_files_in_one_folder(tmp_path, capsys, no_network):
     stats = _check_balance(out)
     assert _removed_by_file(out) == {name: Counter(drops) for name, (_, _, drops) in JSONL_CASES.items() if drops}
     assert stats["documents_kept"] == sum(kept for _, kept, _ in JSONL_CASES.values())
-    kept_texts = [json.loads(line)["text"] for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
-                  for line in gzip.open(f, "rt", encoding="utf-8")]
+    kept_texts = [
+        json.loads(line)["text"]
+        for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
+        for line in gzip.open(f, "rt", encoding="utf-8")
+    ]
     assert sorted(kept_texts) == sorted(GOOD[:9])  # the BOM files' first documents included, without a BOM
 
 
 def test_bad_parquet_rows_and_files_are_counted(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
-    pq.write_table(pa.table({"id": ["a", "b", "c", "d"], "text": [GOOD[0], None, GOOD[1], ""]}),
-                   folder / "nulls.parquet")
+    pq.write_table(
+        pa.table({"id": ["a", "b", "c", "d"], "text": [GOOD[0], None, GOOD[1], ""]}), folder / "nulls.parquet"
+    )
     pq.write_table(pa.table({"id": ["x", "y"], "content": [GOOD[2], GOOD[3]]}), folder / "no_text_column.parquet")
     pq.write_table(pa.table({"text": [1, 2, 3]}), folder / "int_text.parquet")
     pq.write_table(pa.table({"text": [GOOD[4], GOOD[5]]}), folder / "no_id.parquet")
@@ -125,11 +146,13 @@ def test_bad_parquet_rows_and_files_are_counted(tmp_path, capsys):
     code, out = _preprocess(tmp_path, [folder])
     assert code == 0, capsys.readouterr().err
     stats = _check_balance(out)
-    assert _removed_by_file(out) == {"nulls.parquet": Counter(missing_text=1, empty_after_cleaning=1),
-                                     "no_text_column.parquet": Counter(missing_text=2),
-                                     "int_text.parquet": Counter(missing_text=3),
-                                     "corrupt.parquet": Counter(unreadable_file=1),
-                                     "truncated.parquet": Counter(unreadable_file=1)}
+    assert _removed_by_file(out) == {
+        "nulls.parquet": Counter(missing_text=1, empty_after_cleaning=1),
+        "no_text_column.parquet": Counter(missing_text=2),
+        "int_text.parquet": Counter(missing_text=3),
+        "corrupt.parquet": Counter(unreadable_file=1),
+        "truncated.parquet": Counter(unreadable_file=1),
+    }
     assert stats["documents_in"] == 13 and stats["documents_kept"] == 4
     rows = [json.loads(line) for f in (out / "removed" / "missing_text").glob("*.jsonl") for line in f.open()]
     null = [r for r in rows if r["file"].endswith("nulls.parquet")]
@@ -145,30 +168,60 @@ def test_text_inputs_with_bom_and_bad_files(tmp_path, capsys):
     code, out = _preprocess(tmp_path, [folder])
     assert code == 0, capsys.readouterr().err
     stats = _check_balance(out)
-    assert _removed_by_file(out) == {"binary.txt": Counter(invalid_utf8=1),
-                                     "corrupt.txt.gz": Counter(unreadable_file=1)}
-    kept = [json.loads(line) for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
-            for line in gzip.open(f, "rt", encoding="utf-8")]
+    assert _removed_by_file(out) == {
+        "binary.txt": Counter(invalid_utf8=1),
+        "corrupt.txt.gz": Counter(unreadable_file=1),
+    }
+    kept = [
+        json.loads(line)
+        for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
+        for line in gzip.open(f, "rt", encoding="utf-8")
+    ]
     assert sorted(r["text"] for r in kept) == sorted(GOOD[:3]) and stats["documents_kept"] == 3
 
 
-FEWCLUE_ROWS = b"".join((json.dumps({"id": i, "sentence": GOOD[i % 12], "label": "Positive"}, ensure_ascii=False)
-                         + "\n").encode() for i in range(32))
+FEWCLUE_ROWS = b"".join(
+    (json.dumps({"id": i, "sentence": GOOD[i % 12], "label": "Positive"}, ensure_ascii=False) + "\n").encode()
+    for i in range(32)
+)
 PRETTY = json.dumps([{"text": t} for t in GOOD[:3]], ensure_ascii=False, indent=2).encode()
 
 # runs that keep nothing: file name, bytes, extra arguments, what the one error line must say
 ALL_DROPPED = [
     ("empty.jsonl", b"", [], ["no documents in the inputs", "empty.jsonl"]),
-    ("fewclue.json", FEWCLUE_ROWS, [], ["all 32 documents dropped: missing_text (32)", "the text field is `text`",
-                                       "these rows have `sentence`", "text_key=sentence"]),
+    (
+        "fewclue.json",
+        FEWCLUE_ROWS,
+        [],
+        [
+            "all 32 documents dropped: missing_text (32)",
+            "the text field is `text`",
+            "these rows have `sentence`",
+            "text_key=sentence",
+        ],
+    ),
     ("pretty.json", PRETTY, [], ["documents dropped: unreadable_line", "JSON lines"]),
-    ("plain.jsonl.gz", b"".join(_line(i) for i in range(3)), [], ["all 1 document dropped: unreadable_file (1)",
-                                                                   "plain.jsonl.gz", "compressed"]),
-    ("short.jsonl", '{"text": "顶"}\n{"text": "同问"}\n'.encode(), [], ["all 2 documents dropped: too_short (2)",
-                                                                     "quality.min_cjk_chars"]),
+    (
+        "plain.jsonl.gz",
+        b"".join(_line(i) for i in range(3)),
+        [],
+        ["all 1 document dropped: unreadable_file (1)", "plain.jsonl.gz", "compressed"],
+    ),
+    (
+        "short.jsonl",
+        '{"text": "顶"}\n{"text": "同问"}\n'.encode(),
+        [],
+        ["all 2 documents dropped: too_short (2)", "quality.min_cjk_chars"],
+    ),
     ("null.jsonl", b'{"text": null}\n', ["--set", "keep_removed=false"], ["missing_text (1)", "null"]),
-    ("short_lines.jsonl", json.dumps({"text": "今天天气很好。\n我们去公园吧。\n湖边有很多人。\n孩子放风筝。"},
-                                     ensure_ascii=False).encode(), [], ["no paragraph written", "min_paragraph_chars"]),
+    (
+        "short_lines.jsonl",
+        json.dumps(
+            {"text": "今天天气很好。\n我们去公园吧。\n湖边有很多人。\n孩子放风筝。"}, ensure_ascii=False
+        ).encode(),
+        [],
+        ["no paragraph written", "min_paragraph_chars"],
+    ),
 ]
 
 
@@ -199,8 +252,11 @@ def _empty_folder(folder):
     return folder
 
 
-REFUSED_INPUTS = [(_mixed, "input_format: inputs mix formats"), (_empty_folder, "hold no files"),
-                  (lambda p: p / "missing.jsonl", "does not exist")]
+REFUSED_INPUTS = [
+    (_mixed, "input_format: inputs mix formats"),
+    (_empty_folder, "hold no files"),
+    (lambda p: p / "missing.jsonl", "does not exist"),
+]
 
 
 @pytest.mark.parametrize("make,says", REFUSED_INPUTS, ids=["mixed formats", "empty folder", "missing file"])
@@ -210,8 +266,31 @@ def test_inputs_that_cannot_be_run_are_refused_before_work(tmp_path, capsys, mak
     assert code == 2 and says in err and not out.exists(), err
 
 
-PIECES = [b'{"text": "', b'"}', b'{"id": 1, "text": ', b"null", b"[", b"]", b"\xff", BOM, b"\x00", b'"', b"\\",
-          "北京".encode(), "长".encode()[:2], b"{", b"}", b",", b":", b"\r", b" ", b"\t", b"1e999", b'"text"', b"true"]
+PIECES = [
+    b'{"text": "',
+    b'"}',
+    b'{"id": 1, "text": ',
+    b"null",
+    b"[",
+    b"]",
+    b"\xff",
+    BOM,
+    b"\x00",
+    b'"',
+    b"\\",
+    "北京".encode(),
+    "长".encode()[:2],
+    b"{",
+    b"}",
+    b",",
+    b":",
+    b"\r",
+    b" ",
+    b"\t",
+    b"1e999",
+    b'"text"',
+    b"true",
+]
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -232,5 +311,6 @@ def test_readers_give_one_document_or_drop_per_generated_line(tmp_path, seed):
     assert [d.metadata["line"] for d in docs] == [i for i, raw in enumerate(content, 1) if raw.strip()]
     assert all(isinstance(d.text, str) and (DROP_KEY in d.metadata or d.metadata["file"]) for d in docs)
     docs = list(ObertTextReader(folder).read_file("gen.txt"))
-    assert [d.metadata["line"] for d in docs] == [i for i, raw in enumerate(content, 1)
-                                                  if raw.decode("utf-8", "replace").strip()]
+    assert [d.metadata["line"] for d in docs] == [
+        i for i, raw in enumerate(content, 1) if raw.decode("utf-8", "replace").strip()
+    ]

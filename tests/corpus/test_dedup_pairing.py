@@ -1,4 +1,5 @@
 """Each dedup stage pairs its documents with the right task's duplicate index, whatever each task kept (issue 13.1)."""
+
 import json
 
 import pytest
@@ -12,13 +13,22 @@ TEXTS = DISTINCT_SENTENCES[:10]
 
 
 def _jsonl(path, rows):
-    path.write_text("".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
 
 
 def _run(tmp_path, folder, **cfg):
-    return corpus.run({"inputs": [str(folder)], "output_dir": str(tmp_path / "out"), "knowledge_base": None,
-                       "tokenizer": {"vocab_size": 200}, **cfg}, {"progress": False})
+    return corpus.run(
+        {
+            "inputs": [str(folder)],
+            "output_dir": str(tmp_path / "out"),
+            "knowledge_base": None,
+            "tokenizer": {"vocab_size": 200},
+            **cfg,
+        },
+        {"progress": False},
+    )
 
 
 def test_exact_duplicate_removed_is_the_later_copy_after_a_task_that_kept_nothing(tmp_path):
@@ -26,8 +36,10 @@ def test_exact_duplicate_removed_is_the_later_copy_after_a_task_that_kept_nothin
     folder.mkdir()
     _jsonl(folder / "1_A.jsonl", [{"id": f"a{i}", "text": TEXTS[i]} for i in range(5)])
     _jsonl(folder / "2_B.jsonl", ["[1,2]\n", '"junk"\n'])  # no document: task 1 writes nothing
-    _jsonl(folder / "3_C.jsonl", [{"id": "c0", "text": TEXTS[5]}, {"id": "c1", "text": TEXTS[0]},
-                                  {"id": "c2", "text": TEXTS[6]}])
+    _jsonl(
+        folder / "3_C.jsonl",
+        [{"id": "c0", "text": TEXTS[5]}, {"id": "c1", "text": TEXTS[0]}, {"id": "c2", "text": TEXTS[6]}],
+    )
     _jsonl(folder / "4_D.jsonl", [{"id": f"d{i}", "text": TEXTS[7 + i]} for i in range(3)])
     result = _run(tmp_path, folder)
     dups = result.removed["exact_duplicate"]
@@ -55,12 +67,19 @@ def test_junk_file_first_does_not_crash_the_exact_filter(tmp_path):
     folder.mkdir()
     _jsonl(folder / "0_junk.jsonl", ["[1,2]\n"])
     _jsonl(folder / "1_A.jsonl", [{"id": f"a{i}", "text": TEXTS[i]} for i in range(3)])
-    _jsonl(folder / "2_B.jsonl", [{"id": "b0", "text": TEXTS[3]}, {"id": "b1", "text": TEXTS[4]},
-                                  {"id": "b2", "text": TEXTS[1]}])
+    _jsonl(
+        folder / "2_B.jsonl",
+        [{"id": "b0", "text": TEXTS[3]}, {"id": "b1", "text": TEXTS[4]}, {"id": "b2", "text": TEXTS[1]}],
+    )
     near = TEXTS[8] + TEXTS[5]
     _jsonl(folder / "3_C.jsonl", [{"id": "c0", "text": TEXTS[6] + "\n" + TEXTS[9]}, {"id": "c1", "text": near}])
-    _jsonl(folder / "4_D.jsonl", [{"id": "d0", "text": TEXTS[7] + "\n" + TEXTS[9]},       # repeats c0's paragraph
-                                  {"id": "d1", "text": near.replace("代表", "典范")}])     # near-duplicate of c1
+    _jsonl(
+        folder / "4_D.jsonl",
+        [
+            {"id": "d0", "text": TEXTS[7] + "\n" + TEXTS[9]},  # repeats c0's paragraph
+            {"id": "d1", "text": near.replace("代表", "典范")},
+        ],
+    )  # near-duplicate of c1
     result = _run(tmp_path, folder)
     assert [d["id"] for d in result.removed["exact_duplicate"]] == ["b2"]
     assert [d["id"] for d in result.removed["near_duplicate"]] == ["d1"]
@@ -82,8 +101,10 @@ def test_tasks_emptied_by_a_later_stage_keep_the_pairing(tmp_path):
     _jsonl(folder / "2_B.jsonl", [{"id": "b0", "text": TEXTS[0]}, {"id": "b1", "text": TEXTS[1]}])
     _jsonl(folder / "3_E.jsonl", [{"id": "e0", "text": short_lines}])
     _jsonl(folder / "4_C.jsonl", [{"id": "c0", "text": near}, {"id": "c1", "text": TEXTS[6] + "\n" + TEXTS[9]}])
-    _jsonl(folder / "5_D.jsonl", [{"id": "d0", "text": near.replace("五岳", "五座名山")},
-                                  {"id": "d1", "text": TEXTS[7] + "\n" + TEXTS[9]}])
+    _jsonl(
+        folder / "5_D.jsonl",
+        [{"id": "d0", "text": near.replace("五岳", "五座名山")}, {"id": "d1", "text": TEXTS[7] + "\n" + TEXTS[9]}],
+    )
     result = _run(tmp_path, folder)
     assert [d["id"] for d in result.removed["exact_duplicate"]] == ["b0", "b1"]
     assert [d["id"] for d in result.removed["near_duplicate"]] == ["d0"]
@@ -91,5 +112,13 @@ def test_tasks_emptied_by_a_later_stage_keep_the_pairing(tmp_path):
     assert s["documents_in"] == 10 and s["documents_kept"] == 7 and s["lines_removed"]["duplicate_paragraph"] == 1
     table = corpus.load_shards(result.output_dir)
     assert sorted(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist())) == sorted(
-        [("a0", TEXTS[0]), ("a1", TEXTS[1]), ("a2", TEXTS[2]), ("c0", near), ("c1", TEXTS[6]), ("c1", TEXTS[9]),
-         ("d1", TEXTS[7])])
+        [
+            ("a0", TEXTS[0]),
+            ("a1", TEXTS[1]),
+            ("a2", TEXTS[2]),
+            ("c0", near),
+            ("c1", TEXTS[6]),
+            ("c1", TEXTS[9]),
+            ("d1", TEXTS[7]),
+        ]
+    )

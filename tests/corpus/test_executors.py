@@ -1,4 +1,5 @@
 """The same corpus config runs unchanged on the Ray executor (a local Ray instance) and gives the local result."""
+
 import json
 
 import pytest
@@ -18,9 +19,16 @@ def local_ray():
 
 def test_ray_executor_matches_local(local_ray, tmp_path):
     cfg = {"dedup": SMALL_DEDUP}
-    on_ray = corpus.run({**cfg, "output_dir": str(tmp_path / "ray")}, {"executor": "ray", "workers": 2, "progress": False})
+    on_ray = corpus.run(
+        {**cfg, "output_dir": str(tmp_path / "ray")}, {"executor": "ray", "workers": 2, "progress": False}
+    )
     local = corpus.run({**cfg, "output_dir": str(tmp_path / "local")}, {"progress": False})
-    rows = lambda r: sorted(json.dumps(x, sort_keys=True, ensure_ascii=False) for x in corpus.load_shards(r.output_dir).to_pylist())  # noqa: E731
+
+    def rows(result):
+        return sorted(
+            json.dumps(x, sort_keys=True, ensure_ascii=False) for x in corpus.load_shards(result.output_dir).to_pylist()
+        )
+
     assert rows(on_ray) == rows(local)
     assert on_ray.stats["documents_dropped"] == local.stats["documents_dropped"]
     assert on_ray.stats["documents_in"] == 220

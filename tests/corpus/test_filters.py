@@ -23,7 +23,9 @@ def test_seo_spam_lines():
 
 
 def test_scrub_private():
-    text, n = filters.scrub_private("联系138-0013-8000或010-12345678，邮箱a.b@example.com，见https://x.example.com/a?b=1。")
+    text, n = filters.scrub_private(
+        "联系138-0013-8000或010-12345678，邮箱a.b@example.com，见https://x.example.com/a?b=1。"
+    )
     assert text == "联系或，邮箱，见。" and n == 4
 
 

@@ -1,9 +1,10 @@
-"""Local corpus workers may fork (CorpusRuntime.start_method: fork): tqdm's lock held by a parent thread must not hang them."""
+"""Local corpus workers may fork (CorpusRuntime.start_method: fork): tqdm's lock held by a parent thread must not
+hang them."""
+
 import os
 import threading
 
 import pytest
-
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
@@ -12,6 +13,7 @@ def test_forked_worker_gets_a_fresh_tqdm_thread_lock():
     from tqdm.std import TqdmDefaultWriteLock
 
     import obert_lib.corpus.workers  # noqa: F401  registers the at-fork handler
+
     tqdm.get_lock()
     held, release = threading.Event(), threading.Event()
 

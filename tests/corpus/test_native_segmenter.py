@@ -1,4 +1,5 @@
 """The C segmenter (obert_lib.corpus.segmenter) against rjieba.tag (jieba-rs): same words, same POS tags."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,7 @@ EXPECTED = {
     "😀𠀀𠀁中文": [("😀", "x"), ("𠀀𠀁", "x"), ("中文", "nz")],
     "ａｂｃ１２３，。！": [(ch, "x") for ch in "ａｂｃ１２３，。！"],
     "。。。！！": [("。", "x")] * 3 + [("！", "x")] * 2,
-    "他来到了网易杭研大厦": [("他", "r"), ("来到", "v"), ("了", "ul"), ("网易", "n"), ("杭研", "nr"),
-                       ("大厦", "n")],
+    "他来到了网易杭研大厦": [("他", "r"), ("来到", "v"), ("了", "ul"), ("网易", "n"), ("杭研", "nr"), ("大厦", "n")],
     "龘齉": [("龘", "x"), ("齉", "zg")],
     # Viterbi near-ties, decided by jieba-rs's 6-decimal emission probabilities and its tie rule.
     "赞赞赞赞赞赞赞": [("赞赞赞", "v"), ("赞赞", "v"), ("赞赞", "v")],
@@ -78,9 +78,29 @@ def reference():
 def long_text(n_chars: int) -> str:
     """Deterministic mixed text: common hanzi, rare and astral ones, Latin, digits, punctuation, spaces."""
     rng = random.Random(0)
-    pieces = list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种"
-                  "面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本")
-    pieces += ["𠀀", "𩸽", "䶵", "龘", "iPhone", "GPT-4", "3.14%", "2024", "，", "。", "！", "？", " ", "\n", "、", "（", "）"]
+    pieces = list(
+        "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种"
+        "面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本"
+    )
+    pieces += [
+        "𠀀",
+        "𩸽",
+        "䶵",
+        "龘",
+        "iPhone",
+        "GPT-4",
+        "3.14%",
+        "2024",
+        "，",
+        "。",
+        "！",
+        "？",
+        " ",
+        "\n",
+        "、",
+        "（",
+        "）",
+    ]
     return "".join(rng.choice(pieces) for _ in range(n_chars))[:n_chars]
 
 
@@ -113,7 +133,7 @@ def fewclue_texts() -> list[str]:
 
 def quads(offsets: bytes) -> list[tuple[int, int, int, int]]:
     flat = array("i", offsets)
-    return [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
+    return [tuple(flat[i : i + 4]) for i in range(0, len(flat), 4)]
 
 
 @pytest.mark.parametrize("text", EDGE_CASES + [long_text(10_000)], ids=lambda t: repr(t[:20]))
@@ -157,8 +177,9 @@ def test_dictionary_records_are_jieba_lines(seg):
     lines = [line.split() for line in resources.files("jieba").joinpath("dict.txt").read_text("utf-8").splitlines()]
     assert seg.n_records == len(lines)
     assert [seg.record_word(i) for i in (0, len(lines) // 2, len(lines) - 1)] == [
-        lines[i][0] for i in (0, len(lines) // 2, len(lines) - 1)]
-    (_, _, tag_id, record), = quads(seg.tag_offsets("北京烤鸭"))
+        lines[i][0] for i in (0, len(lines) // 2, len(lines) - 1)
+    ]
+    ((_, _, tag_id, record),) = quads(seg.tag_offsets("北京烤鸭"))
     assert (seg.record_word(record), seg.tag_names[tag_id]) == ("北京烤鸭", "n")
     # B超 is on lines 1 and 16: like jieba-rs, the word keeps its first record (the second is an alias).
     assert [i for i, line in enumerate(lines) if line[0] == "B超"] == [1, 16] and seg.record_word(16) == "B超"
@@ -173,11 +194,25 @@ def test_add_word_matches_rjieba():
     # A private rjieba.Jieba instance: the module-level rjieba.add_word would change rjieba.tag for other tests.
     ours, theirs = Segmenter(), rjieba.Jieba()
     n_records = ours.n_records
-    texts = ["他来到了网易杭研大厦", "ZZ顶呱呱的深度学习框架TensorFlow2和𠀀𠀁字", "今天纽约的天气真好啊，京华大酒店",
-             "量子纠缠态在常温下的超导材料中", long_text(2_000)]
-    additions = [("杭研大厦", None, None), ("网易", 7, "nt"), ("ZZ顶", None, "nz"), ("深度学习框架", 300, "n"),
-                 ("TensorFlow2", None, "eng"), ("𠀀𠀁", 10, "x"), ("量子纠缠态", None, "n"),
-                 ("京华大酒店", 0, "ns"), ("为了上着杵", 10**9, None), ("B超", 5, "nz")]
+    texts = [
+        "他来到了网易杭研大厦",
+        "ZZ顶呱呱的深度学习框架TensorFlow2和𠀀𠀁字",
+        "今天纽约的天气真好啊，京华大酒店",
+        "量子纠缠态在常温下的超导材料中",
+        long_text(2_000),
+    ]
+    additions = [
+        ("杭研大厦", None, None),
+        ("网易", 7, "nt"),
+        ("ZZ顶", None, "nz"),
+        ("深度学习框架", 300, "n"),
+        ("TensorFlow2", None, "eng"),
+        ("𠀀𠀁", 10, "x"),
+        ("量子纠缠态", None, "n"),
+        ("京华大酒店", 0, "ns"),
+        ("为了上着杵", 10**9, None),
+        ("B超", 5, "nz"),
+    ]
     # suggest_freq rounds exp(ln f - ln total + ln total): these flip with the last bit of ln(total).
     probes = ["夜莺", "悬崖勒马", "欣欣向荣", "表格", "杭研大厦", "中国人民"]
     for word, freq, tag in additions:

@@ -1,9 +1,9 @@
 """native/spans.c against the Python reference rules (annotate.spans_from_words + spans_by_type_to_tokens)."""
+
 import array
 import json
 
 import pytest
-import rjieba
 from tokenizers import Tokenizer
 
 from obert_lib.corpus import _spans
@@ -158,7 +158,9 @@ def test_c_idf_reader_refuses_lines_it_cannot_read_exactly(tmp_path):
         with pytest.raises(ValueError):
             _spans.load_idf_file(str(bad), [], [])
     good = tmp_path / "ok.txt"
-    good.write_text("甲 3\n乙 1\n甲 2\n丙 5\n", encoding="utf-8")  # a repeated word keeps its last value, as a dict does
+    good.write_text(
+        "甲 3\n乙 1\n甲 2\n丙 5\n", encoding="utf-8"
+    )  # a repeated word keeps its last value, as a dict does
     assert _spans.load_idf_file(str(good), ["the"], []) == 2.0  # sorted([2, 1, 5])[3 // 2]
     assert _spans.idf_of("甲") == 2.0
     _keyword_table_loaded.cache_clear()

@@ -5,6 +5,7 @@ fast paths replaced) on every string of the shared FewCLUE data, on hand-written
 strings; and the class tables the scans read hold exactly what the reference patterns, the Unicode tables
 and OpenCC's dictionaries say.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,7 +18,6 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-
 from datatrove.data import Document
 
 from obert_lib.corpus import _textscan, filters, normalize
@@ -26,50 +26,219 @@ from tests.conftest import shared_file
 
 EVERYTHING = _textscan.code_points(0, sys.maxunicode + 1)
 
-NORMALIZE = ["strip_html", "nfkc_keep_cjk_punct", "remove_control_chars", "normalize_whitespace",
-             "remove_spaces_between_cjk", "traditional_to_simplified"]
-FILTERS = ["cjk_count", "is_navigation_line", "is_boilerplate_line", "is_seo_spam_line", "scrub_private",
-           "non_space_count", "cjk_ratio", "top_char_fraction", "duplicate_line_fraction", "spam_keyword_hits",
-           "punctuation_ratio", "digit_ratio", "duplicate_ngram_char_fraction"]
+NORMALIZE = [
+    "strip_html",
+    "nfkc_keep_cjk_punct",
+    "remove_control_chars",
+    "normalize_whitespace",
+    "remove_spaces_between_cjk",
+    "traditional_to_simplified",
+]
+FILTERS = [
+    "cjk_count",
+    "is_navigation_line",
+    "is_boilerplate_line",
+    "is_seo_spam_line",
+    "scrub_private",
+    "non_space_count",
+    "cjk_ratio",
+    "top_char_fraction",
+    "duplicate_line_fraction",
+    "spam_keyword_hits",
+    "punctuation_ratio",
+    "digit_ratio",
+    "duplicate_ngram_char_fraction",
+]
 FUNCTIONS = [(normalize, name) for name in NORMALIZE] + [(filters, name) for name in FILTERS]
 
 TRICKY = [
-    "", " ", "\n", "\n\n", " \n ", "\t", "\u3000", "\xa0", "a\n", "\na", "a \nb", "a\n b", "a  b", "a\tb", "a\u3000b",
+    "",
+    " ",
+    "\n",
+    "\n\n",
+    " \n ",
+    "\t",
+    "\u3000",
+    "\xa0",
+    "a\n",
+    "\na",
+    "a \nb",
+    "a\n b",
+    "a  b",
+    "a\tb",
+    "a\u3000b",
     # HTML
-    "<p>北京&nbsp;是&amp;首都</p><br/>长江", '<span class="x">故宫</span>&lt;b&gt;', "a < b & c", "<DIV>1</Div><br>",
-    "&#x4e2d;&#25991;&copy", "<<>>", "&", "<", "<p", "< / p >",
+    "<p>北京&nbsp;是&amp;首都</p><br/>长江",
+    '<span class="x">故宫</span>&lt;b&gt;',
+    "a < b & c",
+    "<DIV>1</Div><br>",
+    "&#x4e2d;&#25991;&copy",
+    "<<>>",
+    "&",
+    "<",
+    "<p",
+    "< / p >",
     # full-width ASCII, compatibility forms, combining marks and composition
-    "ＧＤＰ在２０１９年，增长！（约）", "ｈｔｔｐｓ：／／ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ", "１３８００１３８０００", "ﬁ Ⅻ ① ㍿ ¼ ² µ Å K",
-    "e\u0301", "，\u0301", "\u0301", "A\u030a", "\u1100\u1161", "가\u11a8", "\u1161", "\u0bc6\u0bbe", "ｅ\u0301",
-    "中\u0301", "…\u0301", "\u0f73", "\u0344", "\uf900\uf901", "\U0002f800", "ā á ǎ à", "…", "～〜",
+    "ＧＤＰ在２０１９年，增长！（约）",
+    "ｈｔｔｐｓ：／／ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ",
+    "１３８００１３８０００",
+    "ﬁ Ⅻ ① ㍿ ¼ ² µ Å K",
+    "e\u0301",
+    "，\u0301",
+    "\u0301",
+    "A\u030a",
+    "\u1100\u1161",
+    "가\u11a8",
+    "\u1161",
+    "\u0bc6\u0bbe",
+    "ｅ\u0301",
+    "中\u0301",
+    "…\u0301",
+    "\u0f73",
+    "\u0344",
+    "\uf900\uf901",
+    "\U0002f800",
+    "ā á ǎ à",
+    "…",
+    "～〜",
     # zero-width, control and format characters
-    "北\u200b京\x07\n上海\ufeff", "\u200d", "\U000e0001\U000e0041", "\u00ad", "a\x00b", "\x00", "\x7f\x85\x1c",
-    "北京\r\n上海\r\n", "a\rb", "\u2028\u2029", "\x0b\x0c",
+    "北\u200b京\x07\n上海\ufeff",
+    "\u200d",
+    "\U000e0001\U000e0041",
+    "\u00ad",
+    "a\x00b",
+    "\x00",
+    "\x7f\x85\x1c",
+    "北京\r\n上海\r\n",
+    "a\rb",
+    "\u2028\u2029",
+    "\x0b\x0c",
     # traditional Chinese (characters, phrase-only conversions)
-    "臺灣的故宮與長城", "答覆", "反反覆覆", "深沈", "乾隆", "頭髮", "瞭解", "碼", "坏", "捏坏", "著名", "覆盖", "沈阳",
+    "臺灣的故宮與長城",
+    "答覆",
+    "反反覆覆",
+    "深沈",
+    "乾隆",
+    "頭髮",
+    "瞭解",
+    "碼",
+    "坏",
+    "捏坏",
+    "著名",
+    "覆盖",
+    "沈阳",
     # URLs, e-mail addresses, phone numbers
-    "https://x.example.com/a?b=1", "HTTP://X.COM", "Www.Example.com", "wWw.a", "httpſ://x", "ww.w", "://", "a://b",
-    "见www.baidu.com。", "mailto:a@b.cn", "a.b@example.com", "@@", "x@y", "x@y.z", "联系138-0013-8000或010-12345678",
-    "13800138000", "138 0013 8000", "٠١٣٨٠٠١٣٨٠٠٠", "010-1234567", "0101-12345678", "1380013800", "11380013800",
-    "2019年12月31日12时", "电话:12345678901", "1234567890", "0１２3-４５６７８９０", "x13800138000y", "1" * 30,
+    "https://x.example.com/a?b=1",
+    "HTTP://X.COM",
+    "Www.Example.com",
+    "wWw.a",
+    "httpſ://x",
+    "ww.w",
+    "://",
+    "a://b",
+    "见www.baidu.com。",
+    "mailto:a@b.cn",
+    "a.b@example.com",
+    "@@",
+    "x@y",
+    "x@y.z",
+    "联系138-0013-8000或010-12345678",
+    "13800138000",
+    "138 0013 8000",
+    "٠١٣٨٠٠١٣٨٠٠٠",
+    "010-1234567",
+    "0101-12345678",
+    "1380013800",
+    "11380013800",
+    "2019年12月31日12时",
+    "电话:12345678901",
+    "1234567890",
+    "0１２3-４５６７８９０",
+    "x13800138000y",
+    "1" * 30,
     # emoji, wide characters
-    "😀北京😀", "👨\u200d👩\u200d👧", "🇨🇳", "𠀀𪚥",
+    "😀北京😀",
+    "👨\u200d👩\u200d👧",
+    "🇨🇳",
+    "𠀀𪚥",
     # spaces between CJK characters
-    "北京 是 AI 首都", "北京  上海", "， 。", "中 、", "a 中", "中 ", " 中", "中 中 中", "中　中",
+    "北京 是 AI 首都",
+    "北京  上海",
+    "， 。",
+    "中 、",
+    "a 中",
+    "中 ",
+    " 中",
+    "中 中 中",
+    "中　中",
     # line rules
-    "首页 | 百科 | 分类 | 特色 | 帮助 | 登录", "网站首页 > 百科 > 地理 > 城市", "a||b||c||d", "a b c d", "abcdefghij k l m",
-    "首页 | 百科。| 分类 | 特色", "减肥药 减肥药哪个好 减肥药排行榜 最有效的减肥药 减肥药价格", "a a a a", "ab ab ab ab",
-    "成都旅游_成都旅游攻略_成都必去景点大全_成都旅游多少钱-某某旅游网", "北京 上海 广州 深圳", "ab,ab，ab|ab", "ab abc abcd x!",
-    "版权所有 © 2008-2023 某某百科 京ICP备12345678号", "（责任编辑：王某某）", "原标题：北京今日降温", "Copyright 2020",
-    "COPYRIGHT", "收藏 |", "点赞 12", "点赞12x", "(编辑:张三)", "本文来自", "x本文", "上一篇：", "声明：本站",
-    "加微信免费领取", "加微 信", "客服QQ", "客服qq", "领红包领红包领红包", "领取红包", "恭喜您获得", "日赚日赚", "包过包",
+    "首页 | 百科 | 分类 | 特色 | 帮助 | 登录",
+    "网站首页 > 百科 > 地理 > 城市",
+    "a||b||c||d",
+    "a b c d",
+    "abcdefghij k l m",
+    "首页 | 百科。| 分类 | 特色",
+    "减肥药 减肥药哪个好 减肥药排行榜 最有效的减肥药 减肥药价格",
+    "a a a a",
+    "ab ab ab ab",
+    "成都旅游_成都旅游攻略_成都必去景点大全_成都旅游多少钱-某某旅游网",
+    "北京 上海 广州 深圳",
+    "ab,ab，ab|ab",
+    "ab abc abcd x!",
+    "版权所有 © 2008-2023 某某百科 京ICP备12345678号",
+    "（责任编辑：王某某）",
+    "原标题：北京今日降温",
+    "Copyright 2020",
+    "COPYRIGHT",
+    "收藏 |",
+    "点赞 12",
+    "点赞12x",
+    "(编辑:张三)",
+    "本文来自",
+    "x本文",
+    "上一篇：",
+    "声明：本站",
+    "加微信免费领取",
+    "加微 信",
+    "客服QQ",
+    "客服qq",
+    "领红包领红包领红包",
+    "领取红包",
+    "恭喜您获得",
+    "日赚日赚",
+    "包过包",
     # long texts
-    "北京是中国的首都。" * 1200, "哈" * 10000, "长江是中国第一长河啊" * 1000, "a b " * 3000, "中 " * 5000,
+    "北京是中国的首都。" * 1200,
+    "哈" * 10000,
+    "长江是中国第一长河啊" * 1000,
+    "a b " * 3000,
+    "中 " * 5000,
 ]
 # Pieces of the random strings: single characters of every class the scans read, and whole tokens of the patterns.
-PIECES = list(" \n\t\r\u3000\xa0\x00\u200b中国北京，。！!?、awWſ.:/@13805-_|｜>»·５٣e\u0301\u1100\u1161臺覆答坏<&;pbrＡ…😀xy©") + [
-    "http://", "www.", "138", "0013", "<br>", "&amp;", "答覆", "编辑：", "版权所有", "加微信", "领红包", "客服QQ", "点赞",
-    "收藏", "转载", "^", "ab", "abc", "010-", "1234567"]
+PIECES = list(
+    " \n\t\r\u3000\xa0\x00\u200b中国北京，。！!?、awWſ.:/@13805-_|｜>»·５٣e\u0301\u1100\u1161臺覆答坏<&;pbrＡ…😀xy©"
+) + [
+    "http://",
+    "www.",
+    "138",
+    "0013",
+    "<br>",
+    "&amp;",
+    "答覆",
+    "编辑：",
+    "版权所有",
+    "加微信",
+    "领红包",
+    "客服QQ",
+    "点赞",
+    "收藏",
+    "转载",
+    "^",
+    "ab",
+    "abc",
+    "010-",
+    "1234567",
+]
 
 
 @functools.cache
@@ -160,8 +329,11 @@ NORMALIZER_FLAGS = list(itertools.product([True, False], repeat=3))  # html, nfk
 def assert_normalizer_same(texts: list[str], flags=NORMALIZER_FLAGS) -> None:
     for html, nfkc, t2s in flags:
         normalizer = normalize.DocumentNormalizer(html, nfkc, t2s)
-        bad = [(t[:80], html, nfkc, t2s) for t in texts
-               if outcome(normalizer, t) != outcome(normalize._reference_normalize_document, t, html, nfkc, t2s)]
+        bad = [
+            (t[:80], html, nfkc, t2s)
+            for t in texts
+            if outcome(normalizer, t) != outcome(normalize._reference_normalize_document, t, html, nfkc, t2s)
+        ]
         assert not bad, f"DocumentNormalizer: {len(bad)} differences, first: {bad[:3]}"
 
 
@@ -185,7 +357,9 @@ def assert_line_rules_screen_exact(texts: list[str], flags=LINE_RULE_FLAGS) -> N
             screened.clean(a)
             full.apply_rules(b)
             assert (a.text, a.metadata) == (b.text, b.metadata), (text[:80], nav, boiler, seo, spam, private)
-        assert {k: v.total for k, v in screened.stats.stats.items()} == {k: v.total for k, v in full.stats.stats.items()}
+        assert {k: v.total for k, v in screened.stats.stats.items()} == {
+            k: v.total for k, v in full.stats.stats.items()
+        }
 
 
 def test_line_rules_screen_never_skips_a_change(fewclue):
@@ -193,12 +367,21 @@ def test_line_rules_screen_never_skips_a_change(fewclue):
     one_off = [tuple(i != k for i in range(5)) for k in range(5)]
     assert_line_rules_screen_exact(fewclue, [(True,) * 5, *one_off])
     assert_line_rules_screen_exact(with_lines(TRICKY + random_strings(5000)))
-    assert sum(filters.line_rules_may_apply(t, filters.line_rule_bits()) for t in fewclue) < len(fewclue) / 5  # it screens
+    assert (
+        sum(filters.line_rules_may_apply(t, filters.line_rule_bits()) for t in fewclue) < len(fewclue) / 5
+    )  # it screens
 
 
 def test_seo_spam_counts_repeats_across_items():
     """The char-count precheck of seo_spam keeps items that repeat only through other items (and drops the rest)."""
-    for line in ("ab ab ab x", "ab xab yab z", "ab xab y z", "北京 北京旅游 北京攻略 住宿", "北京 北京旅游 上海 住宿", "aab aab aab c"):
+    for line in (
+        "ab ab ab x",
+        "ab xab yab z",
+        "ab xab y z",
+        "北京 北京旅游 北京攻略 住宿",
+        "北京 北京旅游 上海 住宿",
+        "aab aab aab c",
+    ):
         assert filters.is_seo_spam_line(line) == filters._reference_is_seo_spam_line(line), line
 
 
@@ -218,16 +401,23 @@ def test_duplicate_ngram_sizes(n):
 def test_duplicate_ngram_odd_sizes_follow_the_reference():
     for n in (0, -1, True):
         for text in ("", "北京", "哈哈哈哈", "ab ab"):
-            assert outcome(filters.duplicate_ngram_char_fraction, text, n) == \
-                outcome(filters._reference_duplicate_ngram_char_fraction, text, n)
+            assert outcome(filters.duplicate_ngram_char_fraction, text, n) == outcome(
+                filters._reference_duplicate_ngram_char_fraction, text, n
+            )
 
 
 def assert_metrics_equal_the_single_measures(texts: list[str]) -> None:
     for text in texts:
         assert filters.quality_metrics(text) == (
-            filters.cjk_count(text), filters.non_space_count(text), filters.cjk_ratio(text), filters.top_char_fraction(text),
-            filters.duplicate_line_fraction(text), filters.punctuation_ratio(text), filters.digit_ratio(text),
-            filters.duplicate_ngram_char_fraction(text)), text[:80]
+            filters.cjk_count(text),
+            filters.non_space_count(text),
+            filters.cjk_ratio(text),
+            filters.top_char_fraction(text),
+            filters.duplicate_line_fraction(text),
+            filters.punctuation_ratio(text),
+            filters.digit_ratio(text),
+            filters.duplicate_ngram_char_fraction(text),
+        ), text[:80]
 
 
 def test_quality_metrics_equal_the_single_measures():
@@ -243,15 +433,25 @@ def test_quality_metrics_on_fewclue(fewclue):
 
 # ---- the class tables ----
 
+
 def marked(bit: int) -> set[str]:
     return {c for c in EVERYTHING if _textscan.has(c, bit)}
 
 
-@pytest.mark.parametrize(("bit", "pattern"), [
-    ("SPACE", r"\s"), ("DIGIT", r"\d"), ("PUNCT", filters._PUNCT.pattern), ("CJK", filters._CJK.pattern),
-    ("SENT_END", filters._SENTENCE_END.pattern), ("CONTROL", normalize._CONTROL.pattern),
-    ("NAV_SEP", filters._NAV_SPLIT.pattern), ("SEO_SEP", filters._SEO_SPLIT.pattern),
-    ("CJK_STOP", normalize._CJK_OR_STOP)])
+@pytest.mark.parametrize(
+    ("bit", "pattern"),
+    [
+        ("SPACE", r"\s"),
+        ("DIGIT", r"\d"),
+        ("PUNCT", filters._PUNCT.pattern),
+        ("CJK", filters._CJK.pattern),
+        ("SENT_END", filters._SENTENCE_END.pattern),
+        ("CONTROL", normalize._CONTROL.pattern),
+        ("NAV_SEP", filters._NAV_SPLIT.pattern),
+        ("SEO_SEP", filters._SEO_SPLIT.pattern),
+        ("CJK_STOP", normalize._CJK_OR_STOP),
+    ],
+)
 def test_class_is_what_the_pattern_matches(bit, pattern):
     """Each class holds exactly the characters the pattern matches standing alone."""
     rx = re.compile(pattern)
@@ -265,7 +465,9 @@ def test_whitespace_class_is_str_isspace():
 def test_patterns_the_scans_reproduce_are_unchanged():
     """The scans stand for these exact patterns (textscan.c spells out some of their characters)."""
     assert normalize._SPACES.pattern == r"[ \t\u3000\xa0]+"
-    assert normalize._SPACE_BETWEEN_CJK.pattern == r"(?<=[\u3400-\u9fff，。！？：；、]) (?=[\u3400-\u9fff，。！？：；、])"
+    assert (
+        normalize._SPACE_BETWEEN_CJK.pattern == r"(?<=[\u3400-\u9fff，。！？：；、]) (?=[\u3400-\u9fff，。！？：；、])"
+    )
     assert filters._URL.pattern == r"(https?://|www\.)[A-Za-z0-9\-._~/?%&=#:+@!$]+" and filters._URL.flags & re.I
     assert filters._EMAIL.pattern == r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+"
     assert filters._PHONE.pattern == r"(?<!\d)(1[3-9]\d[- ]?\d{4}[- ]?\d{4}|0\d{2,3}-\d{7,8})(?!\d)"
@@ -283,12 +485,19 @@ def test_nfkc_class_covers_every_change_and_composition():
     others = [c for c in stable if c != "\x00"]
     assert unicodedata.normalize("NFKC", "\x00".join(others)).split("\x00") == others  # NUL never composes
     assert not [c for c in stable if unicodedata.combining(c)]
-    seconds = {chr(int(h, 16)) for c in EVERYTHING if (d := unicodedata.decomposition(c)) and not d.startswith("<")
-               for h in d.split()[1:]}
+    seconds = {
+        chr(int(h, 16))
+        for c in EVERYTHING
+        if (d := unicodedata.decomposition(c)) and not d.startswith("<")
+        for h in d.split()[1:]
+    }
     seconds |= {chr(c) for c in range(0x1161, 0x1176)} | {chr(c) for c in range(0x11A8, 0x11C3)}  # Hangul V, T jamo
     assert not seconds.intersection(stable)
-    assert not [c for c in EVERYTHING[normalize._DECOMPOSABLE_BELOW:]
-                if unicodedata.decomposition(c) or unicodedata.combining(c)]
+    assert not [
+        c
+        for c in EVERYTHING[normalize._DECOMPOSABLE_BELOW :]
+        if unicodedata.decomposition(c) or unicodedata.combining(c)
+    ]
     assert not unstable.intersection(normalize._CJK_PUNCT)
 
 
@@ -328,8 +537,14 @@ def test_groups_present_semantics():
     """All characters of one group must occur; past 64 distinct characters, groups keep only those with a bit."""
     spare = 3  # a slot the modules leave free
     _textscan.set_groups(spare, ("ab", "cd"))
-    assert [_textscan.groups_present(t, spare) for t in ("", "a", "b c", "ba", "xcyd", "ac")] == \
-        [False, False, False, True, True, False]
+    assert [_textscan.groups_present(t, spare) for t in ("", "a", "b c", "ba", "xcyd", "ac")] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
     _textscan.set_groups(spare, ())
     assert not _textscan.groups_present("ab", spare)
     _textscan.set_groups(spare, tuple(chr(0x4E00 + i) * 2 for i in range(70)))

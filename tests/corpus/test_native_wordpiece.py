@@ -1,4 +1,5 @@
 """obert_lib.corpus.wordpiece (C WordPiece) against the tokenizers backend: the same ids and offsets."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,49 @@ from obert_lib.corpus.wordpiece import WordPieceEncoder, save_char_tables
 from obert_lib.paths import sample_path
 from tests.conftest import shared_file
 
-HAND_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "café", "caf", "##é", "##s", "中", "文", "好",
-              ",", "!", "20", "##20", "年", "a", "##b", "d", "##e", "x", "##x", "ok"]
-MIXED = ["Hello WORLD, this is BERT-base (Devlin et al. 2019)!", "北京Beijing 2022年冬奥会 Winter Olympics",
-         "iPhone 14 Pro售价7999元，比iPhone13贵了￥500。", "Ça coûte 12,50 € — très cher…", "ÀÉÎÕÜ àéîõü ß ẞ ſ Σίσυφος ΣΑΣ",
-         "e-mail: test@example.com; URL https://example.org/a_b?c=d#e", "tab\tnew\nline\r\x00nul\ufffdrep\x07bel\u200bzw",
-         "全角ＡＢＣ１２３　ｄｅｆ，半角abc123 def,", "Ⅻ ⅻ ① ¼ ² µ Å K ﬁ", "supercalifragilisticexpialidocious " * 3,
-         "日本語のテキスト、ひらがなとカタカナ。한국어 텍스트", "[MASK]是[UNK]，[CLS][SEP][PAD] [mask]", "x" * 99 + " " + "y" * 100 + " " + "z" * 101]
+HAND_VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "hello",
+    "world",
+    "café",
+    "caf",
+    "##é",
+    "##s",
+    "中",
+    "文",
+    "好",
+    ",",
+    "!",
+    "20",
+    "##20",
+    "年",
+    "a",
+    "##b",
+    "d",
+    "##e",
+    "x",
+    "##x",
+    "ok",
+]
+MIXED = [
+    "Hello WORLD, this is BERT-base (Devlin et al. 2019)!",
+    "北京Beijing 2022年冬奥会 Winter Olympics",
+    "iPhone 14 Pro售价7999元，比iPhone13贵了￥500。",
+    "Ça coûte 12,50 € — très cher…",
+    "ÀÉÎÕÜ àéîõü ß ẞ ſ Σίσυφος ΣΑΣ",
+    "e-mail: test@example.com; URL https://example.org/a_b?c=d#e",
+    "tab\tnew\nline\r\x00nul\ufffdrep\x07bel\u200bzw",
+    "全角ＡＢＣ１２３　ｄｅｆ，半角abc123 def,",
+    "Ⅻ ⅻ ① ¼ ² µ Å K ﬁ",
+    "supercalifragilisticexpialidocious " * 3,
+    "日本語のテキスト、ひらがなとカタカナ。한국어 텍스트",
+    "[MASK]是[UNK]，[CLS][SEP][PAD] [mask]",
+    "x" * 99 + " " + "y" * 100 + " " + "z" * 101,
+]
 
 
 def tokenizer_dir(tk, path: Path) -> Path:
@@ -66,8 +103,10 @@ def test_hand_written_cases(hand_dir):
     assert enc.encode("abz zebra") == ([1, 1], [(0, 3), (4, 9)])  # "##z" and "z..." match nothing
     assert enc.encode("2020年") == ([16, 17, 18], [(0, 2), (2, 4), (4, 5)])
     # \t \n \r split; NUL, U+FFFD and BEL are dropped without splitting ("d\ufffd\x07e" is the word "de")
-    assert enc.encode("a\tab\nd\r\x00d\ufffd\x07e") == ([19, 19, 20, 21, 21, 22],
-                                                        [(0, 1), (2, 3), (3, 4), (5, 6), (8, 9), (11, 12)])
+    assert enc.encode("a\tab\nd\r\x00d\ufffd\x07e") == (
+        [19, 19, 20, 21, 21, 22],
+        [(0, 1), (2, 3), (3, 4), (5, 6), (8, 9), (11, 12)],
+    )
     assert enc.encode("中文,好!") == ([11, 12, 14, 13, 15], [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)])
     # special tokens are matched case-sensitively in the original text; "[mask]" is three words
     assert enc.encode("[MASK]好[mask]") == ([4, 13, 1, 1, 1], [(0, 6), (6, 7), (7, 8), (8, 12), (12, 13)])
@@ -105,8 +144,12 @@ def test_fewclue_texts_exact(chinese_dir):
 
 
 def test_trained_tokenizer(tmp_path):
-    texts = [line for row in sample_path("corpus.jsonl").read_text(encoding="utf-8").splitlines()
-             for line in json.loads(row)["text"].split("\n") if line.strip()]
+    texts = [
+        line
+        for row in sample_path("corpus.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in json.loads(row)["text"].split("\n")
+        if line.strip()
+    ]
     texts += MIXED
     path = tokenizer_dir(train_tokenizer(texts, 3000), tmp_path)
     enc = assert_same(path, texts + [t.upper() for t in texts] + [t.replace(" ", "") for t in MIXED])
@@ -145,7 +188,9 @@ def test_saved_char_tables_are_loaded_and_checked(tmp_path):
     text = "Hello 世界！ÉCOLE ##x"
     reference = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
     assert WordPieceEncoder.from_tokenizer_dir(tmp_path).encode(text) == (
-        reference.encode(text, add_special_tokens=False).ids, reference.encode(text, add_special_tokens=False).offsets)
+        reference.encode(text, add_special_tokens=False).ids,
+        reference.encode(text, add_special_tokens=False).offsets,
+    )
     blob = (tmp_path / wordpiece.TABLES_FILE).read_bytes()
     (tmp_path / wordpiece.TABLES_FILE).write_bytes(blob.replace(b'"tokenizers": "', b'"tokenizers": "0.0.0-', 1))
     wordpiece._tables.pop(key)

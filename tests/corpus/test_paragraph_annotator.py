@@ -1,4 +1,6 @@
-"""ParagraphAnnotator (C segmenter + WordPiece + span rules) equals ReferenceAnnotator (rjieba + tokenizers + Python rules)."""
+"""ParagraphAnnotator (C segmenter + WordPiece + span rules) equals ReferenceAnnotator (rjieba + tokenizers +
+Python rules)."""
+
 import json
 
 import pytest
@@ -26,14 +28,24 @@ def _same(native, reference, text):
         assert unpack_pairs(a.spans[t]) == unpack_pairs(b.spans[t]), (t, text)
 
 
-@pytest.mark.parametrize("text", ["李白是唐代著名的浪漫主义诗人，他与杜甫并称李杜。", "", "   ", "😀北京大学🏮", "\u212aelvin与北京",
-                                  "iPhone13售价5999元，增长3.5%。The quick brown fox", "他说：“好！”……"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "李白是唐代著名的浪漫主义诗人，他与杜甫并称李杜。",
+        "",
+        "   ",
+        "😀北京大学🏮",
+        "\u212aelvin与北京",
+        "iPhone13售价5999元，增长3.5%。The quick brown fox",
+        "他说：“好！”……",
+    ],
+)
 def test_hand_written_paragraphs(annotators, text):
     _same(*annotators, text)
 
 
 def test_sample_corpus_and_fewclue_paragraphs(annotators):
-    texts = [json.loads(l)["text"] for l in open(sample_path("corpus.jsonl"), encoding="utf-8")]
+    texts = [json.loads(line)["text"] for line in open(sample_path("corpus.jsonl"), encoding="utf-8")]
     for f in sorted(shared_file("fewclue").glob("*/*.json")):
         for i, line in enumerate(open(f, encoding="utf-8")):
             if i % 7:  # every seventh row: the Python reference is the slow side of this comparison

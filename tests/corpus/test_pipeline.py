@@ -20,25 +20,39 @@ GOOD = "北京是中华人民共和国的首都，也是全国的政治中心和
 
 
 def test_hand_written_corpus_exact_outcomes(tmp_path):
-    src = _write_jsonl(tmp_path / "in.jsonl", [
-        {"id": "a", "text": "首页 | 百科 | 分类 | 特色 | 帮助\n" + GOOD + "\n版权所有 © 2023 某某百科"},
-        {"id": "b", "text": GOOD},                                  # exact duplicate of a after cleaning
-        {"id": "c", "text": "顶"},                                  # too short
-        {"id": "d", "text": "å¤§å®¶å¥½ï¼æ¬¢è¿å¤§å®¶å¥½ï¼æ¬¢è¿"},    # mojibake
-        {"id": "e", "text": "哈" * 60},                            # repetitive
-        b"{not json\n",                                             # unreadable line
-        {"id": "g", "title": "x"},                                  # no text field
-        {"id": "h", "text": "<p>長江是中國第一長河，全長約６３００公里，流經重慶、武漢、南京與上海等城市。</p>"},
-    ])
-    result = corpus.run({"inputs": [str(src)], "output_dir": str(tmp_path / "out"), "knowledge_base": None},
-                        corpus.CorpusRuntime(progress=False))
+    src = _write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "text": "首页 | 百科 | 分类 | 特色 | 帮助\n" + GOOD + "\n版权所有 © 2023 某某百科"},
+            {"id": "b", "text": GOOD},  # exact duplicate of a after cleaning
+            {"id": "c", "text": "顶"},  # too short
+            {"id": "d", "text": "å¤§å®¶å¥½ï¼æ¬¢è¿å¤§å®¶å¥½ï¼æ¬¢è¿"},  # mojibake
+            {"id": "e", "text": "哈" * 60},  # repetitive
+            b"{not json\n",  # unreadable line
+            {"id": "g", "title": "x"},  # no text field
+            {"id": "h", "text": "<p>長江是中國第一長河，全長約６３００公里，流經重慶、武漢、南京與上海等城市。</p>"},
+        ],
+    )
+    result = corpus.run(
+        {"inputs": [str(src)], "output_dir": str(tmp_path / "out"), "knowledge_base": None},
+        corpus.CorpusRuntime(progress=False),
+    )
     s = result.stats
     assert s["documents_in"] == 8 and s["documents_kept"] == 2
-    assert s["documents_dropped"] == {"exact_duplicate": 1, "low_cjk_ratio": 1, "missing_text": 1,
-                                      "repetitive_characters": 1, "too_short": 1, "unreadable_line": 1}
+    assert s["documents_dropped"] == {
+        "exact_duplicate": 1,
+        "low_cjk_ratio": 1,
+        "missing_text": 1,
+        "repetitive_characters": 1,
+        "too_short": 1,
+        "unreadable_line": 1,
+    }
     assert s["lines_removed"]["navigation"] == 1 and s["lines_removed"]["boilerplate"] == 1
     table = corpus.load_shards(result.output_dir)
-    assert table.column("text").to_pylist() == [GOOD, "长江是中国第一长河，全长约6300公里，流经重庆、武汉、南京与上海等城市。"]
+    assert table.column("text").to_pylist() == [
+        GOOD,
+        "长江是中国第一长河，全长约6300公里，流经重庆、武汉、南京与上海等城市。",
+    ]
     # every artefact is written with the resolved config beside it
     for name in ("config.json", "stats.json", "tokenizer/tokenizer.json", "removed/too_short/00000.jsonl"):
         assert (result.output_dir / name).is_file()
@@ -76,7 +90,9 @@ def test_sample_corpus_cleaning_named_drops(sample_corpus):
 def test_missing_input_and_unknown_key_fail_before_work(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
         corpus.run({"inputs": [str(tmp_path / "nope.jsonl")], "output_dir": str(tmp_path / "o")})
-    with pytest.raises(ConfigError, match="quality.min_cjk_char: unknown key in QualityConfig; did you mean 'min_cjk_chars'"):
+    with pytest.raises(
+        ConfigError, match="quality.min_cjk_char: unknown key in QualityConfig; did you mean 'min_cjk_chars'"
+    ):
         corpus.run({"quality": {"min_cjk_char": 3}})
     assert not (tmp_path / "o").exists()
 
@@ -84,9 +100,17 @@ def test_missing_input_and_unknown_key_fail_before_work(tmp_path):
 def test_real_fewclue_text_with_standard_vocab(tmp_path):
     src = shared_file("fewclue/eprstmt/unlabeled.json")
     vocab = shared_file("vocab/bert-base-chinese-vocab.txt")
-    result = corpus.run({"inputs": [str(src)], "text_key": "sentence", "output_dir": str(tmp_path / "o"),
-                         "tokenizer": {"vocab_file": str(vocab)}, "max_documents": 2000,
-                         "quality": {"min_cjk_chars": 5}}, corpus.CorpusRuntime(progress=False))
+    result = corpus.run(
+        {
+            "inputs": [str(src)],
+            "text_key": "sentence",
+            "output_dir": str(tmp_path / "o"),
+            "tokenizer": {"vocab_file": str(vocab)},
+            "max_documents": 2000,
+            "quality": {"min_cjk_chars": 5},
+        },
+        corpus.CorpusRuntime(progress=False),
+    )
     s = result.stats
     assert s["documents_in"] == 2000 == s["documents_kept"] + sum(s["documents_dropped"].values())
     assert s["documents_kept"] > 1000 and s["vocab_size"] == 21128
@@ -98,8 +122,12 @@ def test_shards_load_with_datasets_and_card_is_written(sample_corpus, monkeypatc
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     from datasets import load_dataset
 
-    ds = load_dataset("parquet", data_files=str(sample_corpus.output_dir / "shards" / "*.parquet"), split="train",
-                      cache_dir=str(sample_corpus.output_dir / "_hf_cache"))
+    ds = load_dataset(
+        "parquet",
+        data_files=str(sample_corpus.output_dir / "shards" / "*.parquet"),
+        split="train",
+        cache_dir=str(sample_corpus.output_dir / "_hf_cache"),
+    )
     assert len(ds) == sample_corpus.stats["paragraphs_out"]
     assert set(ds.column_names) >= {"input_ids", "word_spans", "clause_spans", "text"}
     card = (sample_corpus.output_dir / "README.md").read_text(encoding="utf-8")
@@ -109,14 +137,20 @@ def test_shards_load_with_datasets_and_card_is_written(sample_corpus, monkeypatc
 
 def test_paragraph_dedup_across_documents_and_tasks(tmp_path):
     shared = "本平台致力于为广大用户提供真实实用的知识分享服务，欢迎大家积极参与讨论交流。"
-    bodies = ["长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市。",
-              "黄河是中国第二长河，发源于青海省巴颜喀拉山脉，流经九个省区，最后注入渤海。",
-              "泰山位于山东省泰安市，是五岳之首，自古以来就有很多帝王到这里举行封禅大典。"]
-    a = _write_jsonl(tmp_path / "a.jsonl", [{"id": "a0", "text": bodies[0] + "\n" + shared},
-                                             {"id": "a1", "text": bodies[1] + "\n" + shared}])
+    bodies = [
+        "长江是中国第一长河，全长约六千三百公里，流经重庆、武汉、南京与上海等城市。",
+        "黄河是中国第二长河，发源于青海省巴颜喀拉山脉，流经九个省区，最后注入渤海。",
+        "泰山位于山东省泰安市，是五岳之首，自古以来就有很多帝王到这里举行封禅大典。",
+    ]
+    a = _write_jsonl(
+        tmp_path / "a.jsonl",
+        [{"id": "a0", "text": bodies[0] + "\n" + shared}, {"id": "a1", "text": bodies[1] + "\n" + shared}],
+    )
     b = _write_jsonl(tmp_path / "b.jsonl", [{"id": "b0", "text": bodies[2] + "\n" + shared + "\n好。"}])
-    result = corpus.run({"inputs": [str(a), str(b)], "output_dir": str(tmp_path / "out"), "knowledge_base": None},
-                        {"workers": 2, "progress": False})
+    result = corpus.run(
+        {"inputs": [str(a), str(b)], "output_dir": str(tmp_path / "out"), "knowledge_base": None},
+        {"workers": 2, "progress": False},
+    )
     texts = corpus.load_shards(result.output_dir).column("text").to_pylist()
     assert sorted(texts) == sorted(bodies + [shared])  # the shared paragraph once, across both input shards
     assert result.stats["lines_removed"]["duplicate_paragraph"] == 2

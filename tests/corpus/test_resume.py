@@ -1,4 +1,5 @@
 """A corpus run killed with SIGKILL and rerun gives exactly the output of an uninterrupted run."""
+
 import json
 import signal
 import subprocess
@@ -17,8 +18,13 @@ def _inputs(tmp_path, n=6):
     paths = []
     for i in range(n):
         p = tmp_path / f"part{i}.jsonl"
-        p.write_text("".join(json.dumps({**json.loads(d), "id": f"{json.loads(d)['id']}-{i}"}, ensure_ascii=False) + "\n"
-                             for d in docs[i::n]), encoding="utf-8")
+        p.write_text(
+            "".join(
+                json.dumps({**json.loads(d), "id": f"{json.loads(d)['id']}-{i}"}, ensure_ascii=False) + "\n"
+                for d in docs[i::n]
+            ),
+            encoding="utf-8",
+        )
         paths.append(str(p))
     return paths
 
@@ -45,7 +51,9 @@ def _rows(result):
 def test_sigkill_then_rerun_equals_uninterrupted(tmp_path):
     inputs = _inputs(tmp_path)
     cfg = {"inputs": inputs, "output_dir": str(tmp_path / "killed")}
-    proc = subprocess.Popen([sys.executable, "-c", CODE, json.dumps(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CODE, json.dumps(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     completions = tmp_path / "killed" / "_work" / "logs" / "clean" / "completions"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

@@ -12,7 +12,13 @@ def test_char_spans_map_to_covering_tokens():
 
 def test_trained_tokenizer_splits_cjk_per_character():
     tk = train_tokenizer(["北京是中国的首都", "上海是中国的城市"], vocab_size=200)
-    assert tk.convert_ids_to_tokens(tk("北京是首都", add_special_tokens=False)["input_ids"]) == ["北", "京", "是", "首", "都"]
+    assert tk.convert_ids_to_tokens(tk("北京是首都", add_special_tokens=False)["input_ids"]) == [
+        "北",
+        "京",
+        "是",
+        "首",
+        "都",
+    ]
     assert tk.mask_token == "[MASK]" and tk.cls_token_id is not None
 
 

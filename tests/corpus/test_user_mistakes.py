@@ -1,5 +1,6 @@
 """A user's mistake with `obert preprocess` is one line naming the key or path and the fix, exit 2, before any work
 (issue 13): impossible config values, output paths, and nothing that reaches the network."""
+
 import ast
 import json
 import socket
@@ -22,9 +23,22 @@ def one_doc(tmp_path):
 
 
 def _preprocess(inputs, output, *args):
-    return cli.main(["preprocess", "--input", *map(str, inputs), "--output", str(output),
-                     "--set", "knowledge_base=null", "--set", "tokenizer.vocab_size=200",
-                     "--runtime", "progress=false", *args])
+    return cli.main(
+        [
+            "preprocess",
+            "--input",
+            *map(str, inputs),
+            "--output",
+            str(output),
+            "--set",
+            "knowledge_base=null",
+            "--set",
+            "tokenizer.vocab_size=200",
+            "--runtime",
+            "progress=false",
+            *args,
+        ]
+    )
 
 
 # (flags, what the message must say): impossible values, some of which ran or crashed in the validator before
@@ -96,8 +110,9 @@ def test_every_from_pretrained_in_the_corpus_stage_is_local_only():
     for source in sorted(package.glob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "from_pretrained":
-                local = any(k.arg == "local_files_only" and getattr(k.value, "value", None) is True
-                            for k in node.keywords)
+                local = any(
+                    k.arg == "local_files_only" and getattr(k.value, "value", None) is True for k in node.keywords
+                )
                 calls.append((source.name, node.lineno, local))
     assert calls and all(local for _, _, local in calls), calls
 

@@ -2,39 +2,57 @@
 
 Each check runs in a fresh interpreter: the test process has long since imported everything.
 """
+
 import json
 import subprocess
 import sys
 
 # One expression (a pool worker evaluates it too): what a process has loaded, and its BLAS thread setting.
-STATE = ("{'preloaded': 'obert_lib.corpus.worker_preload' in __import__('sys').modules,"
-         " 'segmenter_built': __import__('obert_lib.corpus.segmenter', fromlist=['_'])"
-         ".default_segmenter.cache_info().currsize == 1,"
-         " 'idf_loaded': __import__('obert_lib.corpus.paragraph_annotator', fromlist=['_'])"
-         "._keyword_table_loaded.cache_info().currsize == 1,"
-         " 't2s_loaded': __import__('obert_lib.corpus.normalize', fromlist=['_'])._t2s_converter.cache_info().currsize == 1,"
-         " 'openblas_threads': __import__('os').environ.get('OPENBLAS_NUM_THREADS'),"
-         # making a JSONL writer reads no distribution metadata: datatrove's dependency check was done already
-         " 'step_deps_checked': (lambda md, calls: (setattr(md, 'distributions', (lambda f: lambda *a, **k:"
-         " (calls.append(1), f(*a, **k))[1])(md.distributions)), __import__('datatrove.pipeline.writers',"
-         " fromlist=['_']).JsonlWriter(__import__('tempfile').gettempdir()), not calls)[-1])"
-         "(__import__('importlib.metadata', fromlist=['_']), [])}")
-NOTHING = {"preloaded": False, "segmenter_built": False, "idf_loaded": False, "t2s_loaded": False, "openblas_threads": None,
-           "step_deps_checked": False}
-LOADED = {"preloaded": True, "segmenter_built": True, "idf_loaded": True, "t2s_loaded": True, "openblas_threads": None,
-          "step_deps_checked": True}
+STATE = (
+    "{'preloaded': 'obert_lib.corpus.worker_preload' in __import__('sys').modules,"
+    " 'segmenter_built': __import__('obert_lib.corpus.segmenter', fromlist=['_'])"
+    ".default_segmenter.cache_info().currsize == 1,"
+    " 'idf_loaded': __import__('obert_lib.corpus.paragraph_annotator', fromlist=['_'])"
+    "._keyword_table_loaded.cache_info().currsize == 1,"
+    " 't2s_loaded': __import__('obert_lib.corpus.normalize', fromlist=['_'])._t2s_converter.cache_info().currsize == 1,"
+    " 'openblas_threads': __import__('os').environ.get('OPENBLAS_NUM_THREADS'),"
+    # making a JSONL writer reads no distribution metadata: datatrove's dependency check was done already
+    " 'step_deps_checked': (lambda md, calls: (setattr(md, 'distributions', (lambda f: lambda *a, **k:"
+    " (calls.append(1), f(*a, **k))[1])(md.distributions)), __import__('datatrove.pipeline.writers',"
+    " fromlist=['_']).JsonlWriter(__import__('tempfile').gettempdir()), not calls)[-1])"
+    "(__import__('importlib.metadata', fromlist=['_']), [])}"
+)
+NOTHING = {
+    "preloaded": False,
+    "segmenter_built": False,
+    "idf_loaded": False,
+    "t2s_loaded": False,
+    "openblas_threads": None,
+    "step_deps_checked": False,
+}
+LOADED = {
+    "preloaded": True,
+    "segmenter_built": True,
+    "idf_loaded": True,
+    "t2s_loaded": True,
+    "openblas_threads": None,
+    "step_deps_checked": True,
+}
 
 
 def _run(code: str):
-    out = subprocess.run([sys.executable, "-c", f"import json\nSTATE = {STATE!r}\n{code}"], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", f"import json\nSTATE = {STATE!r}\n{code}"], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_one_worker_loads_the_tables_in_this_process():
-    before, after = _run("from obert_lib.corpus.workers import prepare_workers\n"
-                         "before = eval(STATE)\nprepare_workers(1, 'forkserver')\nprint(json.dumps([before, eval(STATE)]))")
+    before, after = _run(
+        "from obert_lib.corpus.workers import prepare_workers\n"
+        "before = eval(STATE)\nprepare_workers(1, 'forkserver')\nprint(json.dumps([before, eval(STATE)]))"
+    )
     assert before == NOTHING
     assert after == LOADED
 

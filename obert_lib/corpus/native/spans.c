@@ -6,7 +6,7 @@
  * obert_lib.corpus._wordpiece), this computes the six span lists of obert_lib.corpus.annotate
  * (word, entity, keyword, phrase, clause, sentence) and maps them to token spans exactly as
  * obert_lib.corpus.tokenizer.spans_by_type_to_tokens does. annotate.py holds the Python reference
- * of every rule; tests/test_native_spans.py checks equality on real text.
+ * of every rule; tests/corpus/test_native_spans.py checks equality on real text.
  *
  * Tables set once per process:
  *   set_tag_classes(bytes)   one byte of class bits per tag id (CLASS_* below)

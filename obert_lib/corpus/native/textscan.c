@@ -10,7 +10,7 @@
  * Character classes come from Python, never from C: at import normalize.py and filters.py mark, for
  * each class bit below, the code points their reference regular expressions (or unicodedata, or the
  * OpenCC dictionaries) select, with mark(chars, bits). Every scan reads one uint16 of class bits per
- * code point from that table. tests/test_native_textscan.py checks each scan against its reference.
+ * code point from that table. tests/corpus/test_native_textscan.py checks each scan against its reference.
  *
  * Keyword groups: set_groups(slot, groups) stores, per slot, groups of characters; groups_present
  * tells whether every character of at least one group occurs in a text (a necessary condition for a
