@@ -26,11 +26,11 @@ PRIVATE_NAMES = {
 def cache_loguru_lib_dirs() -> None:
     """Have loguru find its library folders once per process (and sys.path) rather than once per log sink.
 
-    loguru's ExceptionFormatter expands every sysconfig install scheme for each logger.add (10 ms on the
-    2-core CI machine), and datatrove adds three sinks per task (add_task_logger two, close_task_logger
-    one): 30 ms of every task's start, and a run has a task per input file per stage plus one per MinHash
-    bucket. The folders depend only on sysconfig and sys.path, the cache key. A loguru without this private
-    method is left as it is (tests/test_compat.py says so first).
+    loguru's ExceptionFormatter expands every sysconfig install scheme for each logger.add, and datatrove
+    adds three sinks per task (add_task_logger two, close_task_logger one), and a run has a task per input
+    file per stage plus one per MinHash bucket (the cost: docs/performance.md, "Private APIs kept"). The
+    folders depend only on sysconfig and sys.path, the cache key. A loguru without this private method is
+    left as it is (tests/test_compat.py says so first).
     """
     try:
         from loguru._better_exceptions import ExceptionFormatter
