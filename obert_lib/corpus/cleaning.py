@@ -5,18 +5,69 @@ Each does one thing and counts what it removes under a named reason; pipeline.cl
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from time import perf_counter
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
+from datatrove.utils.typeshelper import StatHints
 
 from . import filters, normalize
 from .readers import DROP_KEY
 from .step_stats import report_step_time
 
 
-class ReaderDropFilter(BaseFilter):
+class CountingFilter(BaseFilter):
+    """A datatrove filter whose counts (total, forwarded, dropped, dropped_<reason>) are summed locally.
+
+    BaseFilter.run updates three or four shared stats and times each document, which on short documents
+    costs more than most rules: `obert bench preprocess`'s single pass took 3.12 s with BaseFilter.run
+    against 1.96 s with this (docs/performance.md, 2026-12-04). The totals written to the logs are the same.
+    It overrides `run`, the public extension point of every PipelineStep, with BaseFilter's own contract
+    (`filter` returns True, False or (False, reason); dropped documents go to the exclusion writer);
+    tests/test_compat.py checks that contract on the installed datatrove.
+    """
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        total = forwarded = 0
+        dropped: Counter = Counter()  # reason -> count ("" when the filter gives none)
+        spent = 0.0
+        with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
+            for doc in data:
+                start = perf_counter()
+                result = self.filter(doc)
+                spent += perf_counter() - start
+                total += 1
+                if result is True:  # the common case, without get_filter_result's tuple
+                    forwarded += 1
+                    yield doc
+                    continue
+                keep, reason = get_filter_result(result)
+                if keep:
+                    forwarded += 1
+                    yield doc
+                    continue
+                dropped[reason or ""] += 1
+                if writer:
+                    if reason:
+                        doc.metadata["filter_reason"] = reason
+                    writer.write(doc, rank)
+        for label, value in (
+            (StatHints.total, total),
+            (StatHints.forwarded, forwarded),
+            (StatHints.dropped, sum(dropped.values())),
+        ):
+            if value:
+                self.stat_update(label, value=value)
+        for reason, value in dropped.items():
+            if reason:
+                self.stat_update(f"dropped_{reason}", value=value)
+        report_step_time(self, spent)
+
+
+class ReaderDropFilter(CountingFilter):
     """Drop the placeholders readers emit for unreadable input, under the reader's reason."""
 
     name = "reader drops"
@@ -26,7 +77,7 @@ class ReaderDropFilter(BaseFilter):
         return (False, reason) if reason else True
 
 
-class LengthGuardFilter(BaseFilter):
+class LengthGuardFilter(CountingFilter):
     """Drop documents longer than `max_chars` before any costly step (a 10 MB single line, say)."""
 
     name = "length guard"
@@ -151,7 +202,7 @@ class LineRules(PipelineStep):
         report_step_time(self, spent)
 
 
-class QualityFilter(BaseFilter):
+class QualityFilter(CountingFilter):
     """Chinese quality rules in a fixed order; the first that fails names the drop reason."""
 
     name = "quality"

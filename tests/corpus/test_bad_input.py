@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from obert_lib import cli
 from obert_lib.corpus.readers import DROP_KEY, ObertJsonlReader, ObertTextReader
 from tests.corpus.sentences import DISTINCT_SENTENCES
+from tests.corpus.small_runs import preprocess_cli
 
 pytestmark = pytest.mark.bad_input
 
@@ -63,22 +63,7 @@ JSONL_CASES = {
 def _preprocess(tmp_path, inputs, *args):
     """`obert preprocess` in process: (exit code, stderr lines, output folder)."""
     out = tmp_path / "out"
-    code = cli.main(
-        [
-            "preprocess",
-            "--input",
-            *map(str, inputs),
-            "--output",
-            str(out),
-            "--set",
-            "knowledge_base=null",
-            "--set",
-            "tokenizer.vocab_size=200",
-            "--runtime",
-            "progress=false",
-            *args,
-        ]
-    )
+    code = preprocess_cli(inputs, out, *args)
     return code, out
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from obert_lib import cli, corpus
+from obert_lib import corpus
+from tests.corpus.small_runs import preprocess_cli
 
 pytestmark = pytest.mark.bad_input
 
@@ -22,23 +23,7 @@ def one_doc(tmp_path):
     return path
 
 
-def _preprocess(inputs, output, *args):
-    return cli.main(
-        [
-            "preprocess",
-            "--input",
-            *map(str, inputs),
-            "--output",
-            str(output),
-            "--set",
-            "knowledge_base=null",
-            "--set",
-            "tokenizer.vocab_size=200",
-            "--runtime",
-            "progress=false",
-            *args,
-        ]
-    )
+_preprocess = preprocess_cli
 
 
 # (flags, what the message must say): impossible values, some of which ran or crashed in the validator before
