@@ -22,6 +22,7 @@ from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_to
 from ..paths import check_output_dir, resolve_data_path
 from ..results import append_result, hash_files, write_text_atomic
 from .fewclue import label_index, load_split, task_spec
+from .statistics import bootstrap_ci
 
 # task -> (template with {mask} and the task's text fields, label -> label word)
 TEMPLATES = {
@@ -171,6 +172,7 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     majority = np.bincount(gold, minlength=len(spec.labels)).max() / len(gold)
     metrics = {
         "accuracy": float((pred == gold).mean()),
+        "ci95": list(bootstrap_ci(pred == gold, seed=cfg.seed)),  # percentile bootstrap over the rows
         "n": len(rows),
         "majority_baseline": float(majority),
         "predicted_share": {label: float((pred == i).mean()) for i, label in enumerate(spec.labels)},
@@ -203,13 +205,19 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
 
 
 def plot_zero_shot(result: ZeroShotResult, title: str = ""):
-    """Accuracy against the majority-class baseline, and the share of each predicted label."""
+    """Accuracy (with its 95% bootstrap interval) against the majority-class baseline, and the share of each
+    predicted label."""
     import matplotlib.pyplot as plt
 
     m = result.metrics
+    low, high = m.get("ci95", (m["accuracy"], m["accuracy"]))
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     axes[0].bar(
-        ["零样本 zero-shot", "多数类 majority"], [m["accuracy"], m["majority_baseline"]], color=["#428bca", "#999999"]
+        ["零样本 zero-shot", "多数类 majority"],
+        [m["accuracy"], m["majority_baseline"]],
+        yerr=[[m["accuracy"] - low, 0], [high - m["accuracy"], 0]],
+        capsize=4,
+        color=["#428bca", "#999999"],
     )
     axes[0].set(ylim=(0, 1), ylabel="accuracy", title=title or "零样本准确率 zero-shot accuracy")
     shares = m["predicted_share"]

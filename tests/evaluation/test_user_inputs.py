@@ -59,6 +59,8 @@ def test_zero_shot_runs_of_other_tasks_and_splits_share_a_folder_without_overwri
         assert result.output_dir == tmp_path / task / split
         saved = json.loads((result.output_dir / "metrics.json").read_text(encoding="utf-8"))
         assert saved == result.metrics
+        low, high = saved["ci95"]
+        assert low <= saved["accuracy"] <= high and high - low < 0.6  # 16 or 32 rows: a wide but bounded interval
         config = json.loads((result.output_dir / "config.json").read_text(encoding="utf-8"))
         assert (config["task"], config["split"]) == (task, split)
         predictions = pd.read_csv(result.output_dir / "predictions.csv")
