@@ -29,12 +29,24 @@ def load_vocab_tokenizer(vocab_file: str | Path) -> BertTokenizer:
     return _wrap(BertWordPieceTokenizer(str(path), handle_chinese_chars=True, strip_accents=False, lowercase=True))
 
 
+# Either file holds the vocabulary, so either makes a loadable tokenizer; tokenizer_config.json alone does not.
+SAVED_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+
+
+def holds_tokenizer(folder: str | Path) -> bool:
+    """Whether `folder` holds a saved tokenizer (one of SAVED_TOKENIZER_FILES)."""
+    return any((Path(folder) / name).is_file() for name in SAVED_TOKENIZER_FILES)
+
+
 def load_saved_tokenizer(folder: str | Path):
-    """The tokenizer a corpus run saved in `folder`, read from local files only (never the Hugging Face Hub)."""
+    """The tokenizer saved in `folder` (a corpus run's tokenizer/, a checkpoint), from local files only (never the Hub).
+
+    Callers that can name the fix better check `holds_tokenizer` first; this raises FileNotFoundError.
+    """
     from transformers import AutoTokenizer
 
     path = Path(folder)
-    if not (path / "tokenizer_config.json").is_file() and not (path / "tokenizer.json").is_file():
+    if not holds_tokenizer(path):
         raise FileNotFoundError(
             f"{path} holds no tokenizer (tokenizer.json); give a corpus output folder that "
             "`obert preprocess` finished, or run it first"

@@ -41,12 +41,9 @@ def corpus_config(corpus_dir: str | Path) -> dict[str, Any]:
 
 def corpus_tokenizer(corpus_dir: str | Path):
     """The tokenizer the corpus stage saved in `corpus_dir`/tokenizer, loaded from disk only."""
-    from transformers import AutoTokenizer
+    from ..corpus.tokenizer import holds_tokenizer, load_saved_tokenizer
 
     path = _corpus_folder(corpus_dir) / "tokenizer"
-    if not any((path / name).is_file() for name in ("tokenizer_config.json", "tokenizer.json", "vocab.txt")):
-        raise UserError(
-            f"corpus {corpus_dir} has no tokenizer in {path} (tokenizer_config.json, tokenizer.json or "
-            f"vocab.txt); {FIX}"
-        )
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if not holds_tokenizer(path):
+        raise UserError(f"corpus {corpus_dir} has no tokenizer in {path} (tokenizer.json or vocab.txt); {FIX}")
+    return load_saved_tokenizer(path)

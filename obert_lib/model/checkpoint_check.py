@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
+from ..corpus.tokenizer import SAVED_TOKENIZER_FILES, holds_tokenizer, load_saved_tokenizer
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -18,7 +19,6 @@ WEIGHT_FILES = (
     "model.safetensors.index.json",
     "pytorch_model.bin.index.json",
 )
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 # Architectures whose weights include a masked-LM head (transformers' BertForPreTraining carries MLM + NSP).
 MLM_SUFFIXES = ("ForMaskedLM", "ForPreTraining")
 KNOWN_MODEL_TYPES = ("obert", "bert")
@@ -74,9 +74,9 @@ def check_checkpoint(path: str | Path, *, masked_lm: bool, key: str = "checkpoin
             f"{key}: {path} holds no weights (none of {list(WEIGHT_FILES)}); "
             "give a finished stage directory, not a run folder or a resume point"
         )
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+    if not holds_tokenizer(path):
         raise ConfigError(
-            f"{key}: {path} holds no tokenizer (none of {list(TOKENIZER_FILES)}); "
+            f"{key}: {path} holds no tokenizer (none of {list(SAVED_TOKENIZER_FILES)}); "
             "checkpoints written by `obert pretrain` carry theirs"
         )
     architectures = config.get("architectures") or []
@@ -100,9 +100,7 @@ def check_vocabulary(path: str | Path, config: dict[str, Any], tokenizer, key: s
 
 def load_tokenizer(path: str | Path, key: str = "checkpoint"):
     """The checkpoint's tokenizer, from local files only (never the network)."""
-    from transformers import AutoTokenizer
-
     try:
-        return AutoTokenizer.from_pretrained(Path(path), local_files_only=True)
+        return load_saved_tokenizer(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{key}: {path}: its tokenizer does not load ({' '.join(str(exc).split())[:300]})") from None

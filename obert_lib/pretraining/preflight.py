@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import UserError
+from ..corpus.tokenizer import holds_tokenizer, load_saved_tokenizer
 from ..masking import pack_rows
 from .plan import PretrainConfig, StageConfig
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
 
 def _fix(corpus_dir: Path) -> str:
@@ -32,7 +31,7 @@ def check_corpus(corpus_dir: str | Path) -> Path:
     if not path.is_dir():
         raise UserError(f"corpus_dir: {path} is a file, not a corpus folder; {_fix(path)}")
     tokenizer = path / "tokenizer"
-    if not any((tokenizer / name).is_file() for name in TOKENIZER_FILES):
+    if not holds_tokenizer(tokenizer):
         raise UserError(
             f"corpus_dir: {path} has no tokenizer ({tokenizer}/tokenizer.json or vocab.txt), so it is not "
             f"a corpus folder written by `obert preprocess`; {_fix(path)}"
@@ -44,9 +43,7 @@ def check_corpus(corpus_dir: str | Path) -> Path:
 
 def load_tokenizer(corpus_dir: Path):
     """The corpus tokenizer, from the local folder only (never the Hugging Face Hub)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(corpus_dir / "tokenizer", local_files_only=True)
+    return load_saved_tokenizer(corpus_dir / "tokenizer")
 
 
 def stage_room(stage: StageConfig) -> int:

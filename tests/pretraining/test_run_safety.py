@@ -52,11 +52,9 @@ def _hold_open(path: Path, seconds: float) -> subprocess.Popen:
     return proc
 
 
-def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_taken_over(
-    sample_corpus, tmp_path, capsys, caplog
-):
-    out = tmp_path / "run"
-    args = [
+def _pretrain_argv(out, sample_corpus, *extra) -> list[str]:
+    """`obert pretrain` arguments: the tiny plan on the sample corpus into `out`, then `extra`."""
+    return [
         "pretrain",
         "--plan",
         "tiny",
@@ -64,11 +62,15 @@ def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_
         str(out),
         "--set",
         f"corpus_dir={sample_corpus.output_dir}",
-        "--set",
-        "stages.0.steps=400",
-        "--speed",
-        "checkpoint_every=0",
+        *extra,
     ]
+
+
+def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_taken_over(
+    sample_corpus, tmp_path, capsys, caplog
+):
+    out = tmp_path / "run"
+    args = _pretrain_argv(out, sample_corpus, "--set", "stages.0.steps=400", "--speed", "checkpoint_every=0")
     first = subprocess.Popen(
         [sys.executable, "-m", "obert_lib.cli", *args], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -122,19 +124,7 @@ def test_a_stop_during_start_up_ends_the_run_at_once(sample_corpus, tmp_path):
     lock.touch()
     builder = _hold_open(lock, 300)
     out, log = tmp_path / "run", tmp_path / "stderr.txt"
-    args = [
-        sys.executable,
-        "-m",
-        "obert_lib.cli",
-        "pretrain",
-        "--plan",
-        "tiny",
-        "--output",
-        str(out),
-        "--set",
-        f"corpus_dir={sample_corpus.output_dir}",
-        *STEPS,
-    ]
+    args = [sys.executable, "-m", "obert_lib.cli", *_pretrain_argv(out, sample_corpus, *STEPS)]
     try:
         with open(log, "w") as err:
             proc = subprocess.Popen(
@@ -193,18 +183,7 @@ def _interrupt_after_first_step(out: Path) -> threading.Thread:
 
 def test_an_interrupted_run_exits_3_with_json_rng_states_and_resumes(sample_corpus, tmp_path, capsys):
     out = tmp_path / "run"
-    args = [
-        "pretrain",
-        "--plan",
-        "tiny",
-        "--output",
-        str(out),
-        "--set",
-        f"corpus_dir={sample_corpus.output_dir}",
-        *STEPS,
-        "--speed",
-        "checkpoint_every=0",
-    ]
+    args = _pretrain_argv(out, sample_corpus, *STEPS, "--speed", "checkpoint_every=0")
     thread = _interrupt_after_first_step(out)
     code = main(args)
     thread.join()
