@@ -36,8 +36,11 @@ def check_output_dir(path: str | Path, key: str = "output_dir") -> Path:
 
     out = resolve_data_path(path)
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"{key}: {out} is a file; give a folder (it is created when missing)")
+        raise ConfigError(f"{key}: {out} is a file, not a folder; give a folder path (it is created when missing)")
     for parent in out.parents:
         if parent.exists() and not parent.is_dir():
-            raise ConfigError(f"{key}: {parent} (a parent of {out}) is a file; give a folder path")
+            raise ConfigError(
+                f"{key}: {out} is inside {parent} (a parent of {out}), which is a file, not a folder; "
+                "give a folder path"
+            )
     return out

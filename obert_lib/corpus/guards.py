@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import UserError
+from ..paths import check_output_dir as check_output_path
 
 RUN_WRITES = ("_work", "shards", "removed", "tokenizer", "stats.json", "README.md", "config.json")  # under output_dir
 _EXAMPLES = 200  # removed records read per reason to explain a run that kept nothing
@@ -16,12 +17,7 @@ _EXAMPLES = 200  # removed records read per reason to explain a run that kept no
 def check_output_dir(out: Path, inputs: list[Path]) -> None:
     """Refuse, before any work, an output path that is a file, an output inside an input folder, and an input
     among what a run into `out` writes or deletes."""
-    for path in (out, *out.parents):
-        if path.exists() and not path.is_dir():
-            where = "is" if path == out else f"is inside {path}, which is"
-            raise UserError(
-                f"output_dir: {out} {where} a file, not a folder; give a folder path (--output runs/corpus)"
-            )
+    check_output_path(out, "output_dir")
     for given in inputs:
         path = given.resolve()
         if path.is_dir() and (out == path or path in out.parents):
