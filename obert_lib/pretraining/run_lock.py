@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ..config import UserError
+from ..paths import check_output_dir
 from .processes import alive
 from .run_dir import RunDir
 
@@ -82,11 +83,7 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self) -> "RunLock":
-        if self.output_dir.exists() and not self.output_dir.is_dir():
-            raise UserError(
-                f"output_dir: {self.output_dir} is a file, not a folder; choose another output folder "
-                f"(--output / output_dir)"
-            )
+        check_output_dir(self.output_dir, "output_dir")  # a file, or a path inside one, is a one-line error
         self.output_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

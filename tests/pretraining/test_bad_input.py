@@ -110,3 +110,14 @@ def test_a_diverged_run_is_its_own_exit_status_with_the_guard_message(tmp_path, 
     code, err = _pretrain(capsys, "--plan", "tiny", "--output", str(tmp_path / "out"))
     assert code == pretraining.EXIT_DIVERGED == 4
     assert err == "obert pretrain: diverged: step 7: loss is nan; lower stages[i].lr"
+
+
+def test_an_output_that_is_or_lies_inside_a_file_is_one_line(sample_corpus, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me", encoding="utf-8")
+    for out, needle in ((afile, f"output_dir: {afile} is a file"), (afile / "run", f"is inside {afile}")):
+        code, err = _pretrain(
+            capsys, "--plan", "tiny", "--set", f"corpus_dir={sample_corpus.output_dir}", "--output", str(out)
+        )
+        assert code == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert afile.read_text(encoding="utf-8") == "keep me"
