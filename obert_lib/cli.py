@@ -217,11 +217,31 @@ def _progress(args) -> bool:
     return progress
 
 
+ZEROSHOT_FLAGS = {
+    "checkpoint": "checkpoint",
+    "data_dir": "data_dir",
+    "split": "split",
+    "tasks": "tasks",
+    "output": "output_dir",
+}
+
+
 def cmd_zeroshot(args) -> None:
     from . import evaluation
 
     progress = _progress(args)
-    _print(evaluation.run(_source(args), progress=progress).metrics)
+    source = _source(args)
+    source.update({key: getattr(args, flag) for flag, key in ZEROSHOT_FLAGS.items() if getattr(args, flag)})
+    result = evaluation.run(source, progress=progress)
+    with _pd_display():
+        print(result.table().to_string(na_rep="-"))
+    print(f"written to {result.output_dir} (metrics.json, <task>/predictions.csv)")
+
+
+def _pd_display():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", 20)
 
 
 def cmd_finetune(args) -> None:
@@ -419,12 +439,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the stopped or killed run in --output from its latest resume point",
     )
-    for name, func, help_text in (
-        ("zeroshot", cmd_zeroshot, "Score a checkpoint zero-shot on a FewCLUE task with a cloze template."),
-        ("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an optional trick."),
-    ):
-        p = add(name, func, help_text)
-        _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
+    p = add(
+        "zeroshot",
+        cmd_zeroshot,
+        "Score a masked-LM checkpoint zero-shot on the nine FewCLUE tasks with the ZeroCLUE PET protocol; "
+        "prints the accuracies beside the published anchors.",
+    )
+    _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
+    p.add_argument("--checkpoint", help="= --set checkpoint=DIR: ours or a BertForMaskedLM (bert-base-chinese layout)")
+    p.add_argument("--data-dir", help="= --set data_dir=DIR: folder of <task>/<split>.json (shared:fewclue)")
+    p.add_argument("--split", help="= --set split=NAME: dev_0, dev_few_all, test_public, test (predictions only)")
+    p.add_argument("--tasks", help="= --set tasks=...: 'all' (default) or names, e.g. eprstmt,bustm")
+    p.add_argument("--output", help="= --set output_dir=DIR: writes metrics.json and <task>/predictions.csv")
+    p = add("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an optional trick.")
+    _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
     p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).")
     _idiom(
         p,

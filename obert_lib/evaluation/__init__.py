@@ -1,18 +1,34 @@
-"""Evaluation stage: FewCLUE task loading and ZeroCLUE-style zero-shot cloze scoring."""
+"""Evaluation stage: FewCLUE task files and ZeroCLUE zero-shot scoring with the published PET protocol."""
 
+from .anchors import ANCHORS, TASK_ORDER, anchor_table, with_anchors
+from .cloze import PUBLISHED, ClozeBuilder, task_fields
 from .fewclue import TASKS, TaskSpec, load_split, task_spec
-from .zeroclue import TEMPLATES, ZeroShotConfig, ZeroShotResult, build_cloze, plot_zero_shot, run, score
+from .figures import confusion, plot_confusion, plot_zero_shot
+from .label_maps import label_words, task_labels
+from .templates import Template, load_templates
+from .zeroclue import ZeroShotConfig, ZeroShotResult, load_run, run
 
 __all__ = [
+    "ANCHORS",
+    "PUBLISHED",
     "TASKS",
-    "TEMPLATES",
+    "TASK_ORDER",
+    "ClozeBuilder",
     "TaskSpec",
+    "Template",
     "ZeroShotConfig",
     "ZeroShotResult",
-    "build_cloze",
+    "anchor_table",
+    "confusion",
+    "label_words",
+    "load_run",
     "load_split",
+    "load_templates",
+    "plot_confusion",
     "plot_zero_shot",
     "run",
-    "score",
+    "task_fields",
+    "task_labels",
     "task_spec",
+    "with_anchors",
 ]

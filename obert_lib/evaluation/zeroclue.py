@@ -1,11 +1,20 @@
-"""ZeroCLUE-style zero-shot scoring: a cloze template per task, label words scored by the MLM head.
+"""ZeroCLUE: any Chinese masked-LM checkpoint scored zero-shot on the nine FewCLUE tasks with the published PET
+protocol (FewCLUE `baselines/models_keras/pet/pet_<task>.py`; Xu et al. 2021), beside the published anchors.
 
-The verbalizer approach follows PET (Schick & Schütze 2021) as used in the FewCLUE baselines.
+Layout of one run (`output_dir`):
+    metrics.json              {"score", "score_ci95", "tasks": {task: {"accuracy", "n", "ci95", ...}}, ...}
+    config.json               the resolved config
+    <task>/predictions.csv    id, pred: one line per scored row in the data's order
+    <task>/scores.csv         id, gold, pred, correct, calibrated/ensemble predictions, log-prob per label
+    anchors.csv               this run above the published rows
+    comparison.csv            with compare_with: paired tests against earlier runs
+    submission/, zeroclue_submission.zip   for an unlabelled split (test): the leaderboard files
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,211 +26,221 @@ from tqdm.auto import tqdm
 
 from .. import config as cfgmod
 from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
-from ..config import DataError, require
+from ..config import ConfigError, require
 from ..model.checkpoint_check import check_checkpoint, check_vocabulary, load_tokenizer
 from ..paths import check_output_dir, resolve_data_path
 from ..results import append_result, hash_files, write_text_atomic
-from .fewclue import label_index, load_split, task_spec
-from .statistics import bootstrap_ci
-
-# task -> (template with {mask} and the task's text fields, label -> label word)
-TEMPLATES = {
-    "eprstmt": ("{mask}满意。{sentence}", {"Negative": "不", "Positive": "很"}),
-    "bustm": ("“{sentence1}”与“{sentence2}”的意思{mask}同。", {"0": "不", "1": "相"}),
-}
+from .anchors import TASK_ORDER, with_anchors
+from .cloze import MAX_LENGTH
+from .fewclue import load_split, split_path, task_spec
+from .leaderboard import write_submission
+from .statistics import score_ci
+from .task_scoring import TaskOutcome, evaluate, prepare
+from .templates import load_templates, published
 
 
 @dataclass
 class ZeroShotConfig:
     checkpoint: str = "runs/pretrain/checkpoints/stage-2-seq128"
-    task: str = "eprstmt"
-    data_dir: str = "sample:fewclue"
-    split: str = "dev_0"
-    max_length: int = 128
-    batch_size: int = 16
+    data_dir: str = "sample:fewclue"  # 'shared:fewclue' for the real files; a folder of <task>/<split>.json
+    split: str = "dev_0"  # any split file: dev_0, dev_few_all, test (unlabelled: predictions only), test_public
+    tasks: str | list[str] = "all"  # 'all' or names: 'eprstmt,bustm' or a list
     output_dir: str = "runs/zeroshot"
+    max_length: int | None = None  # None: the protocol's 128 tokens (256 for ocnli and csl)
+    batch_size: int = 16
+    calibrate: bool = False  # also report contextual calibration (Zhao et al. 2021)
+    templates: str | None = None  # YAML of alternative templates ('alternatives' = the shipped examples)
+    compare_with: list[str] = field(default_factory=list)  # earlier zero-shot output folders: paired tests
+    overwrite: bool = False  # replace a run of another checkpoint/split already in output_dir
+    seed: int = 0  # bootstrap resampling
     results_table: str | None = None  # default <output_dir>/results.csv
-    seed: int = 0
-    template: str | None = None  # override the task's template
-    verbalizer: dict[str, str] = field(default_factory=dict)  # override the task's label words
 
     def __post_init__(self):
-        task_spec(self.task)
+        self.tasks = resolve_tasks(self.tasks)
         require(
-            self.max_length >= 16,
+            self.max_length is None or self.max_length >= 16,
             "max_length",
-            f"{self.max_length} is too short for a template; use >= 16 (128 by default)",
+            f"{self.max_length} is too short for a template; use >= 16 or null for the protocol's lengths",
         )
         require(self.batch_size >= 1, "batch_size", f"{self.batch_size} rows per forward pass is impossible; use >= 1")
 
 
-def build_cloze(
-    tokenizer, template: str, row: dict, label_word_len: int, max_length: int
-) -> tuple[list[int], list[int]]:
-    """Token ids of the filled template (with [CLS]/[SEP]) and the positions of its [MASK] tokens.
-
-    Text fields are truncated (longest first) so the template always fits in max_length.
-    """
-    before, _, after = template.partition("{mask}")
-    pieces_before = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in _split_fields(before, row)]
-    pieces_after = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in _split_fields(after, row)]
-    budget = max_length - 2 - label_word_len
-    while sum(map(len, pieces_before + pieces_after)) > budget:
-        longest = max(pieces_before + pieces_after, key=len)
-        longest.pop()
-    ids = [tokenizer.cls_token_id] + sum(pieces_before, []) + [tokenizer.mask_token_id] * label_word_len
-    positions = list(range(len(ids) - label_word_len, len(ids)))
-    ids += sum(pieces_after, []) + [tokenizer.sep_token_id]
-    return ids, positions
-
-
-def _split_fields(fragment: str, row: dict) -> list[str]:
-    """Fill a template fragment; each filled field and each literal becomes its own piece (truncation unit)."""
-    import re
-
-    parts = re.split(r"(\{\w+\})", fragment)
-    out = []
-    for p in parts:
-        if not p:
-            continue
-        out.append(str(row[p[1:-1]]) if p.startswith("{") else p)
-    return out
-
-
-@torch.no_grad()
-def score(
-    model,
-    tokenizer,
-    rows: list[dict],
-    template: str,
-    verbalizer: dict[str, str],
-    labels: tuple[str, ...],
-    max_length: int,
-    batch_size: int,
-    progress: bool = True,
-) -> np.ndarray:
-    """Log-probability of each label word at the mask positions: float [n_rows, n_labels]."""
-    words = [verbalizer[label] for label in labels]
-    word_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in words]
-    length = len(word_ids[0])
-    if any(len(w) != length for w in word_ids):
-        raise ValueError(f"verbalizer words {words} must tokenise to the same number of tokens")
-    if any(tokenizer.unk_token_id in w for w in word_ids):
-        raise ValueError(f"a verbalizer word of {words} is not in the vocabulary (tokenises to [UNK])")
-    model.eval()
-    out = np.zeros((len(rows), len(labels)))
-    for start in tqdm(range(0, len(rows), batch_size), desc="zero-shot", disable=not progress):
-        chunk = rows[start : start + batch_size]
-        built = [build_cloze(tokenizer, template, r, length, max_length) for r in chunk]
-        width = max(len(ids) for ids, _ in built)
-        input_ids = torch.full((len(built), width), tokenizer.pad_token_id)  # [B, T]
-        attention = torch.zeros((len(built), width), dtype=torch.long)  # [B, T]
-        for i, (ids, _) in enumerate(built):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            attention[i, : len(ids)] = 1
-        logp = torch.log_softmax(model(input_ids=input_ids, attention_mask=attention).logits, -1)  # [B, T, V]
-        for i, (_, positions) in enumerate(built):
-            for j, wid in enumerate(word_ids):
-                out[start + i, j] = sum(float(logp[i, p, t]) for p, t in zip(positions, wid))
-    return out
+def resolve_tasks(tasks: str | list[str]) -> list[str]:
+    """'all' -> the nine tasks in the leaderboard's order; 'a,b' or [a, b] -> those, each checked."""
+    names = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else [str(t).strip() for t in tasks]
+    names = [t for t in names if t]
+    if names == ["all"]:
+        return list(TASK_ORDER)
+    require(bool(names), "tasks", "is empty; give 'all' or task names such as 'eprstmt,bustm'")
+    for name in names:
+        try:
+            task_spec(name)
+        except ConfigError as exc:
+            raise ConfigError(f"tasks: {str(exc).removeprefix('task: ')}") from None
+    require(len(set(names)) == len(names), "tasks", f"{names} names a task twice")
+    return names
 
 
 @dataclass
 class ZeroShotResult:
-    metrics: dict
-    predictions: pd.DataFrame
+    metrics: dict  # what metrics.json holds
+    predictions: dict[str, pd.DataFrame]  # task -> id, pred
+    scores: dict[str, pd.DataFrame]  # task -> id, gold, pred, correct, ...
     output_dir: Path
 
+    def table(self) -> pd.DataFrame:
+        """This run's accuracies above the published anchors (accuracy %, NaN where a task was not scored)."""
+        return with_anchors({"this checkpoint": self.metrics}, self.metrics["split"])
 
-def run_dir(cfg: ZeroShotConfig) -> Path:
-    """Where one run writes: <output_dir>/<task>/<split>/, so runs of other tasks and splits sharing an
-    output folder never overwrite each other (their rows meet in <output_dir>/results.csv)."""
-    return Path(cfg.output_dir) / cfg.task / cfg.split
+
+def run_identity(cfg: ZeroShotConfig) -> dict:
+    """What makes two runs' task results belong to one table: same model, data, split and protocol settings."""
+    return {
+        "checkpoint": str(Path(cfg.checkpoint).resolve()),
+        "data_dir": str(resolve_data_path(cfg.data_dir).resolve()),
+        "split": cfg.split,
+        "max_length": cfg.max_length,
+        "templates": cfg.templates,
+    }
+
+
+def _earlier_tasks(out: Path, cfg: ZeroShotConfig) -> dict:
+    """Task metrics already in `out` from a run of the same identity (kept), or {} when `out` is fresh.
+
+    A run of another checkpoint, split or protocol in `out` is refused unless overwrite is set, so two runs
+    sharing a folder never silently overwrite each other.
+    """
+    path = out / "metrics.json"
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    if earlier.get("run") == run_identity(cfg):
+        return earlier.get("tasks", {})
+    if not cfg.overwrite:
+        diff = sorted(k for k, v in run_identity(cfg).items() if (earlier.get("run") or {}).get(k) != v)
+        raise ConfigError(
+            f"output_dir: {out} holds a zero-shot run with another {', '.join(diff)}; give another folder, or "
+            "set overwrite=true to replace it"
+        )
+    for task in earlier.get("tasks", {}):
+        shutil.rmtree(out / task, ignore_errors=True)
+    return {}
 
 
 def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -> ZeroShotResult:
-    """Score a checkpoint zero-shot on one labelled FewCLUE split; writes metrics, predictions and config.
+    """Score a checkpoint zero-shot on the chosen tasks of one split; writes the layout in the module docstring.
 
-    Everything a user names is checked before the model loads: the checkpoint (an MLM, config.json that
-    parses, a vocabulary covering its tokenizer) and the split (rows that all carry a label).
+    Everything a user names is checked before the model loads: the checkpoint (a masked LM whose vocabulary
+    covers every label word), each task's split and label files (every row, with file and line on error),
+    the templates, and the output folder.
     """
     from transformers import AutoModelForMaskedLM
 
     cfg = cfgmod.load(ZeroShotConfig, cfg)
-    spec = task_spec(cfg.task)
-    template, verbalizer = TEMPLATES[cfg.task]
-    template = cfg.template or template
-    verbalizer = {**verbalizer, **cfg.verbalizer}
+    out = check_output_dir(cfg.output_dir)
     ckpt = Path(cfg.checkpoint)
-    check_output_dir(cfg.output_dir)
     model_config = check_checkpoint(ckpt, masked_lm=True)
-    rows = load_split(cfg.task, cfg.data_dir, cfg.split)
-    unlabelled = sum(1 for r in rows if r.get(spec.label_key) is None)
-    if unlabelled:
-        raise DataError(
-            f"split: {cfg.split} of {cfg.task} has {unlabelled} of {len(rows)} rows without a label; "
-            "zero-shot accuracy needs a labelled split (dev_0, dev_few_all, test_public)"
-        )
+    rows = {task: load_split(task, cfg.data_dir, cfg.split) for task in cfg.tasks}
+    task_dirs = {task: split_path(task, cfg.data_dir, cfg.split).parent for task in cfg.tasks}
+    alternatives = load_templates(cfg.templates, cfg.tasks, task_dirs) if cfg.templates else {}
+    earlier = _earlier_tasks(out, cfg)
     tokenizer = load_tokenizer(ckpt)
     check_vocabulary(ckpt, model_config, tokenizer)
-    model = AutoModelForMaskedLM.from_pretrained(ckpt, local_files_only=True)
-    t0 = time.perf_counter()
-    scores = score(model, tokenizer, rows, template, verbalizer, spec.labels, cfg.max_length, cfg.batch_size, progress)
-    gold = np.array([label_index(cfg.task, r) for r in rows])
-    pred = scores.argmax(1)
-    majority = np.bincount(gold, minlength=len(spec.labels)).max() / len(gold)
-    metrics = {
-        "accuracy": float((pred == gold).mean()),
-        "ci95": list(bootstrap_ci(pred == gold, seed=cfg.seed)),  # percentile bootstrap over the rows
-        "n": len(rows),
-        "majority_baseline": float(majority),
-        "predicted_share": {label: float((pred == i).mean()) for i, label in enumerate(spec.labels)},
-        "seconds": round(time.perf_counter() - t0, 3),
+    prepared = {
+        task: prepare(
+            task,
+            rows[task],
+            [published(task, task_dirs[task]), *alternatives.get(task, [])],
+            tokenizer,
+            cfg.max_length or MAX_LENGTH[task],
+            cfg.data_dir,
+            cfg.split,
+        )
+        for task in cfg.tasks
     }
-    predictions = pd.DataFrame(
-        {
-            "id": [r.get("id", r.get("idx")) for r in rows],
-            "gold": [spec.labels[g] for g in gold],
-            "pred": [spec.labels[p] for p in pred],
-            **{f"logp_{label}": scores[:, i] for i, label in enumerate(spec.labels)},
-        }
-    )
-    out = run_dir(cfg)
+    model = AutoModelForMaskedLM.from_pretrained(ckpt, local_files_only=True)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.save(cfg, out / "config.json")
+    outcomes: dict[str, TaskOutcome] = {}
+    t0 = time.perf_counter()
+    for task in tqdm(cfg.tasks, desc="ZeroCLUE tasks", disable=not progress or len(cfg.tasks) == 1):
+        outcome = evaluate(model, tokenizer, prepared[task], cfg.batch_size, cfg.calibrate, cfg.seed, progress)
+        _write_task(out / task, outcome)  # each task lands on disk as soon as it is scored
+        outcomes[task] = outcome
+    metrics = _run_metrics(cfg, out, earlier, outcomes, time.perf_counter() - t0)
     write_text_atomic(out / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2))
-    write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
-    split_file = resolve_data_path(cfg.data_dir) / cfg.task / f"{cfg.split}.json"
-    table = cfg.results_table or Path(cfg.output_dir) / "results.csv"
+    write_text_atomic(out / "anchors.csv", with_anchors({"this checkpoint": metrics}, cfg.split).to_csv())
+    if not any(o.correct is not None for o in outcomes.values()):
+        write_submission(out, {task: o.predictions for task, o in outcomes.items()})
+    if cfg.compare_with:
+        from .comparison import compare_runs, write_comparison
+
+        write_comparison(compare_runs([*cfg.compare_with, out], seed=cfg.seed), out / "comparison.csv")
+    _append_results_row(cfg, out, metrics)
+    return ZeroShotResult(
+        metrics,
+        {t: o.predictions for t, o in outcomes.items()},
+        {t: o.scores for t, o in outcomes.items()},
+        out,
+    )
+
+
+def _write_task(folder: Path, outcome: TaskOutcome) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(folder / "predictions.csv", outcome.predictions.to_csv(index=False))
+    write_text_atomic(folder / "scores.csv", outcome.scores.to_csv(index=False))
+
+
+def _run_metrics(cfg: ZeroShotConfig, out: Path, earlier: dict, outcomes: dict[str, TaskOutcome], seconds) -> dict:
+    """metrics.json: the tasks of this run and of earlier runs of the same identity, their score and interval.
+
+    The score is the plain mean of the task accuracies (chid included), as the published 44.61 is computed.
+    """
+    tasks = {t: m for t, m in earlier.items() if t not in outcomes}
+    tasks.update({t: o.metrics for t, o in outcomes.items()})
+    tasks = {t: tasks[t] for t in [*TASK_ORDER, *sorted(tasks)] if t in tasks}
+    labelled = {t: m for t, m in tasks.items() if m.get("accuracy") is not None}
+    metrics: dict = {"score": None, "score_ci95": None}
+    if labelled:
+        correct = {
+            t: outcomes[t].correct if t in outcomes else _saved_correct(out / t / "scores.csv") for t in labelled
+        }
+        low, high = score_ci(correct, seed=cfg.seed)
+        metrics["score"] = round(float(np.mean([m["accuracy"] for m in labelled.values()])), 4)
+        metrics["score_ci95"] = [round(100 * low, 4), round(100 * high, 4)]
+        if all("calibrated" in m for m in labelled.values()):
+            metrics["score_calibrated"] = round(
+                float(np.mean([m["calibrated"]["accuracy"] for m in labelled.values()])), 4
+            )
+    metrics.update(
+        complete=len(labelled) == len(TASK_ORDER),  # all nine tasks: comparable with the anchors' score
+        split=cfg.split,
+        data_dir=cfg.data_dir,
+        checkpoint=cfg.checkpoint,
+        protocol="ZeroCLUE PET (FewCLUE pet_<task>.py), cluewsc and iflytek/csldcp maps fixed",
+        tasks=tasks,
+        seconds=round(seconds, 3),
+        run=run_identity(cfg),
+    )
+    return metrics
+
+
+def _saved_correct(path: Path) -> np.ndarray:
+    return pd.read_csv(path)["correct"].to_numpy().astype(bool)
+
+
+def _append_results_row(cfg: ZeroShotConfig, out: Path, metrics: dict) -> None:
+    files = [split_path(t, cfg.data_dir, cfg.split) for t in cfg.tasks]
+    row = {"score": metrics["score"], **{t: m.get("accuracy") for t, m in metrics["tasks"].items()}}
     append_result(
-        table,
-        f"zeroshot/{cfg.task}",
-        cfg.seed,
-        hash_files([split_file]),
-        cfgmod.to_dict(cfg),
-        {"accuracy": metrics["accuracy"], "majority_baseline": metrics["majority_baseline"]},
+        cfg.results_table or out / "results.csv", "zeroshot", cfg.seed, hash_files(files), cfgmod.to_dict(cfg), row
     )
-    return ZeroShotResult(metrics=metrics, predictions=predictions, output_dir=out)
 
 
-def plot_zero_shot(result: ZeroShotResult, title: str = ""):
-    """Accuracy (with its 95% bootstrap interval) against the majority-class baseline, and the share of each
-    predicted label."""
-    import matplotlib.pyplot as plt
-
-    m = result.metrics
-    low, high = m.get("ci95", (m["accuracy"], m["accuracy"]))
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    axes[0].bar(
-        ["零样本 zero-shot", "多数类 majority"],
-        [m["accuracy"], m["majority_baseline"]],
-        yerr=[[m["accuracy"] - low, 0], [high - m["accuracy"], 0]],
-        capsize=4,
-        color=["#428bca", "#999999"],
-    )
-    axes[0].set(ylim=(0, 1), ylabel="accuracy", title=title or "零样本准确率 zero-shot accuracy")
-    shares = m["predicted_share"]
-    axes[1].bar(list(shares), list(shares.values()), color="#f0ad4e")
-    axes[1].set(ylim=(0, 1), title="预测标签占比 predicted label share")
-    fig.tight_layout()
-    return fig
+def load_run(output_dir: str | Path) -> dict:
+    """metrics.json of a finished zero-shot run."""
+    path = Path(output_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; is {output_dir} a zero-shot output folder?")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -24,6 +24,8 @@ from ..results import append_result, hash_files, summarise
 from .tricks import FGM, rdrop_loss
 
 TRICKS = ("none", "fgm", "rdrop")
+# Single-sentence and sentence-pair tasks with fixed labels; the other FewCLUE tasks need their own encoders.
+FINETUNE_TASKS = ("eprstmt", "bustm")
 
 
 @dataclass
@@ -46,6 +48,11 @@ class FinetuneConfig:
 
     def __post_init__(self):
         task_spec(self.task)
+        require(
+            self.task in FINETUNE_TASKS,
+            "task",
+            f"{self.task} is a FewCLUE task that fine-tuning cannot encode yet; use one of {list(FINETUNE_TASKS)}",
+        )
         require(self.epochs >= 1, "epochs", "must be >= 1")
         require(self.batch_size >= 1, "batch_size", f"{self.batch_size} rows per step is impossible; use >= 1")
         require(
