@@ -2,6 +2,7 @@
 
 from .anchors import ANCHORS, TASK_ORDER, anchor_table, with_anchors
 from .cloze import PUBLISHED, ClozeBuilder, task_fields
+from .comparison import compare_runs, plot_comparison, write_comparison
 from .fewclue import TASKS, TaskSpec, load_split, task_spec
 from .figures import confusion, plot_confusion, plot_zero_shot
 from .label_maps import label_words, task_labels
@@ -19,11 +20,13 @@ __all__ = [
     "ZeroShotConfig",
     "ZeroShotResult",
     "anchor_table",
+    "compare_runs",
     "confusion",
     "label_words",
     "load_run",
     "load_split",
     "load_templates",
+    "plot_comparison",
     "plot_confusion",
     "plot_zero_shot",
     "run",
@@ -31,4 +34,5 @@ __all__ = [
     "task_labels",
     "task_spec",
     "with_anchors",
+    "write_comparison",
 ]

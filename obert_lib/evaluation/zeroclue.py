@@ -138,11 +138,11 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
 
     cfg = cfgmod.load(ZeroShotConfig, cfg)
     out = check_output_dir(cfg.output_dir)
+    task_dirs = {task: split_path(task, cfg.data_dir, cfg.split).parent for task in cfg.tasks}
+    alternatives = load_templates(cfg.templates, cfg.tasks, task_dirs) if cfg.templates else {}
     ckpt = Path(cfg.checkpoint)
     model_config = check_checkpoint(ckpt, masked_lm=True)
     rows = {task: load_split(task, cfg.data_dir, cfg.split) for task in cfg.tasks}
-    task_dirs = {task: split_path(task, cfg.data_dir, cfg.split).parent for task in cfg.tasks}
-    alternatives = load_templates(cfg.templates, cfg.tasks, task_dirs) if cfg.templates else {}
     earlier = _earlier_tasks(out, cfg)
     tokenizer = load_tokenizer(ckpt)
     check_vocabulary(ckpt, model_config, tokenizer)

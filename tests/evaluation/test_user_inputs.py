@@ -12,7 +12,7 @@ import pytest
 
 from obert_lib import evaluation
 from obert_lib.cli import main
-from obert_lib.config import DataError
+from obert_lib.config import ConfigError, DataError
 from obert_lib.evaluation import load_split
 from obert_lib.paths import sample_path
 from obert_lib.results import append_result
@@ -46,27 +46,23 @@ def edit_config(ckpt: Path, **changes) -> None:
 # --- finding 4: zero-shot runs sharing an output folder -------------------------------------------------------
 
 
-def test_zero_shot_runs_of_other_tasks_and_splits_share_a_folder_without_overwriting(tiny_checkpoint, tmp_path):
+def test_zero_shot_runs_sharing_a_folder_keep_every_task_or_are_refused(tiny_checkpoint, tmp_path):
+    """Runs of one checkpoint and split add their tasks to one table; another split never overwrites it silently."""
     ckpt = str(tiny_checkpoint.checkpoints[-1])
-    runs = [("eprstmt", "dev_0"), ("eprstmt", "train_0"), ("bustm", "dev_0")]
-    results = {
-        run: evaluation.run(
-            {"checkpoint": ckpt, "task": run[0], "split": run[1], "output_dir": str(tmp_path)}, progress=False
-        )
-        for run in runs
-    }
-    for (task, split), result in results.items():
-        assert result.output_dir == tmp_path / task / split
-        saved = json.loads((result.output_dir / "metrics.json").read_text(encoding="utf-8"))
-        assert saved == result.metrics
-        low, high = saved["ci95"]
-        assert low <= saved["accuracy"] <= high and high - low < 0.6  # 16 or 32 rows: a wide but bounded interval
-        config = json.loads((result.output_dir / "config.json").read_text(encoding="utf-8"))
-        assert (config["task"], config["split"]) == (task, split)
-        predictions = pd.read_csv(result.output_dir / "predictions.csv")
-        assert len(predictions) == len(load_split(task, "sample:fewclue", split))
+    for task in ("eprstmt", "bustm"):
+        result = evaluation.run({"checkpoint": ckpt, "tasks": task, "output_dir": str(tmp_path)}, progress=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert saved == result.metrics and list(saved["tasks"]) == ["eprstmt", "bustm"]
+    for task in ("eprstmt", "bustm"):
+        predictions = pd.read_csv(tmp_path / task / "predictions.csv")
+        assert len(predictions) == len(load_split(task, "sample:fewclue", "dev_0")) == saved["tasks"][task]["n"]
+        low, high = saved["tasks"][task]["ci95"]
+        assert low <= saved["tasks"][task]["accuracy"] <= high and high - low < 60  # 16 rows: wide but bounded
+    with pytest.raises(ConfigError, match="another split"):
+        evaluation.run({"checkpoint": ckpt, "tasks": "eprstmt", "split": "train_0", "output_dir": str(tmp_path)})
+    assert json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8")) == saved
     table = pd.read_csv(tmp_path / "results.csv", dtype=str)
-    assert list(zip(table["config.task"], table["config.split"])) == runs
+    assert len(table) == 2 and list(table["config.split"]) == ["dev_0", "dev_0"]
 
 
 def _append_rows(table: str, worker: int, n: int) -> None:
@@ -179,7 +175,10 @@ def test_rows_are_split_on_newline_only(tmp_path):
     [
         (['{"id": 1, "sentence": "好", "label": "Positive"}', '{"id": 2, "sentence": '], ":2: not a JSON line"),
         (["[1, 2]"], ":1: a JSON list"),
-        (['{"id": 1, "text": "好", "label": "Positive"}'], ":1: missing text field(s) ['sentence']; the row has"),
+        (
+            ['{"id": 1, "text": "好", "label": "Positive"}'],
+            ":1: missing or mistyped field(s) ['sentence']; the row has",
+        ),
         (['{"id": 1, "sentence": "好", "label": "positive"}'], ":1: label 'positive' is not one of"),
         ([""], "holds no rows"),
     ],
@@ -191,19 +190,12 @@ def test_bad_split_rows_name_file_and_line(tmp_path, lines, needle):
     assert f"{data_dir / 'eprstmt' / 'dev_0.json'}" in str(exc.value) and needle in str(exc.value)
 
 
-def test_zero_shot_on_an_unlabelled_split_is_refused_not_scored(capsys, tiny_checkpoint, tmp_path):
-    line = one_line_error(
-        capsys,
-        [
-            "zeroshot",
-            "--set",
-            f"checkpoint={tiny_checkpoint.checkpoints[-1]}",
-            "--set",
-            "split=test",
-            "--set",
-            f"output_dir={tmp_path / 'out'}",
-        ],
-        "zeroshot",
-    )
-    assert "without a label" in line and "test" in line
+def test_zero_shot_on_a_partly_labelled_split_is_refused_not_scored(capsys, tiny_checkpoint, tmp_path):
+    lines = sample_path("fewclue", "eprstmt", "dev_0.json").read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[0])
+    del row["label"]
+    data_dir = _task_dir(tmp_path, [*lines, json.dumps(row, ensure_ascii=False)])
+    argv = ["zeroshot", "--checkpoint", str(tiny_checkpoint.checkpoints[-1]), "--data-dir", str(data_dir)]
+    line = one_line_error(capsys, [*argv, "--tasks", "eprstmt", "--output", str(tmp_path / "out")], "zeroshot")
+    assert "1 of 17 rows have no label" in line and "dev_0.json" in line
     assert not (tmp_path / "out").exists()
