@@ -166,10 +166,11 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
     t0 = time.perf_counter()
     for task in tqdm(cfg.tasks, desc="ZeroCLUE tasks", disable=not progress or len(cfg.tasks) == 1):
         outcome = evaluate(model, tokenizer, prepared[task], cfg.batch_size, cfg.calibrate, cfg.seed, progress)
-        _write_task(out / task, outcome)  # each task lands on disk as soon as it is scored
         outcomes[task] = outcome
-    metrics = _run_metrics(cfg, out, earlier, outcomes, time.perf_counter() - t0)
-    write_text_atomic(out / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2))
+        # each task lands on disk as soon as it is scored: a crash keeps the finished tasks, a rerun adds the rest
+        _write_task(out / task, outcome)
+        metrics = _run_metrics(cfg, out, earlier, outcomes, time.perf_counter() - t0)
+        write_text_atomic(out / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2))
     write_text_atomic(out / "anchors.csv", with_anchors({"this checkpoint": metrics}, cfg.split).to_csv())
     if not any(o.correct is not None for o in outcomes.values()):
         write_submission(out, {task: o.predictions for task, o in outcomes.items()})

@@ -121,3 +121,26 @@ def test_a_task_folder_without_its_label_file_is_named(capsys, tiny_checkpoint, 
     assert main([*argv, "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{folder / 'label_id2des_desc2short.py'} does not exist" in err and "Traceback" not in err
+
+
+def test_a_crash_keeps_the_tasks_already_scored_and_a_rerun_adds_the_rest(tiny_checkpoint, tmp_path, monkeypatch):
+    from obert_lib.evaluation import zeroclue
+
+    real = zeroclue.evaluate
+
+    def crash_on_bustm(model, tokenizer, prepared, *args):
+        if prepared.task == "bustm":
+            raise KeyboardInterrupt
+        return real(model, tokenizer, prepared, *args)
+
+    cfg = {"checkpoint": str(tiny_checkpoint.checkpoints[-1]), "output_dir": str(tmp_path), "tasks": "eprstmt,bustm"}
+    monkeypatch.setattr(zeroclue, "evaluate", crash_on_bustm)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.run(cfg, progress=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert list(saved["tasks"]) == ["eprstmt"] and (tmp_path / "eprstmt" / "predictions.csv").is_file()
+    monkeypatch.setattr(zeroclue, "evaluate", real)
+    r = evaluation.run({**cfg, "tasks": "bustm"}, progress=False)
+    assert (
+        list(r.metrics["tasks"]) == ["eprstmt", "bustm"] and r.metrics["tasks"]["eprstmt"] == saved["tasks"]["eprstmt"]
+    )
