@@ -9,7 +9,7 @@ import pytest
 
 from obert_lib import evaluation
 from obert_lib.cli import main
-from obert_lib.config import ConfigError
+from obert_lib.config import ConfigError, DataError
 from obert_lib.evaluation.templates import load_templates
 from obert_lib.paths import sample_path
 
@@ -144,3 +144,43 @@ def test_a_crash_keeps_the_tasks_already_scored_and_a_rerun_adds_the_rest(tiny_c
     assert (
         list(r.metrics["tasks"]) == ["eprstmt", "bustm"] and r.metrics["tasks"]["eprstmt"] == saved["tasks"]["eprstmt"]
     )
+
+
+WSC = {"span1_index": 0, "span1_text": "甲", "span2_index": 1, "span2_text": "乙"}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    "task,row,needle",
+    [
+        ("chid", {"id": 1, "content": "#idiom#和#idiom#", "candidates": ["一二三四"] * 7}, "holds #idiom# 2 times"),
+        (
+            "chid",
+            {"id": 1, "content": "#idiom#", "candidates": ["一二三四"] * 7, "answer": 7},
+            "answer 7 is not an index",
+        ),
+        (
+            "chid",
+            {"id": 1, "content": "#idiom#", "candidates": "一二三四"},
+            "missing or mistyped field(s) ['candidates']",
+        ),
+        (
+            "cluewsc",
+            {"idx": 1, "text": "甲乙", "target": {**WSC, "span2_index": 0}},
+            "span2_text '乙' is not at span2_index 0",
+        ),
+        ("cluewsc", {"idx": 1, "text": "甲乙"}, "need a `target` object"),
+        ("csl", {"id": 1, "abst": "摘要", "keyword": "甲，乙", "label": "1"}, "['keyword']"),
+        ("ocnli", {"sentence1": "甲", "sentence2": "乙", "label": "neutral"}, "has no `id` (or `idx`)"),
+        ("tnews", {"id": 1, "sentence": "甲", "label": 105}, "label 105 is not one of tnews's labels"),
+    ],
+)
+def test_rows_the_protocol_cannot_read_name_file_line_and_field(tmp_path, task, row, needle):
+    folder = tmp_path / task
+    folder.mkdir()
+    good = {"chid": {"id": 0, "content": "#idiom#", "candidates": ["一二三四"] * 7}}.get(task)
+    lines = [json.dumps(r, ensure_ascii=False) for r in ([good] if good else []) + [row]]
+    (folder / "dev_0.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        evaluation.load_split(task, tmp_path, "dev_0")
+    assert f"{folder / 'dev_0.json'}:{len(lines)}:" in str(exc.value) and needle in str(exc.value)
