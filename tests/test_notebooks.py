@@ -64,7 +64,9 @@ def test_all_notebooks_execute_in_order(tmp_path):
         "02_masked_pos",
         "03_plan",
         "03_pretraining_loss",
-        "04_zero_shot_eprstmt",
+        "04_zeroclue_accuracy",
+        "04_zeroclue_comparison",
+        "04_zeroclue_confusion_tnews",
         "05_ablation_eprstmt",
     ):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports

@@ -56,9 +56,11 @@ def plot_confusion(scores: pd.DataFrame, title: str = "", names: dict[str, str] 
     ax.imshow(table.to_numpy(), cmap="Blues")
     ax.set_xticks(range(len(labels)), labels, rotation=90 if len(labels) > 4 else 0)
     ax.set_yticks(range(len(labels)), labels)
-    for (i, j), count in np.ndenumerate(table.to_numpy()):
-        if count:
-            ax.text(j, i, int(count), ha="center", va="center", fontsize=7)
+    values = table.to_numpy()
+    for (i, j), count in np.ndenumerate(values):
+        if count:  # white on the dark half of the colour map, black on the light half
+            colour = "white" if count > values.max() / 2 else "black"
+            ax.text(j, i, int(count), ha="center", va="center", fontsize=7, color=colour)
     ax.set(xlabel="预测 predicted", ylabel="真实 gold", title=title or "混淆矩阵 confusion matrix")
     fig.tight_layout()
     return fig
