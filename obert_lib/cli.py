@@ -105,6 +105,7 @@ def _check_bench_paths(args) -> None:
 
 
 BENCH_SET = ("input", "vocab", "corpus", "batches", "seed", "preset", "seq_len", "micro_batch", "warmup", "steps")
+BENCH_SET += ("split", "tasks", "max_rows")  # zeroshot
 BENCH_RUNTIME = ("repeats", "threads", "precision", "zero_stage")
 
 
@@ -135,6 +136,20 @@ def cmd_bench(args) -> None:
             args.precision,
             args.zero_stage,
             args.seed,
+        )
+    elif args.what == "zeroshot":
+        from .benchmarks import zeroshot
+
+        zeroshot.run(
+            args.vocab,
+            args.preset,
+            args.split,
+            args.tasks,
+            args.max_rows,
+            args.micro_batch,
+            args.threads,
+            args.seed,
+            **repeats,
         )
 
 
@@ -340,16 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "what",
-        choices=["preprocess", "collate", "train"],
+        choices=["preprocess", "collate", "train", "zeroshot"],
         help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
         "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
         "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
-        "same size, batch and DeepSpeed setup",
+        "same size, batch and DeepSpeed setup; zeroshot: rows/s of `obert zeroshot` vs transformers' "
+        "fill-mask pipeline with targets= on the same filled templates (random BERT, shared FewCLUE), "
+        "with the share of rows where both predict the same label",
     )
     p.add_argument(
         "--input", nargs="+", help="preprocess: JSONL files with a 'text' field (default: the shared FewCLUE texts)"
     )
-    p.add_argument("--vocab", help="preprocess: BERT vocab.txt (default: the shared Chinese BERT vocab)")
+    p.add_argument("--vocab", help="preprocess, zeroshot: BERT vocab.txt (default: the shared Chinese BERT vocab)")
     p.add_argument(
         "--corpus",
         help="collate: a corpus output directory (default: build one from the shared FewCLUE "
@@ -361,20 +378,38 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
-        "collate: timed rounds, each batch counts with its best (default 5)",
+        "collate: timed rounds, each batch counts with its best (default 5); zeroshot: interleaved runs "
+        "per side and task, medians count (default 3)",
     )
     p.add_argument(
         "--seed",
         type=int,
         default=0,
-        help="collate: seed of both collators; train: of data order, masks and weights (default 0)",
+        help="collate: seed of both collators; train: of data order, masks and weights; zeroshot: of the "
+        "random weights (default 0)",
     )
-    p.add_argument("--preset", default="small", help="train: model preset of both models (default small)")
+    p.add_argument(
+        "--preset", default="small", help="train, zeroshot: model preset (shape) of both models (default small)"
+    )
     p.add_argument("--seq-len", type=int, default=128, help="train: sequence length cap (default 128)")
-    p.add_argument("--micro-batch", type=int, default=16, help="train: sequences per step (default 16)")
+    p.add_argument(
+        "--micro-batch",
+        type=int,
+        default=16,
+        help="train: sequences per step; zeroshot: rows per forward pass, both sides (default 16)",
+    )
     p.add_argument("--warmup", type=int, default=3, help="train: untimed steps per model (default 3)")
     p.add_argument("--steps", type=int, default=20, help="train: timed steps per model (default 20)")
-    p.add_argument("--threads", type=int, default=None, help="train: torch.set_num_threads (default: torch's)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="train, zeroshot: torch.set_num_threads (default: torch's)"
+    )
+    p.add_argument("--split", default="dev_few_all", help="zeroshot: FewCLUE split file (default dev_few_all)")
+    p.add_argument(
+        "--tasks",
+        default=None,
+        help="zeroshot: comma-separated tasks (default: the eight with fixed label words; chid is not compared)",
+    )
+    p.add_argument("--max-rows", type=int, default=None, help="zeroshot: first N rows per task (default all)")
     p.add_argument(
         "--precision",
         choices=["fp32", "fp16", "bf16"],
