@@ -84,7 +84,7 @@ def make_step(model, opt, precision: str, device):
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-        opt.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)  # DeepSpeed's FusedAdam.zero_grad takes no set_to_none
         return loss.detach()
 
     return step, scaler
@@ -179,10 +179,13 @@ def main(argv: list[str] | None = None) -> dict:
     preset, seqs, tokens, vocab = ("tiny", (16, 32), 64, 1000) if a.tiny else ("100M", (128, 512), 16384, 21128)
     a.out.mkdir(parents=True, exist_ok=True)
 
-    build = None  # DeepSpeed's fused_adam JIT build: CPU work while the GPU runs the main table
+    build = image_arch_list = None  # DeepSpeed's fused_adam JIT build: CPU work while the GPU runs the main table
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", "/tmp/obert-torch-extensions")
     if cuda and importlib.util.find_spec("deepspeed") is not None:
-        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "{}.{}".format(*torch.cuda.get_device_capability()))
+        # Set, not defaulted: the device image presets TORCH_CUDA_ARCH_LIST with entries such as "9.0a", which
+        # DeepSpeed 0.19.8's compute_capability_args cannot parse (int("0a"): the build's first failure, 2026-12-04).
+        image_arch_list = os.environ.get("TORCH_CUDA_ARCH_LIST")
+        os.environ["TORCH_CUDA_ARCH_LIST"] = "{}.{}".format(*torch.cuda.get_device_capability())
         os.environ.setdefault("MAX_JOBS", "4")
         log = open(a.out / "ds_build.log", "w")
         build = subprocess.Popen([sys.executable, "-c", BUILD], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -207,6 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
     meta.update(cudnn=torch.backends.cudnn.version() if cuda else None, nvidia_smi=_shell("nvidia-smi"))
     meta.update(parameters=n_params, embedding_parameters=n_emb, warmup=warmup, steps=steps, repeats=repeats)
     meta.update(tokens_per_step=f"{tokens} = " + " = ".join(f"{tokens // s} x {s}" for s in seqs), budget_s=a.budget)
+    meta.update(
+        image_torch_cuda_arch_list=image_arch_list, build_torch_cuda_arch_list=os.environ.get("TORCH_CUDA_ARCH_LIST")
+    )
     meta.update(hf_attention=hf.config._attn_implementation, optimizer=f"AdamW(lr={LR}, weight_decay={WD})")
     meta["peak"] = "NVIDIA H200 datasheet: 989 TFLOP/s dense bf16/fp16 (device README: ~790 measured)"
     meta["summary"] = (
@@ -259,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
         row = {"model": model_name, "seq": seq, "batch": tokens // seq, "precision": precision}
         row.update(tokens_per_s=statistics.median(per_s), tokens_per_s_repeats=per_s, loss_first=float(losses[0]))
         row.update(step_ms=1000 * statistics.median(seconds) / steps, loss_last=float(losses[-1]))
-        row.update(peak_mem_gib=peak_mem)
+        row.update(peak_mem_gib=peak_mem, losses=[round(float(v), 4) for v in losses])  # every step's loss
         if scaler is not None:  # the scale grows only after 2000 good steps, so each halving is one skipped step
             row.update(loss_scale=scaler.get_scale(), skipped_steps=round(math.log2(INIT_SCALE / scaler.get_scale())))
         peak = tp.peak_flops(name, precision) if cuda else None
@@ -270,6 +276,14 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{model_name:20s} seq {seq:4d} {precision}: {row['tokens_per_s']:12,.0f} tokens/s", flush=True)
         return row
 
+    if build is not None:  # with the compile beside the timed steps, rows read up to 18% slower (2026-12-04)
+        t_wait = time.monotonic()
+        try:
+            build.wait(timeout=min(150.0, max(1.0, left() - 120)))
+        except subprocess.TimeoutExpired:
+            pass  # still building: it runs on beside the main table, which the meta line below records
+        meta["fused_adam_build_wait_s"] = round(time.monotonic() - t_wait, 1)
+    meta["fused_adam_build_running_during_main"] = build is not None and build.poll() is None
     save()
     adamw = lambda ps: torch.optim.AdamW(ps, lr=LR, weight_decay=WD, fused=cuda)  # noqa: E731
     for seq in seqs:
