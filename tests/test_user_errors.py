@@ -79,6 +79,8 @@ def test_missing_config_file(capsys, tmp_path, command, flag):
     assert_one_line_error(code, err, command, "nope.yaml")
 
 
+CHECKPOINT_KEY = {"zeroshot": "checkpoint", "finetune": "model.checkpoint"}
+
 # (command, --set overrides, words the one-line error must hold); each refused before any work.
 CONFIG_CASES = [
     ("zeroshot", ["batch_size=0"], ["batch_size", ">= 1"]),
@@ -90,13 +92,13 @@ CONFIG_CASES = [
     ("zeroshot", ["templates=nosuch.yaml"], ["nosuch.yaml"]),
     ("zeroshot", ["bacth_size=4"], ["bacth_size", "did you mean 'batch_size'"]),
     ("zeroshot", ["batch_size=many"], ["batch_size", "integer"]),
-    ("finetune", ["batch_size=0"], ["batch_size", ">= 1"]),
-    ("finetune", ["max_length=0"], ["max_length", ">= 8"]),
-    ("finetune", ["epochs=0"], ["epochs"]),
-    ("finetune", ["lr=-1"], ["lr"]),
-    ("finetune", ["trick=pgd"], ["trick", "not allowed"]),
-    ("finetune", ["task=nosuch"], ["task", "not a FewCLUE task"]),
-    ("finetune", ["task=chid"], ["task", "fine-tuning cannot encode yet"]),
+    ("finetune", ["train.batch_size=0"], ["train.batch_size", ">= 1"]),
+    ("finetune", ["model.max_length=0"], ["model.max_length", ">= 8"]),
+    ("finetune", ["train.epochs=0"], ["train.epochs"]),
+    ("finetune", ["train.lr=-1"], ["train.lr"]),
+    ("finetune", ["trick=pgd"], ["trick", "unknown key"]),
+    ("finetune", ["tricks.pgd.enabled=maybe"], ["tricks.pgd.enabled", "true/false"]),
+    ("finetune", ["data.task=nosuch"], ["nosuch"]),
     ("pretrain", ["stages=3"], ["stages"]),
     ("pretrain", ["no_such_key=1"], ["no_such_key", "unknown key"]),
     ("preprocess", ["no_such_key=1"], ["no_such_key", "unknown key"]),
@@ -109,7 +111,7 @@ def test_impossible_config_values_are_one_line_before_any_work(capsys, tmp_path,
     for item in sets:
         argv += ["--set", item]
     if command in ("zeroshot", "finetune"):
-        argv += ["--set", f"output_dir={tmp_path / 'out'}", "--set", f"checkpoint={tmp_path / 'no-checkpoint'}"]
+        argv += ["--set", f"output_dir={tmp_path / 'out'}", "--set", f"{CHECKPOINT_KEY[command]}={tmp_path / 'no'}"]
     code, err = run_cli(capsys, *argv)
     assert_one_line_error(code, err, command, *needles)
     assert not (tmp_path / "out").exists()
@@ -118,7 +120,12 @@ def test_impossible_config_values_are_one_line_before_any_work(capsys, tmp_path,
 @pytest.mark.parametrize("command", ["zeroshot", "finetune"])
 def test_missing_checkpoint_is_one_line(capsys, tmp_path, command):
     code, err = run_cli(
-        capsys, command, "--set", f"checkpoint={tmp_path / 'nowhere'}", "--set", f"output_dir={tmp_path / 'out'}"
+        capsys,
+        command,
+        "--set",
+        f"{CHECKPOINT_KEY[command]}={tmp_path / 'nowhere'}",
+        "--set",
+        f"output_dir={tmp_path / 'out'}",
     )
     assert_one_line_error(code, err, command, "checkpoint", "nowhere", "does not exist")
     assert not (tmp_path / "out").exists()
@@ -156,7 +163,9 @@ def test_an_output_path_that_is_a_file_is_refused(capsys, tmp_path, command):
     afile = tmp_path / "afile"
     afile.write_text("x", encoding="utf-8")
     for out, needle in ((afile, f"output_dir: {afile} is a file"), (afile / "sub", f"{afile} (a parent of")):
-        code, err = run_cli(capsys, command, "--set", f"output_dir={out}", "--set", f"checkpoint={tmp_path}")
+        code, err = run_cli(
+            capsys, command, "--set", f"output_dir={out}", "--set", f"{CHECKPOINT_KEY[command]}={tmp_path}"
+        )
         assert_one_line_error(code, err, command, needle)
 
 

@@ -1,16 +1,7 @@
-"""Fine-tuning stage: task heads on a pretrained encoder, robustness tricks, ablation tables."""
+"""Fine-tuning stage: one YAML per experiment (data, model, tricks, train), a task head on a pretrained encoder,
+FGM/PGD/R-Drop/NoisyTune/Multi-Sample Dropout/lexical auxiliary task/layer freezing, on PyTorch or DeepSpeed."""
 
-from .trainer import TRICKS, FinetuneConfig, FinetuneResult, evaluate, plot_ablation, run, run_ablation
-from .tricks import FGM, rdrop_loss
+from .config import FinetuneConfig
+from .trainer import FinetuneResult, run
 
-__all__ = [
-    "FGM",
-    "TRICKS",
-    "FinetuneConfig",
-    "FinetuneResult",
-    "evaluate",
-    "plot_ablation",
-    "rdrop_loss",
-    "run",
-    "run_ablation",
-]
+__all__ = ["FinetuneConfig", "FinetuneResult", "run"]

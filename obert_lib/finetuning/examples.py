@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +26,7 @@ from ..evaluation.cloze import task_fields
 from ..evaluation.fewclue import IDIOM_MARK, TASKS, load_split, row_id, row_label, split_path
 from ..evaluation.label_maps import task_labels
 from ..paths import resolve_data_path
+from .example_types import Example, TaskData, require_labelled, split_file
 
 KINDS = ("classification", "pair", "multiple_choice", "tagging")
 
@@ -55,18 +56,6 @@ FEWCLUE_FIELDS = {
 }
 
 OTHER_TASKS = {"kgclue_ner": "tagging", "conll": "tagging", "custom": None}  # custom: classification or pair
-
-
-@dataclass
-class Example:
-    """One input. label: class index (classification, pair), index into `choices` (multiple_choice), one tag id
-    per character of `text` (tagging), or None when unlabelled."""
-
-    id: object
-    text: str
-    pair: str | None = None
-    choices: list[str] | None = None
-    label: int | list[int] | None = None
 
 
 @dataclass
@@ -108,21 +97,6 @@ class DataSource:
         return FEWCLUE_KINDS.get(self.task) or OTHER_TASKS[self.task]
 
 
-@dataclass
-class TaskData:
-    """A task ready to encode. labels: class names (classification, pair), tag names (tagging, "O" first), []
-    for multiple choice (one shared head scores each choice). skipped: split -> rows dropped on purpose (ocnli
-    rows labelled outside its three classes; KgCLUE questions where no subject mention was found). stats:
-    per-loader details (KgCLUE: split -> mention statistics of `ner.kgclue_mentions`)."""
-
-    kind: str
-    labels: list[str]
-    train: list[Example]
-    eval: list[Example]
-    skipped: dict[str, int] = field(default_factory=dict)
-    stats: dict = field(default_factory=dict)
-
-
 def load_task(source: DataSource | dict, train_split: str, eval_split: str) -> TaskData:
     """Both splits of `source` as Examples with checked labels.
 
@@ -141,27 +115,6 @@ def load_task(source: DataSource | dict, train_split: str, eval_split: str) -> T
     if source.task == "conll":
         return ner.load_conll(source.data_dir, train_split, eval_split, source.labels)
     return _custom(source, train_split, eval_split)
-
-
-def split_file(data_dir: str | Path, split: str, suffixes: tuple[str, ...]) -> Path:
-    """<data_dir>/<split><suffix> for the first suffix that exists, or <data_dir>/<split> when it is a file."""
-    base = resolve_data_path(data_dir)
-    for candidate in [base / f"{split}{s}" for s in suffixes] + [base / split]:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"{base / split}{{{','.join(suffixes)}}} does not exist; check data_dir ({data_dir}) and the split name"
-    )
-
-
-def require_labelled(examples: list[Example], path: Path | str) -> None:
-    """DataError naming `path` and the count when some examples have no label."""
-    missing = sum(e.label is None for e in examples)
-    if missing:
-        raise DataError(
-            f"{path}: {missing} of {len(examples)} rows have no label; training and evaluation need labelled "
-            "splits (test.json is for predictions)"
-        )
 
 
 # --- FewCLUE ------------------------------------------------------------------------------------------------------

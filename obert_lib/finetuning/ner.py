@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..config import ConfigError, DataError
-from .examples import Example, TaskData, require_labelled, split_file
+from .example_types import Example, TaskData, require_labelled, split_file
 
 KGCLUE_TAGS = ["O", "B-SUBJ", "I-SUBJ"]
 TAG_PATTERN = re.compile(r"O|[BI]-\S+")

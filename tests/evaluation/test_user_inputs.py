@@ -19,6 +19,8 @@ from obert_lib.results import append_result
 
 pytestmark = pytest.mark.bad_input
 
+CHECKPOINT_KEY = {"zeroshot": "checkpoint", "finetune": "model.checkpoint"}
+
 
 def one_line_error(capsys, argv: list[str], command: str) -> str:
     code = main(argv)
@@ -92,7 +94,9 @@ def test_broken_config_json_names_file_line_and_column(capsys, checkpoint_copy, 
     text = (checkpoint_copy / "config.json").read_text(encoding="utf-8")
     (checkpoint_copy / "config.json").write_text(text[: len(text) // 2], encoding="utf-8")
     line = one_line_error(
-        capsys, [command, "--set", f"checkpoint={checkpoint_copy}", "--set", f"output_dir={tmp_path / 'out'}"], command
+        capsys,
+        [command, "--set", f"{CHECKPOINT_KEY[command]}={checkpoint_copy}", "--set", f"output_dir={tmp_path / 'out'}"],
+        command,
     )
     assert f"{checkpoint_copy}/config.json:" in line and "broken JSON" in line
     assert not (tmp_path / "out").exists()
@@ -102,7 +106,9 @@ def test_broken_config_json_names_file_line_and_column(capsys, checkpoint_copy, 
 def test_vocabulary_smaller_than_the_tokenizer_is_refused(capsys, checkpoint_copy, tmp_path, command):
     edit_config(checkpoint_copy, vocab_size=100)
     line = one_line_error(
-        capsys, [command, "--set", f"checkpoint={checkpoint_copy}", "--set", f"output_dir={tmp_path / 'out'}"], command
+        capsys,
+        [command, "--set", f"{CHECKPOINT_KEY[command]}={checkpoint_copy}", "--set", f"output_dir={tmp_path / 'out'}"],
+        command,
     )
     assert "vocab_size is 100" in line and "the tokenizer has" in line
     assert not (tmp_path / "out").exists()
