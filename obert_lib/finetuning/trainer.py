@@ -49,6 +49,9 @@ def run(cfg: FinetuneConfig | dict | str | None = None, progress: bool = True) -
     cfg = cfgmod.load(FinetuneConfig, cfg)
     out = check_output_dir(cfg.output_dir)
     resume = _resume_or_refuse(out, cfg)
+    if resume == "finished":  # the same config already ran to the end here: its result, nothing retrained
+        history = pd.read_csv(out / "history.csv")
+        return FinetuneResult(json.loads((out / "metrics.json").read_text(encoding="utf-8")), history, out)
     model_config = check_checkpoint(cfg.model.checkpoint, masked_lm=False, key="model.checkpoint")
     task = load_task(cfg.data.source(), cfg.data.train_split, cfg.data.eval_split)
     _check_task_fits(cfg, task)
@@ -94,9 +97,9 @@ def _check_task_fits(cfg: FinetuneConfig, task) -> None:
         raise ConfigError(f"tricks.msd: Multi-Sample Dropout sits on a sentence classifier, not a {task.kind} task")
 
 
-def _resume_or_refuse(out: Path, cfg: FinetuneConfig) -> bool:
-    """True when `out` holds a resume point of this exact config; a finished run or another config is refused
-    unless overwrite is set (then the folder's run files are removed first)."""
+def _resume_or_refuse(out: Path, cfg: FinetuneConfig) -> bool | str:
+    """ "finished" when `out` holds a finished run of this exact config, True when it holds a resume point of it;
+    a run of another config is refused unless overwrite is set (then the folder's run files are removed)."""
     saved = out / "config.json"
     finished = (out / "metrics.json").is_file()
     same = saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) == cfgmod.to_dict(cfg)
@@ -106,8 +109,11 @@ def _resume_or_refuse(out: Path, cfg: FinetuneConfig) -> bool:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         return False
     if finished:
+        if same:
+            return "finished"
         raise ConfigError(
-            f"output_dir: {out} holds a finished fine-tuning run; give another folder or set overwrite=true"
+            f"output_dir: {out} holds a finished fine-tuning run of another config; give another folder or set "
+            "overwrite=true"
         )
     if (out / "resume").is_dir():
         if not same:

@@ -110,14 +110,20 @@ def test_a_killed_run_resumes_exactly(tiny_checkpoint, tmp_path, monkeypatch):
 
 
 @pytest.mark.bad_input
-def test_a_finished_run_is_not_overwritten(tiny_checkpoint, tmp_path):
+def test_a_finished_run_is_returned_not_retrained_and_never_overwritten(tiny_checkpoint, tmp_path, monkeypatch):
+    from obert_lib.finetuning import trainer
+
     cfg = config(tiny_checkpoint, tmp_path, train={"epochs": 1})
-    finetuning.run(cfg, progress=False)
+    first = finetuning.run(cfg, progress=False)
     before = (tmp_path / "run" / "metrics.json").read_bytes()
-    with pytest.raises(ConfigError, match="holds a finished fine-tuning run"):
-        finetuning.run(cfg, progress=False)
+    monkeypatch.setattr(trainer, "train_step", None)  # any training would fail
+    again = finetuning.run(cfg, progress=False)
+    assert again.metrics == first.metrics and again.history.equals(first.history)
+    with pytest.raises(ConfigError, match="holds a finished fine-tuning run of another config"):
+        finetuning.run({**cfg, "train": {"epochs": 2}}, progress=False)
     assert (tmp_path / "run" / "metrics.json").read_bytes() == before
-    finetuning.run({**cfg, "overwrite": True}, progress=False)
+    monkeypatch.undo()
+    assert finetuning.run({**cfg, "train": {"epochs": 2}, "overwrite": True}, progress=False).metrics["epochs_run"] == 2
 
 
 @pytest.mark.bad_input
