@@ -3,67 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, Sequence
 
-
-def _overrides(pairs: Sequence[str], flag: str = "--set") -> dict[str, Any]:
-    """['a.b=1', 'c=[1,2]'] -> {'a.b': 1, 'c': [1, 2]} (values parsed as YAML)."""
-    from .config import ConfigError, read_yaml
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        out[key] = read_yaml(f"{flag} {key}", text=value, what="value")
-    return out
-
-
-def _yaml_mapping(path: str, what: str) -> dict[str, Any]:
-    """The mapping in YAML file `path`; a missing file, bad syntax or a non-mapping is a ConfigError."""
-    from .config import ConfigError, read_yaml
-
-    data = read_yaml(path, what=what) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{what} file {path} must hold a mapping (key: value lines) at top level, not a {type(data).__name__}"
-        )
-    return data
-
-
-def _source(args) -> dict[str, Any]:
-    """Config mapping from --config (YAML) with --set overrides applied."""
-    from .config import apply_overrides
-
-    data = _yaml_mapping(args.config, "config") if getattr(args, "config", None) else {}
-    return apply_overrides(data, _overrides(args.set or []))
-
-
-def _option_settings(args, flag: str, keys: Sequence[str]) -> None:
-    """Apply `--set`/`--runtime` KEY=VALUE pairs (and --config's mapping for --set) to the subcommand's own
-    options named `keys`: the idiom of subcommands without a config dataclass (mask, demo, bench)."""
-    from .config import ConfigError
-
-    pairs = _overrides(getattr(args, flag.strip("-")) or [], flag)
-    if flag == "--set" and getattr(args, "config", None):
-        pairs = {**_yaml_mapping(args.config, "config"), **pairs}
-    for key, value in pairs.items():
-        name = key.replace("-", "_")
-        if name not in keys:
-            what = f"valid keys are {sorted(keys)}" if keys else f"`obert {args.command}` has none"
-            raise ConfigError(f"{flag} {key}: not a setting of `obert {args.command}` here; {what}")
-        setattr(args, name, value)
-
-
-def _runtime_pairs(args) -> dict[str, Any]:
-    """--runtime KEY=VALUE pairs as dotted overrides of the stage's speed-only config."""
-    return _overrides(args.runtime or [], "--runtime")
-
-
-def _print(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+from .cli_bench import add_bench_parser
+from .cli_options import IDIOM, _idiom, _option_settings, _overrides, _print, _runtime_pairs, _source, _yaml_mapping
 
 
 def cmd_preprocess(args) -> None:
@@ -90,67 +34,6 @@ def cmd_preprocess(args) -> None:
     _print(
         result.stats if result.stats is not None else {"submitted": "slurm jobs", "output_dir": str(result.output_dir)}
     )
-
-
-def _check_bench_paths(args) -> None:
-    """Input and vocab files a benchmark reads, checked before any work (each benchmark checks its --corpus)."""
-    from pathlib import Path
-
-    from .config import ConfigError
-
-    for flag, paths in (("--input", args.input or []), ("--vocab", [args.vocab] if args.vocab else [])):
-        for path in paths:
-            if not Path(path).is_file():
-                raise ConfigError(f"{flag}: {path} is not a file; pass an existing file")
-
-
-BENCH_SET = ("input", "vocab", "corpus", "batches", "seed", "preset", "seq_len", "micro_batch", "warmup", "steps")
-BENCH_SET += ("split", "tasks", "max_rows")  # zeroshot
-BENCH_RUNTIME = ("repeats", "threads", "precision", "zero_stage")
-
-
-def cmd_bench(args) -> None:
-    _option_settings(args, "--set", BENCH_SET)
-    _option_settings(args, "--runtime", BENCH_RUNTIME)
-    _check_bench_paths(args)
-    repeats = {} if args.repeats is None else {"repeats": args.repeats}  # each benchmark has its own default
-    if args.what == "preprocess":
-        from .benchmarks import preprocess as bench
-
-        bench.run(args.input, args.vocab, **repeats)
-    elif args.what == "collate":
-        from .benchmarks import collate as bench
-
-        bench.run(args.corpus, args.batches, seed=args.seed, **repeats)
-    elif args.what == "train":
-        from .benchmarks import train
-
-        train.run(
-            args.corpus,
-            args.preset,
-            args.seq_len,
-            args.micro_batch,
-            args.warmup,
-            args.steps,
-            args.threads,
-            args.precision,
-            args.zero_stage,
-            args.seed,
-        )
-    elif args.what == "zeroshot":
-        from .benchmarks import zeroshot
-
-        zeroshot.run(
-            args.vocab,
-            args.preset,
-            args.split,
-            args.tasks,
-            args.max_rows,
-            args.micro_batch,
-            args.threads,
-            args.seed,
-            **repeats,
-        )
 
 
 def cmd_mask(args) -> None:
@@ -275,39 +158,6 @@ def cmd_demo(args) -> None:
         print(path)
 
 
-IDIOM = (
-    "every subcommand takes --config FILE|PRESET, --set KEY=VALUE for settings that change results and "
-    "--runtime KEY=VALUE for settings that change only speed; --config is read first, then --set and "
-    "--runtime (dotted keys, YAML values), then the explicit flags"
-)
-
-
-def _idiom(
-    p: argparse.ArgumentParser,
-    config: str,
-    set_: str,
-    runtime: str,
-    *,
-    config_aliases: Sequence[str] = (),
-    config_dest: str = "config",
-    config_default: str | None = None,
-    runtime_aliases: Sequence[str] = (),
-) -> None:
-    """The three flags every subcommand shares (see IDIOM); aliases keep the older spellings working."""
-    p.add_argument(
-        "--config", *config_aliases, dest=config_dest, default=config_default, metavar="FILE|PRESET", help=config
-    )
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_ + " (repeatable)")
-    p.add_argument(
-        "--runtime",
-        *runtime_aliases,
-        dest="runtime",
-        action="append",
-        metavar="KEY=VALUE",
-        help=runtime + " (repeatable)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="obert", description="OBERT research environment: one subcommand per stage.", epilog=IDIOM
@@ -346,79 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--executor", choices=["local", "ray", "slurm"], default=None, help="= --runtime executor=...; default: local"
     )
     p.add_argument("--runtime-config", help="YAML of speed-only settings (e.g. env/cluster/preprocess_slurm.yaml)")
-    p = add("bench", cmd_bench, "Benchmarks that print a side-by-side comparison and a last line `ratio: X`.")
-    _idiom(
-        p,
-        "YAML mapping of benchmark settings",
-        f"benchmark setting, one of {list(BENCH_SET)}",
-        f"speed-only setting, one of {list(BENCH_RUNTIME)}",
-    )
-    p.add_argument(
-        "what",
-        choices=["preprocess", "collate", "train", "zeroshot"],
-        help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
-        "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
-        "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
-        "same size, batch and DeepSpeed setup; zeroshot: rows/s of `obert zeroshot` vs transformers' "
-        "fill-mask pipeline with targets= on the same filled templates (random BERT, shared FewCLUE), "
-        "with the share of rows where both predict the same label",
-    )
-    p.add_argument(
-        "--input", nargs="+", help="preprocess: JSONL files with a 'text' field (default: the shared FewCLUE texts)"
-    )
-    p.add_argument("--vocab", help="preprocess, zeroshot: BERT vocab.txt (default: the shared Chinese BERT vocab)")
-    p.add_argument(
-        "--corpus",
-        help="collate: a corpus output directory (default: build one from the shared FewCLUE "
-        "texts); train: one (default: build one from the embedded sample corpus)",
-    )
-    p.add_argument("--batches", type=int, default=20, help="collate: batches of 64 per timed round (default 20)")
-    p.add_argument(
-        "--repeats",
-        type=int,
-        default=None,
-        help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
-        "collate: timed rounds, each batch counts with its best (default 5); zeroshot: interleaved runs "
-        "per side and task, medians count (default 3)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="collate: seed of both collators; train: of data order, masks and weights; zeroshot: of the "
-        "random weights (default 0)",
-    )
-    p.add_argument(
-        "--preset", default="small", help="train, zeroshot: model preset (shape) of both models (default small)"
-    )
-    p.add_argument("--seq-len", type=int, default=128, help="train: sequence length cap (default 128)")
-    p.add_argument(
-        "--micro-batch",
-        type=int,
-        default=16,
-        help="train: sequences per step; zeroshot: rows per forward pass, both sides (default 16)",
-    )
-    p.add_argument("--warmup", type=int, default=3, help="train: untimed steps per model (default 3)")
-    p.add_argument("--steps", type=int, default=20, help="train: timed steps per model (default 20)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="train, zeroshot: torch.set_num_threads (default: torch's)"
-    )
-    p.add_argument("--split", default="dev_few_all", help="zeroshot: FewCLUE split file (default dev_few_all)")
-    p.add_argument(
-        "--tasks",
-        default=None,
-        help="zeroshot: comma-separated tasks (default: the eight with fixed label words; chid is not compared)",
-    )
-    p.add_argument("--max-rows", type=int, default=None, help="zeroshot: first N rows per task (default all)")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "fp16", "bf16"],
-        default=None,
-        help="train: fp32 on CPU; fp16 or bf16 on a GPU (default bf16 where supported)",
-    )
-    p.add_argument(
-        "--zero-stage", type=int, default=2, choices=[0, 1, 2, 3], help="train: DeepSpeed ZeRO stage (default 2)"
-    )
+    add_bench_parser(add)
     p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.")
     _idiom(
         p,
