@@ -93,23 +93,28 @@ def _ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def build(checkpoint: str | Path, kind: str, num_labels: int, dropout: float, msd=None, lexical=None) -> FinetuneModel:
     """A FinetuneModel over the encoder weights of `checkpoint` (pretraining stage, BERT checkpoint or a model
     fine-tuned here); the task head starts fresh (seeded by the caller's torch RNG)."""
-    from transformers import AutoModel
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModel
     from transformers.utils import logging as hf_logging
 
+    path = Path(checkpoint)
+    if (path / FINETUNE_FILE).is_file():  # a model fine-tuned here: its encoder weights are saved under encoder.*
+        encoder = AutoModel.from_config(
+            AutoConfig.from_pretrained(path, local_files_only=True), add_pooling_layer=False
+        )
+        state = load_file(path / "model.safetensors")
+        encoder.load_state_dict({k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")})
+        model = FinetuneModel(encoder, kind, num_labels, dropout, msd, lexical)
+        own = model.state_dict()  # the heads continue too where their names and shapes match (same task)
+        model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
+        return model
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # unused MLM-head weights and a missing pooler are expected here
     try:
         encoder = AutoModel.from_pretrained(checkpoint, local_files_only=True, add_pooling_layer=False)
     finally:
         hf_logging.set_verbosity(verbosity)
-    path = Path(checkpoint)
-    model = FinetuneModel(encoder, kind, num_labels, dropout, msd, lexical)
-    if (path / FINETUNE_FILE).is_file():  # a model fine-tuned here: its encoder was saved under encoder.*
-        from safetensors.torch import load_file
-
-        state = load_file(path / "model.safetensors")
-        encoder.load_state_dict({k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")})
-    return model
+    return FinetuneModel(encoder, kind, num_labels, dropout, msd, lexical)
 
 
 def save(model: FinetuneModel, tokenizer, folder: Path, labels: list[str], extra: dict) -> Path:

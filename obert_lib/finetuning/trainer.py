@@ -87,7 +87,17 @@ def _positions(model_config: dict) -> int | None:
 
 
 def _check_task_fits(cfg: FinetuneConfig, task) -> None:
-    """Tricks a task kind cannot use are refused before training, naming the key."""
+    """A checkpoint fine-tuned here for another task, and tricks a task kind cannot use, are refused before
+    training, naming the key."""
+    saved = Path(cfg.model.checkpoint) / ftmodel.FINETUNE_FILE
+    if saved.is_file():
+        info = json.loads(saved.read_text(encoding="utf-8"))
+        if (info.get("kind"), list(info.get("labels", []))) != (task.kind, list(task.labels)):
+            raise ConfigError(
+                f"model.checkpoint: {cfg.model.checkpoint} was fine-tuned for {info.get('task')} ({info.get('kind')}, "
+                f"{len(info.get('labels', []))} labels), not for {cfg.data.task} ({task.kind}, {len(task.labels)} "
+                f"labels); start from the pretrained checkpoint it came from ({info.get('pretrained')})"
+            )
     if cfg.tricks.lexical.enabled and task.kind not in ("classification", "pair"):
         raise ConfigError(
             f"tricks.lexical: the word-boundary task tags the input text(s) of a classification or pair task; "

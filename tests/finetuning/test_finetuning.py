@@ -127,6 +127,17 @@ def test_a_finished_run_is_returned_not_retrained_and_never_overwritten(tiny_che
 
 
 @pytest.mark.bad_input
+def test_a_checkpoint_fine_tuned_for_another_task_is_refused_and_one_for_this_task_continues(tiny_checkpoint, tmp_path):
+    first = finetuning.run(config(tiny_checkpoint, tmp_path, "epr", train={"epochs": 1}), progress=False)
+    best = str(first.output_dir / "best")
+    with pytest.raises(ConfigError, match=r"was fine-tuned for eprstmt \(classification, 2 labels\), not for bustm"):
+        finetuning.run(config(tiny_checkpoint, tmp_path, "b", model={"checkpoint": best}, data={"task": "bustm"}))
+    assert not (tmp_path / "b" / "config.json").exists()
+    again = finetuning.run(config(tiny_checkpoint, tmp_path, "more", model={"checkpoint": best}), progress=False)
+    assert again.metrics["steps"] > 0
+
+
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     "sets,needle",
     [
