@@ -108,12 +108,17 @@ def build(checkpoint: str | Path, kind: str, num_labels: int, dropout: float, ms
         own = model.state_dict()  # the heads continue too where their names and shapes match (same task)
         model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
         return model
-    verbosity = hf_logging.get_verbosity()
+    import logging
+
+    ours = logging.getLogger("obert_lib.model.modeling")
+    verbosity, level = hf_logging.get_verbosity(), ours.level
     hf_logging.set_verbosity_error()  # unused MLM-head weights and a missing pooler are expected here
+    ours.setLevel(logging.ERROR)  # (a mismatch of the encoder's own weights still raises)
     try:
         encoder = AutoModel.from_pretrained(checkpoint, local_files_only=True, add_pooling_layer=False)
     finally:
         hf_logging.set_verbosity(verbosity)
+        ours.setLevel(level)
     return FinetuneModel(encoder, kind, num_labels, dropout, msd, lexical)
 
 
