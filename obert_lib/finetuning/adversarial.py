@@ -13,20 +13,19 @@ g = ∂loss/∂e comes from `torch.autograd.grad` (no parameter `.grad` is touch
 adds r [B, T, H] to e. The caller then runs ONE backward on the returned total (engine.backward(total)):
 its parameter gradients are those of loss_clean + loss_adv, what the classic two-backward FGM accumulates.
 
-Under DeepSpeed, build EmbeddingPerturbation(engine) and let forward() call engine(...): since 0.18 the engine
-hooks the outputs of engine.forward so that ANY backward through them (torch.autograd.grad included) runs its
-backward prologue, whose queued epilogue reduces gradients (with none produced it fails: IndexError in
-reduce_ipg_grads). During the gradient-only passes here that prologue is made a no-op (`_grad_only`), so the
-one engine.backward(total) of the step is DeepSpeed's only backward (its per-tensor hook still divides g
-by the accumulation steps: r does not change). Calling engine.module(...) instead skips engine.forward's
-per-forward bookkeeping, which breaks ZeRO-3 gradient accumulation. Tested: ZeRO-2 (with and without
-accumulation) gives the plain-PyTorch weights bit for bit, ZeRO-3 with accumulation to 1e-5.
+Under DeepSpeed, build EmbeddingPerturbation(engine.module) and let forward() call the bare module: with
+ZeRO 0/2 and one micro-batch per optimiser step (what finetuning.engines builds) the gradient-only passes
+then never enter DeepSpeed's backward machinery, and the one engine.backward(total) of the step is its only
+backward. (Calling engine(...) instead hooks its outputs so that torch.autograd.grad would run DeepSpeed's
+backward prologue, which fails with nothing to reduce; ZeRO-3 with accumulation needs that path and is not
+offered here, since steering it means reaching into DeepSpeed's private backward prologue.) Tested: ZeRO-2
+gives the plain-PyTorch weights bit for bit.
 
 Conventions: ‖g‖ is the L2 norm over the whole batch's embedding output [B, T, H] (the classic FGM
 normalises the whole embedding-matrix gradient, not per example), computed in float32; r is added in the
 embedding's dtype. Padding positions get no gradient when the attention mask hides them and the loss
 ignores them, so r is zero there. A step whose gradient norm is 0, inf or NaN (e.g. an fp16 overflow) is
-skipped: the clean loss is returned (under an engine from one more clean forward, see `skip`) and
+skipped: the clean loss is returned and
 `perturbation.skips` counts it; for PGD a bad norm at any step skips the whole perturbation.
 
 Cost per optimiser step: FGM 2 forwards + 1 autograd.grad + 1 backward; PGD(K) K+1 forwards, K
@@ -37,7 +36,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -64,9 +62,7 @@ class EmbeddingPerturbation:
     """
 
     def __init__(self, model: torch.nn.Module):
-        # A DeepSpeed engine (duck-typed: the pinned deepspeed's private backward prologue); else a plain module.
-        self.engine = model if callable(getattr(type(model), "_backward_prologue", None)) else None
-        self.module = (model.module if self.engine is not None else model).get_input_embeddings()
+        self.module = model.get_input_embeddings()
         self.delta: torch.Tensor | None = None
         self.last_delta: torch.Tensor | None = None  # the perturbation of the latest adversarial forward
         self.captured: torch.Tensor | None = None
@@ -128,45 +124,16 @@ class EmbeddingPerturbation:
         """g = ∂(loss·loss_scale)/∂e [B, T, H] in float32 for the latest captured e; no parameter .grad touched."""
         if loss.dim() != 0:
             raise ValueError(f"forward() must return a scalar loss, got shape {tuple(loss.shape)}")
-        if self.engine is None and hasattr(loss, "_backward_hook_managers"):
-            raise RuntimeError(
-                "forward() returned an output of a DeepSpeed engine: build EmbeddingPerturbation(engine), "
-                "not EmbeddingPerturbation(engine.module)"
-            )
-        with _grad_only(self.engine):
-            (g,) = torch.autograd.grad(loss.float() * loss_scale, self.captured, retain_graph=retain_graph)
+        (g,) = torch.autograd.grad(loss.float() * loss_scale, self.captured, retain_graph=retain_graph)
         self.captured = None
         return g.detach().float()
 
     def skip(
         self, forward: Callable[[], torch.Tensor], loss_clean: torch.Tensor, grad_norm: float, forwards: int
     ) -> tuple[torch.Tensor, AdversarialInfo]:
-        """A skipped perturbation: (the clean loss, info), counted in `skips`. Under a DeepSpeed engine the clean
-        forward runs once more: the first one's output hooks fired (as no-ops) in the gradient pass, and a
-        backward without DeepSpeed's prologue breaks ZeRO-3 (parameters not gathered)."""
+        """A skipped perturbation: (the clean loss, info), counted in `skips`."""
         self.skips += 1
-        info = AdversarialInfo(float(loss_clean.detach()), None, grad_norm, 0.0, forwards, True)
-        if self.engine is not None:
-            loss_clean = self.run(forward, None, capture=False)
-            info.forwards += 1
-        return loss_clean, info
-
-
-def _no_prologue() -> None:
-    return None
-
-
-@contextmanager
-def _grad_only(engine):
-    """A gradient-only pass that DeepSpeed's output hooks do not treat as the step's backward (see module doc)."""
-    if engine is None:
-        yield
-        return
-    engine._backward_prologue = _no_prologue  # an instance attribute shadows the method for the hooks' lookup
-    try:
-        yield
-    finally:
-        del engine._backward_prologue
+        return loss_clean, AdversarialInfo(float(loss_clean.detach()), None, grad_norm, 0.0, forwards, True)
 
 
 def _bad(norm: float) -> bool:
