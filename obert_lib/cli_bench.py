@@ -21,6 +21,7 @@ def _check_bench_paths(args) -> None:
 
 BENCH_SET = ("input", "vocab", "corpus", "batches", "seed", "preset", "seq_len", "micro_batch", "warmup", "steps")
 BENCH_SET += ("split", "tasks", "max_rows")  # zeroshot
+BENCH_SET += ("epochs",)  # finetune
 BENCH_RUNTIME = ("repeats", "threads", "precision", "zero_stage")
 
 
@@ -66,6 +67,19 @@ def cmd_bench(args) -> None:
             args.seed,
             **repeats,
         )
+    elif args.what == "finetune":
+        from .benchmarks import finetune
+
+        finetune.run(
+            args.vocab,
+            args.preset,
+            max_length=args.seq_len,
+            batch_size=args.micro_batch,
+            epochs=args.epochs,
+            threads=args.threads,
+            seed=args.seed,
+            **repeats,
+        )
 
 
 def add_bench_parser(add) -> argparse.ArgumentParser:
@@ -79,18 +93,22 @@ def add_bench_parser(add) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "what",
-        choices=["preprocess", "collate", "train", "zeroshot"],
+        choices=["preprocess", "collate", "train", "zeroshot", "finetune"],
         help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
         "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
         "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
         "same size, batch and DeepSpeed setup; zeroshot: rows/s of `obert zeroshot` vs transformers' "
         "fill-mask pipeline with targets= on the same filled templates (random BERT, shared FewCLUE), "
-        "with the share of rows where both predict the same label",
+        "with the share of rows where both predict the same label; finetune: optimiser steps/s of `obert finetune` "
+        "vs transformers' Trainer (BertForSequenceClassification) on the same random BERT and FewCLUE eprstmt, "
+        "and each trick's cost per step relative to no trick",
     )
     p.add_argument(
         "--input", nargs="+", help="preprocess: JSONL files with a 'text' field (default: the shared FewCLUE texts)"
     )
-    p.add_argument("--vocab", help="preprocess, zeroshot: BERT vocab.txt (default: the shared Chinese BERT vocab)")
+    p.add_argument(
+        "--vocab", help="preprocess, zeroshot, finetune: BERT vocab.txt (default: the shared Chinese BERT vocab)"
+    )
     p.add_argument(
         "--corpus",
         help="collate: a corpus output directory (default: build one from the shared FewCLUE "
@@ -103,30 +121,35 @@ def add_bench_parser(add) -> argparse.ArgumentParser:
         default=None,
         help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
         "collate: timed rounds, each batch counts with its best (default 5); zeroshot: interleaved runs "
-        "per side and task, medians count (default 3)",
+        "per side and task, medians count (default 3); finetune: interleaved runs per row, medians count (default 3)",
     )
     p.add_argument(
         "--seed",
         type=int,
         default=0,
-        help="collate: seed of both collators; train: of data order, masks and weights; zeroshot: of the "
-        "random weights (default 0)",
+        help="collate: seed of both collators; train: of data order, masks and weights; zeroshot, finetune: of the "
+        "random weights (finetune: and of training) (default 0)",
     )
     p.add_argument(
-        "--preset", default="small", help="train, zeroshot: model preset (shape) of both models (default small)"
+        "--preset",
+        default="small",
+        help="train, zeroshot, finetune: model preset (shape) of both models (default small)",
     )
-    p.add_argument("--seq-len", type=int, default=128, help="train: sequence length cap (default 128)")
+    p.add_argument(
+        "--seq-len", type=int, default=128, help="train: sequence length cap; finetune: max_length (default 128)"
+    )
     p.add_argument(
         "--micro-batch",
         type=int,
         default=16,
-        help="train: sequences per step; zeroshot: rows per forward pass, both sides (default 16)",
+        help="train, finetune: sequences per step; zeroshot: rows per forward pass, both sides (default 16)",
     )
     p.add_argument("--warmup", type=int, default=3, help="train: untimed steps per model (default 3)")
     p.add_argument("--steps", type=int, default=20, help="train: timed steps per model (default 20)")
     p.add_argument(
-        "--threads", type=int, default=None, help="train, zeroshot: torch.set_num_threads (default: torch's)"
+        "--threads", type=int, default=None, help="train, zeroshot, finetune: torch.set_num_threads (default: torch's)"
     )
+    p.add_argument("--epochs", type=int, default=3, help="finetune: epochs per timed run (default 3)")
     p.add_argument("--split", default="dev_few_all", help="zeroshot: FewCLUE split file (default dev_few_all)")
     p.add_argument(
         "--tasks",
