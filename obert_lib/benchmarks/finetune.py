@@ -104,6 +104,7 @@ def _trainer(ckpt: Path, task, cfg: dict, out: Path, epochs: int) -> tuple[float
         AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
+        PrinterCallback,
         Trainer,
         TrainerCallback,
         TrainingArguments,
@@ -159,6 +160,7 @@ def _trainer(ckpt: Path, task, cfg: dict, out: Path, epochs: int) -> tuple[float
     trainer = Trainer(
         model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collate, callbacks=[clock]
     )
+    trainer.remove_callback(PrinterCallback)  # its end-of-training metrics line, printed after the last step
     trainer.train()
     shutil.rmtree(out, ignore_errors=True)
     return float(np.mean(clock.seconds)), len(clock.seconds), float(np.mean(widths))

@@ -32,6 +32,7 @@ def test_bench_finetune_prints_one_table_and_ends_with_ratio(tmp_path, capsys):
         assert r.steps == 2  # 16 sample rows in batches of 8, one epoch, on both sides
         assert len(r.step_seconds) == 1 and r.step_seconds[0] > 0
         assert 0 < r.padded_len <= 64
+    assert not any(line.startswith("{") for line in printed)  # no Trainer metrics line beside the table
     header = next(i for i, line in enumerate(printed) if line.startswith("run "))
     assert printed[header].split() == ["run", "padded", "len", "ms/step", "steps/s", "cost", "expected", "runs", "ms"]
     table = printed[header + 1 : header + 5]
