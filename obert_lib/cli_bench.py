@@ -80,6 +80,10 @@ def cmd_bench(args) -> None:
             seed=args.seed,
             **repeats,
         )
+    elif args.what == "unified":
+        from .benchmarks import unified
+
+        unified.run(seq_len=args.seq_len, threads=args.threads, seed=args.seed, **repeats)
 
 
 def add_bench_parser(add) -> argparse.ArgumentParser:
@@ -93,7 +97,7 @@ def add_bench_parser(add) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "what",
-        choices=["preprocess", "collate", "train", "zeroshot", "finetune"],
+        choices=["preprocess", "collate", "train", "zeroshot", "finetune", "unified"],
         help="preprocess: MB/s per worker, ours vs jieba.posseg; collate: sequences/s per mask strategy "
         "at length 128 and 512, ours vs transformers' token-level MLM collator; train: real tokens/s "
         "of OBertForMaskedLM (packed rows) vs transformers' BertForMaskedLM (padded paragraphs), "
@@ -101,7 +105,9 @@ def add_bench_parser(add) -> argparse.ArgumentParser:
         "fill-mask pipeline with targets= on the same filled templates (random BERT, shared FewCLUE), "
         "with the share of rows where both predict the same label; finetune: optimiser steps/s of `obert finetune` "
         "vs transformers' Trainer (BertForSequenceClassification) on the same random BERT and FewCLUE eprstmt, "
-        "and each trick's cost per step relative to no trick",
+        "and each trick's cost per step relative to no trick; unified: FLOPs and wall time of one shared backbone "
+        "(UnifiedModel) vs T separate task models, T in 1/3/10, top N in 1/3/6, 12 and 24 layers, random weights, "
+        "batch 1 x --seq-len tokens, --repeats interleaved runs (default 3), the theory (L + T·N) / (T·L) beside",
     )
     p.add_argument(
         "--input", nargs="+", help="preprocess: JSONL files with a 'text' field (default: the shared FewCLUE texts)"
