@@ -26,7 +26,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                 "stages.1.warmup_steps": 1,
             }
         },
-        "05_finetuning_ablations": {"seeds": [0], "epochs": 1},
+        # 1 task x 4 variants x 1 seed x 1 epoch; the NER run trains on KgCLUE's 2,000-row dev split (a smoke test:
+        # dev is also its eval split) instead of the 18,000-row train split
+        "05_finetuning_ablations": {
+            "tasks": ["eprstmt"],
+            "seeds": [0],
+            "epochs": 1,
+            "ner_train_split": "dev",
+            "ner_epochs": 1,
+        },
     },
 }
 

@@ -67,7 +67,8 @@ def test_all_notebooks_execute_in_order(tmp_path):
         "04_zeroclue_accuracy",
         "04_zeroclue_comparison",
         "04_zeroclue_confusion_tnews",
-        "05_ablation_eprstmt",
+        "05_ablation_bars",
+        "05_ablation_delta",
     ):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports
     nb = json.loads((tmp_path / "notebooks" / "03_staged_pretraining.ipynb").read_text())
