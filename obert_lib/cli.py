@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from .cli_bench import add_bench_parser
 from .cli_options import IDIOM, _idiom, _option_settings, _overrides, _print, _runtime_pairs, _source, _yaml_mapping
+from .kbqa.cli import add_kbqa_parser
 
 
 def cmd_preprocess(args) -> None:
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--runtime-config", help="YAML of speed-only settings (e.g. env/cluster/preprocess_slurm.yaml)")
     add_bench_parser(add)
+    add_kbqa_parser(add)
     p = add("mask", cmd_mask, "Show how a strategy masks a text, with a corpus stage's tokenizer and KB.")
     _idiom(
         p,
