@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from .cli_bench import add_bench_parser
 from .cli_options import IDIOM, _idiom, _option_settings, _overrides, _print, _runtime_pairs, _source, _yaml_mapping
 from .kbqa.cli import add_kbqa_parser
+from .serving import add_serve_parser
 
 
 def cmd_preprocess(args) -> None:
@@ -266,7 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="= --set split=NAME: dev_0, dev_few_all, test_public, test (predictions only)")
     p.add_argument("--tasks", help="= --set tasks=...: 'all' (default) or names, e.g. eprstmt,bustm")
     p.add_argument("--output", help="= --set output_dir=DIR: writes metrics.json and <task>/predictions.csv")
-    p = add("finetune", cmd_finetune, "Fine-tune a checkpoint on a FewCLUE task with an optional trick.")
+    p = add(
+        "finetune",
+        cmd_finetune,
+        "Fine-tune a checkpoint from one YAML (data, model, tricks, train) on FewCLUE, KgCLUE NER, CoNLL or own data.",
+    )
     _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
     p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).")
     _idiom(
@@ -280,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", default="build/demo")
     p.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these prefixes")
+    add_serve_parser(add)
     return parser
 
 

@@ -64,3 +64,12 @@ def test_load_from_instance_with_overrides_and_flatten():
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load(Outer, tmp_path / "nope.yaml")
+
+
+def test_a_float_setting_takes_yaml_exponent_text_as_the_number():
+    """YAML 1.1 reads `2e-4` (no dot) as a string; `--set train.lr=2e-4` means the number."""
+    from obert_lib.finetuning import FinetuneConfig
+
+    assert load(FinetuneConfig, {"train": {"lr": "2e-4"}}).train.lr == 2e-4
+    with pytest.raises(ConfigError, match="train.lr: expected a number, got 'fast'"):
+        load(FinetuneConfig, {"train": {"lr": "fast"}})

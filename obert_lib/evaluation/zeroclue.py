@@ -158,7 +158,15 @@ def run(cfg: ZeroShotConfig | dict | str | None = None, progress: bool = True) -
         )
         for task in cfg.tasks
     }
-    model = AutoModelForMaskedLM.from_pretrained(ckpt, local_files_only=True)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar above every run's table
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(ckpt, local_files_only=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.save(cfg, out / "config.json")

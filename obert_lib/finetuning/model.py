@@ -114,11 +114,15 @@ def build(checkpoint: str | Path, kind: str, num_labels: int, dropout: float, ms
     verbosity, level = hf_logging.get_verbosity(), ours.level
     hf_logging.set_verbosity_error()  # unused MLM-head weights and a missing pooler are expected here
     ours.setLevel(logging.ERROR)  # (a mismatch of the encoder's own weights still raises)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per run clutters notebooks and ablations
     try:
         encoder = AutoModel.from_pretrained(checkpoint, local_files_only=True, add_pooling_layer=False)
     finally:
         hf_logging.set_verbosity(verbosity)
         ours.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()
     return FinetuneModel(encoder, kind, num_labels, dropout, msd, lexical)
 
 
