@@ -98,7 +98,7 @@ class MultiSampleDropoutConfig:
 @dataclass
 class LexicalConfig:
     enabled: bool = False
-    kind: Literal["boundary"] = "boundary"  # word-boundary B/I tags from the corpus stage's segmenter
+    kind: Literal["boundary", "pos"] = "boundary"  # word-boundary B/I or POS tags from the corpus stage's segmenter
     weight: float = 0.1  # loss = task loss + weight * tagging loss
 
 

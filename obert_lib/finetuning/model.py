@@ -22,6 +22,7 @@ from torch import nn
 from .. import model as _registers_obert  # noqa: F401  (registers 'obert' with the Auto classes)
 from ..results import write_text_atomic
 from .heads import MultiSampleDropoutClassifier, TokenTaggingHead
+from .lexical import lexical_tag_names
 
 FINETUNE_FILE = "finetune.json"
 
@@ -48,7 +49,8 @@ class FinetuneModel(nn.Module):
             self.msd_samples = 0
             self.head = nn.Linear(hidden, 1 if kind == "multiple_choice" else num_labels)
         self.lexical_weight = lexical.weight if lexical is not None and lexical.enabled else 0.0
-        self.lexical_head = TokenTaggingHead(hidden, 2) if self.lexical_weight else None
+        tags = len(lexical_tag_names(lexical.kind)) if self.lexical_weight else 0  # B/I, or the segmenter's POS tags
+        self.lexical_head = TokenTaggingHead(hidden, tags) if self.lexical_weight else None
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.encoder.get_input_embeddings()
@@ -139,7 +141,8 @@ def save(model: FinetuneModel, tokenizer, folder: Path, labels: list[str], extra
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
     model.encoder.config.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    info = {"kind": model.kind, "labels": labels, "lexical": model.lexical_head is not None, **extra}
+    lexical = model.lexical_head.num_tags if model.lexical_head is not None else 0
+    info = {"kind": model.kind, "labels": labels, "lexical": lexical, **extra}
     write_text_atomic(tmp / FINETUNE_FILE, json.dumps(info, ensure_ascii=False, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
@@ -155,7 +158,8 @@ def load(folder: str | Path) -> tuple[FinetuneModel, dict]:
     info = json.loads((folder / FINETUNE_FILE).read_text(encoding="utf-8"))
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True), add_pooling_layer=False)
     msd = _Switch(info.get("msd_k", 0), info.get("msd_p", 0.0))
-    lexical = _Switch(1, 0.0, weight=1.0) if info.get("lexical") else None
+    tags = int(info.get("lexical") or 0)
+    lexical = _Switch(1, 0.0, weight=1.0, kind="boundary" if tags == 2 else "pos") if tags else None
     model = FinetuneModel(encoder, info["kind"], len(info["labels"]), 0.0, msd if msd.k else None, lexical)
     model.load_state_dict(load_file(folder / "model.safetensors"))
     return model.eval(), info
@@ -167,3 +171,4 @@ class _Switch:
     p: float
     weight: float = 0.0
     enabled: bool = True
+    kind: str = "boundary"

@@ -34,7 +34,9 @@ def train_step(engine, batch: dict, rows: list, cfg: FinetuneConfig, tokenizer) 
         from .lexical import lexical_labels
 
         pairs = [r.pair for r in rows] if rows[0].pair is not None else None
-        labels = lexical_labels(tokenizer, [r.text for r in rows], cfg.model.max_length, pairs=pairs)
+        labels = lexical_labels(
+            tokenizer, [r.text for r in rows], cfg.model.max_length, kind=cfg.tricks.lexical.kind, pairs=pairs
+        )
         batch = {**batch, "lexical_labels": labels}
     batch = _to(batch, device)
     tricks = cfg.tricks

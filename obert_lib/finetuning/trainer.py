@@ -179,6 +179,7 @@ def _head_info(cfg: FinetuneConfig, state: ResumeState) -> dict:
         "msd_p": msd.p if msd.enabled else 0.0,
         "pretrained": cfg.model.checkpoint,
         "freeze_layers": cfg.model.freeze_layers,
+        "config": cfgmod.to_dict(cfg),  # the resolved config travels with the best model
     }
 
 

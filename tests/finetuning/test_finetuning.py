@@ -160,3 +160,12 @@ def test_impossible_settings_are_one_line_before_training(capsys, tiny_checkpoin
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("obert finetune: error: ") and needle in err[-1], err
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_the_pos_auxiliary_task_and_the_resolved_config_beside_the_best_model(tiny_checkpoint, tmp_path):
+    tricks = {"lexical": {"enabled": True, "kind": "pos"}}
+    r = finetuning.run(config(tiny_checkpoint, tmp_path, train={"epochs": 1}, tricks=tricks), progress=False)
+    info = json.loads((r.output_dir / "best" / "finetune.json").read_text(encoding="utf-8"))
+    assert info["config"]["tricks"]["lexical"]["kind"] == "pos" and info["lexical"] > 2  # the segmenter's POS tags
+    model, _ = ftmodel.load(r.output_dir / "best")
+    assert model.lexical_head.num_tags == info["lexical"]
