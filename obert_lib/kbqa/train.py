@@ -166,12 +166,13 @@ def train_kbqa(cfg: KbqaConfig | dict | str | None = None, progress: bool = True
 
     cfg = cfgmod.load(KbqaConfig, cfg)
     out = check_output_dir(cfg.output_dir)
+    KnowledgeStore(cfg.store_path).close()  # missing: DataError saying to run build-kb, before any work
     train_rows, heldout = split_train(cfg)
     ner_dir = _hashed_folder(out / "data", "ner", {"train": train_rows, "heldout": heldout}, ".json")
     pool = [split_answer(r["answer"])[1] for r in train_rows + heldout]  # random negatives: all their relations
     options = dict(negatives=cfg.negatives, seed=cfg.seed, mark_mention=cfg.mark_mention,
                    max_entity_negatives=cfg.max_entity_negatives, extra_pool=pool)  # fmt: skip
-    with KnowledgeStore(cfg.store_path) as store:  # missing: DataError saying to run build-kb
+    with KnowledgeStore(cfg.store_path) as store:
         pairs = {name: relation_examples(rows, store, **options) for name, rows in
                  (("train", train_rows), ("heldout", heldout))}  # fmt: skip
     rel_dir = _hashed_folder(out / "data", "relation", {k: v[0] for k, v in pairs.items()}, ".jsonl")
