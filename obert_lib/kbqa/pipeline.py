@@ -352,7 +352,8 @@ def plot_stages(metrics: dict, title: str | None = None):
     table = stage_table(metrics)
     fig, ax = plt.subplots(figsize=(7, 3.6))
     colors = ["#2e7d32", "#c62828", "#ef6c00", "#6a1b9a", "#546e7a"]
-    bars = ax.bar(table["stage"], table["questions"], color=colors[: len(table)])
+    names = [s.replace("_", "\n") for s in table["stage"]]  # 'mention\nmissed': the five labels fit side by side
+    bars = ax.bar(names, table["questions"], color=colors[: len(table)])
     for bar, n, share in zip(bars, table["questions"], table["share"]):
         ax.annotate(f"{n} ({share:.0%})", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
                     va="bottom", fontsize=9)  # fmt: skip
