@@ -2,7 +2,8 @@
 (UnifiedModel) against T full task models (SeparateModels) served the same way (issue 17).
 
 `run_load_test` sends a bounded number of POST /predict requests from `concurrency` concurrent clients
-(httpx, asyncio) after a few warm-up requests, and times each one. `compare_backbones` serves each model in
+(httpx, asyncio) after an untimed warm-up round of the same load (without it the server's first calls at
+each batch shape land in the p95), and times each one. `compare_backbones` serves each model in
 turn on a free localhost port (by default `obert serve` in a subprocess, so the clients and the server do
 not share one interpreter's GIL; in_process=True: uvicorn in a thread of this process), load-tests it with
 the same texts, requests and concurrency, and prints a table with the micro-batching each one did.
@@ -39,10 +40,14 @@ def _check(requests: int, concurrency: int, texts: Sequence[str], per_request: i
 
 
 def run_load_test(url: str, texts: Sequence[str], requests: int = 200, concurrency: int = 16,
-                  texts_per_request: int = 1, warmup: int = 8, timeout: float = 60.0) -> dict:  # fmt: skip
+                  texts_per_request: int = 1, warmup: int | None = None, timeout: float = 60.0) -> dict:  # fmt: skip
     """POST `requests` requests to `url`/predict, `concurrency` at a time, each with `texts_per_request`
-    texts taken in turn from `texts`. -> {requests, concurrency, seconds, requests_per_s, p50_ms, p95_ms,
+    texts taken in turn from `texts`, after `warmup` untimed ones sent the same way (default 4 x concurrency,
+    at most `requests`). -> {requests, concurrency, texts_per_request, seconds, requests_per_s, p50_ms, p95_ms,
     errors} (errors: non-200 answers and failed connections; latency percentiles over the 200s)."""
+    warmup = min(4 * concurrency, requests) if warmup is None else warmup
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup <= MAX_REQUESTS:
+        raise ConfigError(f"warmup: {warmup!r} must be an integer in [0, {MAX_REQUESTS}]")
     _check(requests, concurrency, texts, texts_per_request)
     return _run_sync(_load(url.rstrip("/"), list(texts), requests, concurrency, texts_per_request, warmup, timeout))
 
@@ -75,22 +80,18 @@ async def _load(url, texts, requests, concurrency, per_request, warmup, timeout)
     def body(i: int) -> dict:
         return {"texts": [texts[(i * per_request + j) % len(texts)] for j in range(per_request)]}
 
-    latencies: list[float] = []
-    errors = 0
-    next_index = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits, trust_env=False) as client:
-        for i in range(warmup):
-            await client.post("/predict", json=body(i))
+    async def phase(client, count: int) -> tuple[list[float], int, float]:
+        """`count` requests from `concurrency` workers: latencies of the 200s, errors, seconds."""
+        latencies: list[float] = []
+        errors, next_index = 0, 0
 
         async def worker():
             nonlocal next_index, errors
-            while next_index < requests:
+            while next_index < count:
                 i, next_index = next_index, next_index + 1
                 start = time.perf_counter()
                 try:
-                    answer = await client.post("/predict", json=body(i))
-                    ok = answer.status_code == 200
+                    ok = (await client.post("/predict", json=body(i))).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 if ok:
@@ -100,12 +101,19 @@ async def _load(url, texts, requests, concurrency, per_request, warmup, timeout)
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - start
+        return latencies, errors, time.perf_counter() - start
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits, trust_env=False) as client:
+        if warmup:  # the same load, untimed: connections opened, the model's first calls at these shapes paid
+            await phase(client, warmup)
+        latencies, errors, seconds = await phase(client, requests)
     ms = np.array(latencies) * 1000.0
     return {
         "requests": requests,
         "concurrency": concurrency,
         "texts_per_request": per_request,
+        "warmup": warmup,
         "seconds": round(seconds, 3),
         "requests_per_s": round(requests / seconds, 1),
         "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
@@ -207,8 +215,10 @@ def format_table(rows: list[dict]) -> str:
             f"{_ms(r['p95_ms']):>9}{r['errors']:>8}{r['batching']['forwards']:>10}{r['batching']['mean_batch']:>12.2f}"
         )
     shared, separate = rows[0]["requests_per_s"], rows[-1]["requests_per_s"]
+    r = rows[0]
     lines.append(
-        f"{rows[0]['requests']} requests x {rows[0]['texts_per_request']} text(s), concurrency {rows[0]['concurrency']}"
+        f"{r['requests']} timed requests x {r['texts_per_request']} text(s), concurrency {r['concurrency']}, after "
+        f"{r['warmup']} untimed warm-up requests (forwards and mean batch: the server's whole run, warm-up included)"
     )
     lines.append(f"ratio: {shared / separate:.2f}" if separate else "ratio: -")
     return "\n".join(lines)
