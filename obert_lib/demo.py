@@ -35,6 +35,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "ner_train_split": "dev",
             "ner_epochs": 1,
         },
+        "07_kgclue_kbqa": {"max_train_rows": 200, "max_eval_rows": 50},
     },
 }
 

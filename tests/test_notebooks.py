@@ -11,13 +11,14 @@ from obert_lib import demo
 NOTEBOOKS = demo.notebooks()
 
 
-def test_five_numbered_notebooks():
+def test_the_numbered_notebooks():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_corpus_preprocessing",
         "02_mask_strategies",
         "03_staged_pretraining",
         "04_zeroclue_zero_shot",
         "05_finetuning_ablations",
+        "07_kgclue_kbqa",
     ]
 
 
@@ -69,6 +70,7 @@ def test_all_notebooks_execute_in_order(tmp_path):
         "04_zeroclue_confusion_tnews",
         "05_ablation_bars",
         "05_ablation_delta",
+        "07_kbqa_stages",
     ):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports
     nb = json.loads((tmp_path / "notebooks" / "03_staged_pretraining.ipynb").read_text())
