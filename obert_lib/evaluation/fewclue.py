@@ -6,11 +6,11 @@ chid's label field is `answer` (an index into `candidates`), tnews and iflytek w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError, DataError
+from ..jsonlines import json_objects
 from ..paths import resolve_data_path
 from .label_maps import FIXED_WORDS, task_labels
 
@@ -137,24 +137,9 @@ def load_split(task: str, data_dir: str | Path, split: str) -> list[dict]:
         )
     labels = spec.labels or task_labels(task, path.parent)
     rows = []
-    with open(path, encoding="utf-8-sig", newline="\n") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}:{lineno}: not a JSON line ({exc.msg} at column {exc.colno}); "
-                    "each line must be one JSON object"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(
-                    f"{path}:{lineno}: a JSON {type(row).__name__}, not an object with the fields "
-                    f"{list(spec.text_keys)}"
-                )
-            _check_row(spec, row, labels, f"{path}:{lineno}")
-            rows.append(row)
+    for lineno, row in json_objects(path, f"the fields {list(spec.text_keys)}"):
+        _check_row(spec, row, labels, f"{path}:{lineno}")
+        rows.append(row)
     if not rows:
         raise DataError(f"{path} holds no rows; pick a split with examples")
     return rows

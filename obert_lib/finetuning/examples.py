@@ -16,7 +16,6 @@ classification here: a pair with an empty second segment would only add a [SEP].
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,6 +24,7 @@ from ..config import ConfigError, DataError
 from ..evaluation.cloze import task_fields
 from ..evaluation.fewclue import IDIOM_MARK, TASKS, load_split, row_id, row_label, split_path
 from ..evaluation.label_maps import task_labels
+from ..jsonlines import json_objects
 from ..paths import resolve_data_path
 from .example_types import Example, TaskData, require_labelled, split_file
 
@@ -169,19 +169,7 @@ def read_rows(path: Path, fmt: str) -> list[tuple[int, dict]]:
                     raise DataError(f"{path}:{reader.line_num}: more cells than the header's {reader.fieldnames}")
                 rows.append((reader.line_num, row))
         return rows
-    with open(path, encoding="utf-8-sig", newline="\n") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}:{lineno}: not a JSON line ({exc.msg}); write one JSON object per line"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: a JSON {type(row).__name__}, not an object with named fields")
-            rows.append((lineno, row))
+    rows += json_objects(path)
     return rows
 
 

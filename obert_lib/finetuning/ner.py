@@ -9,12 +9,12 @@ ends before O, before any B-, and before a tag of another type.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Sequence
 
 from ..config import ConfigError, DataError
+from ..jsonlines import json_objects
 from .example_types import Example, TaskData, require_labelled, split_file
 
 KGCLUE_TAGS = ["O", "B-SUBJ", "I-SUBJ"]
@@ -186,24 +186,17 @@ def read_kgclue(path: str | Path) -> list[dict]:
     DataError naming file:line for a bad row and naming the file and count for rows without an answer."""
     path = Path(path)
     rows, unlabelled = [], 0
-    with open(path, encoding="utf-8-sig", newline="\n") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not a JSON line ({exc.msg}); write one JSON object per line") from None
-            if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"]:
-                raise DataError(f'{where}: a KgCLUE row needs "id", a non-empty "question" and "answer"')
-            row.setdefault("id", lineno)
-            if row.get("answer") is None:
-                unlabelled += 1
-                continue
-            if not isinstance(row["answer"], str) or len(row["answer"].split("|||")) != 3:
-                raise DataError(f"{where}: answer {row['answer']!r} is not 'entity ||| attribute ||| value'")
-            rows.append(row)
+    for lineno, row in json_objects(path, '"id", "question" and "answer"'):
+        where = f"{path}:{lineno}"
+        if not isinstance(row.get("question"), str) or not row["question"]:
+            raise DataError(f'{where}: a KgCLUE row needs "id", a non-empty "question" and "answer"')
+        row.setdefault("id", lineno)
+        if row.get("answer") is None:
+            unlabelled += 1
+            continue
+        if not isinstance(row["answer"], str) or len(row["answer"].split("|||")) != 3:
+            raise DataError(f"{where}: answer {row['answer']!r} is not 'entity ||| attribute ||| value'")
+        rows.append(row)
     if unlabelled:
         raise DataError(f"{path}: {unlabelled} rows have no answer; NER training and evaluation need labelled rows")
     if not rows:

@@ -22,11 +22,11 @@ LCS is a plain dynamic programme (O(|a|·|b|) time, O(|b|) memory), fine for ans
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Mapping
 
 from ..config import DataError
+from ..jsonlines import json_objects
 
 FIELDS = ("S", "P", "O")
 SEPARATOR = "|||"
@@ -128,19 +128,12 @@ def read_answers(path: str | Path, *, field: str = "answer") -> dict:
         raise DataError(f"{path} does not exist; give a JSON-lines file of {{'id', '{field}'}} rows")
     out: dict = {}
     seen: dict = {}
-    with open(path, encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not a JSON line ({exc.msg}); write one JSON object per line") from None
-            if not isinstance(row, dict) or not isinstance(row.get("id"), (int, str)) or isinstance(row["id"], bool):
-                raise DataError(f'{where}: a row needs an integer or text "id"; write {{"id": ..., "{field}": ...}}')
-            if row["id"] in seen:
-                raise DataError(f"{where}: id {row['id']!r} repeats line {seen[row['id']]}; give each row its own id")
-            seen[row["id"]] = lineno
-            out[row["id"]] = row.get(field)
+    for lineno, row in json_objects(path, f'"id" and "{field}"'):
+        where = f"{path}:{lineno}"
+        if not isinstance(row.get("id"), (int, str)) or isinstance(row["id"], bool):
+            raise DataError(f'{where}: a row needs an integer or text "id"; write {{"id": ..., "{field}": ...}}')
+        if row["id"] in seen:
+            raise DataError(f"{where}: id {row['id']!r} repeats line {seen[row['id']]}; give each row its own id")
+        seen[row["id"]] = lineno
+        out[row["id"]] = row.get(field)
     return out
