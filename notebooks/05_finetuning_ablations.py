@@ -108,8 +108,8 @@ reports.save_figure(fig, "05_ablation_delta", reports_dir)
 # with seqeval's conventions (an all-O tagger scores 0). `skipped_rows` counts questions where no mention was
 # found. The run's folder is named by the hash of its config, as the ablation's are, so a rerun with other
 # parameters gets a new folder and a rerun with the same ones returns the finished run. The demo checkpoint's
-# vocabulary comes from the sample corpus (about 4% of the dev questions' tokens are [UNK] to it); the README
-# also reports a run with the standard Chinese vocabulary.
+# vocabulary comes from the sample corpus (about 4% of the dev questions' tokens are [UNK] to it);
+# docs/finetuning.md also reports a run with the standard Chinese vocabulary.
 
 # %%
 ner_dir = paths.resolve_data_path(ner_data_dir or "shared:kgclue")
