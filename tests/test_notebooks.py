@@ -18,6 +18,7 @@ def test_the_numbered_notebooks():
         "03_staged_pretraining",
         "04_zeroclue_zero_shot",
         "05_finetuning_ablations",
+        "06_unified_serving",
         "07_kgclue_kbqa",
     ]
 
@@ -70,6 +71,8 @@ def test_all_notebooks_execute_in_order(tmp_path):
         "04_zeroclue_confusion_tnews",
         "05_ablation_bars",
         "05_ablation_delta",
+        "06_compute",
+        "06_accuracy_vs_top",
         "07_kbqa_stages",
     ):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports

@@ -5,6 +5,7 @@
     app.running(app)        uvicorn in a background thread on a free localhost port (tests, notebooks)
     batcher.MicroBatcher    concurrent requests' texts gathered into one forward in a worker thread
     loadtest.run_load_test / compare_backbones   requests/s and p50/p95 latency on localhost
+    process.ServerProcess   `obert serve` in a subprocess: start(), predict(texts), get("/info"), stop()
 
 This module imports no web framework (the CLI registers `obert serve` through it); the names above load on
 first use: `from obert_lib.serving import create_app`.
@@ -20,6 +21,7 @@ from ..cli_options import _idiom, _option_settings
 _LAZY = {
     "create_app": "app", "SeparateModels": "app", "running": "app", "describe": "app", "serve": "app",
     "MicroBatcher": "batcher", "run_load_test": "loadtest", "compare_backbones": "loadtest",
+    "ServerProcess": "process",
 }  # fmt: skip
 __all__ = [*_LAZY, "add_serve_parser"]
 

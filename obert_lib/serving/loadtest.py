@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -26,6 +22,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from ..config import ConfigError
+from .process import serve_process
 
 MAX_REQUESTS = 100_000  # a load test is bounded: no open-ended hammering
 
@@ -120,51 +117,6 @@ async def _load(url, texts, requests, concurrency, per_request, warmup, timeout)
         "p95_ms": round(float(np.percentile(ms, 95)), 2) if len(ms) else None,
         "errors": errors,
     }
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serve_process(dirs: Mapping[str, str | Path], separate: bool = False, port: int | None = None,
-                  options: Sequence[str] = (), timeout: float = 120.0) -> Iterator[str]:  # fmt: skip
-    """`obert serve` in a subprocess on 127.0.0.1 (a free port unless given; `options`: more of its flags,
-    e.g. ["--runtime", "max_batch=8"]); yields the base URL once GET /health answers, and stops the server
-    (SIGTERM) on exit."""
-    import httpx
-
-    port = port or free_port()
-    argv = [sys.executable, "-m", "obert_lib.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    argv += [x for name, folder in dirs.items() for x in ("--task", f"{name}={folder}")]
-    argv += ["--set", f"separate={str(separate).lower()}", *options]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"obert serve exited with {proc.returncode}: {proc.stderr.read().strip()[-2000:]}")
-            try:
-                if httpx.get(url + "/health", timeout=1.0, trust_env=False).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > end:
-                raise RuntimeError(f"obert serve did not answer on {url} within {timeout:.0f} s")
-            time.sleep(0.25)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
 
 
 @contextmanager

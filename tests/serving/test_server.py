@@ -12,7 +12,8 @@ import pytest
 from obert_lib import finetuning
 from obert_lib.cli import main
 from obert_lib.serving import MicroBatcher, SeparateModels, create_app, running
-from obert_lib.serving.loadtest import compare_backbones, run_load_test, serve_process
+from obert_lib.serving.loadtest import compare_backbones, run_load_test
+from obert_lib.serving.process import ServerProcess, serve_process
 from obert_lib.unified import UnifiedModel, top_n_config
 
 TEXTS = ["这家店的菜很好吃，服务也不错", "太差了", "北京很好", "物流很快"]
@@ -205,12 +206,27 @@ def test_separate_models_answer_as_the_unified_model_and_the_load_test_compares_
     assert "req/s" in table and "p95 ms" in table and table.strip().splitlines()[-1].startswith("ratio: ")
 
 
-def test_obert_serve_starts_from_the_command_line_and_answers(dirs, unified):
-    with serve_process(dirs, options=["--runtime", "max_batch=4"]) as url:
-        info = httpx.get(url + "/info", trust_env=False).json()
-        answer = httpx.post(url + "/predict", json={"texts": TEXTS}, trust_env=False, timeout=30)
+def test_obert_serve_starts_from_the_command_line_answers_and_stops(dirs, unified):
+    server = ServerProcess(dirs, options=["--runtime", "max_batch=4"]).start()
+    try:
+        assert server.running
+        info = server.get("/info")
+        answer = server.predict(TEXTS)
+        with pytest.raises(RuntimeError, match="POST /predict answered 4"):
+            server.predict([""])
+    finally:
+        stopped = server.stop()
+    assert stopped["graceful"] and not server.running and stopped["url"] == server.url
     assert info["max_batch"] == 4 and info["tasks"] == ["eprstmt", "bustm"]
-    assert answer.json()["predictions"] == unified.predict(TEXTS)
+    assert answer["predictions"] == unified.predict(TEXTS)
+    with serve_process(dirs) as url:
+        assert httpx.get(url + "/health", trust_env=False).json()["status"] == "ok"
+
+
+@pytest.mark.bad_input
+def test_a_server_that_cannot_start_says_why(tmp_path):
+    with pytest.raises(RuntimeError, match="obert serve exited with 2: .*holds no finetune.json"):
+        ServerProcess({"x": tmp_path}).start()
 
 
 @pytest.mark.bad_input

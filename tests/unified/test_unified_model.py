@@ -186,3 +186,10 @@ def test_bert_layout_tasks_equal_their_models_alone(tiny_checkpoint, tmp_path):
     unified = UnifiedModel.from_checkpoints(dirs)
     assert unified.layout == "bert" and unified.shared_layers == 1
     _assert_equal_to_separate(unified, dirs)
+
+
+def test_max_difference_measures_each_task_against_its_model_alone(tasks):
+    from obert_lib.unified import top_n
+
+    diff = top_n.max_difference(tasks, TEXTS)
+    assert list(diff) == list(tasks) and max(diff.values()) <= TOL
