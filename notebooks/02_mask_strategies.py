@@ -27,7 +27,8 @@
 # positions, replacement, synonym) has its own stream, so toggling one option leaves the others' draws.
 #
 # Every function here lives in `obert_lib.masking`; the widget's callback is
-# `masking.render_controls(previewer, values)`, which the tests drive directly.
+# `masking.render_controls(previewer, values)`, which the tests drive directly. Chinese text needs a
+# CJK font in the browser (on Debian/Ubuntu: `apt-get install fonts-noto-cjk`).
 
 # %% tags=["parameters"]
 workdir = "../runs/demo"
@@ -54,6 +55,8 @@ rows = corpus.load_shards(f"{workdir}/corpus").slice(0, max_rows).to_pylist()
 # the rest is kept), synonym replacement and its rate, the knowledge segment, and the seed.
 # Tokens are coloured by the span type they belong to (entity, keyword, phrase, word; clauses
 # underlined), masked targets are outlined by how the model sees them, with what it sees above them.
+# The text box and the mixture field apply on Enter or when they lose focus; an impossible setting
+# (e.g. a half-typed mixture) is shown above the last view that worked.
 
 # %%
 masking.mask_widget(previewer, paragraphs)
@@ -77,17 +80,23 @@ HTML(masking.render_controls(previewer, masking.MaskControls(text=paragraphs[0],
 # %% [markdown]
 # ## 3. Comparison of the strategies over the corpus
 #
-# Realised mask rate, replacement split (`share_mask/kept/random` of the targets that went through
-# the 80/10/10 policy, `share_synonym` of all targets) and mean masked-unit length, per strategy,
-# plus a mixture, synonym replacement and knowledge masking.
+# Replacement split (`share_mask/kept/random` of the targets that went through the 80/10/10
+# policy, `share_synonym` of all targets), the share of targets from the strategy's own spans and
+# the mean masked-unit length, per strategy, plus a mixture, synonym replacement and knowledge
+# masking. Columns that are the same in every row (e.g. the realised mask rate, which the budget
+# fixes) are named under the table instead.
 
 # %%
 comparison = masking.strategy_comparison(rows, previewer.tokenizer, knowledge=previewer.knowledge, mask_rate=mask_rate,
                                          seed=seed)
-comparison
+masking.compact_table(comparison)
+
+# %% [markdown]
+# How the targets are shown to the model (the 80/10/10 policy, dashed, and synonyms), and the mean
+# masked-unit length:
 
 # %%
-fig_statistics = masking.plot_strategy_statistics(comparison, target_rate=mask_rate)
+fig_statistics = masking.plot_strategy_statistics(comparison)
 
 # %% [markdown]
 # ## 4. Masked-unit lengths

@@ -3,11 +3,14 @@ collator and views."""
 
 from .collator import MaskedBatch, MaskingCollator
 from .figures import (
+    ExportedFigures,
+    compact_table,
     export_button,
     export_figures,
     plot_span_lengths,
     plot_strategy_statistics,
     render_strategies,
+    shown_as_shares,
     strategy_comparison,
 )
 from .knowledge import KnowledgeSegments
@@ -27,7 +30,8 @@ from .strategies import (
     replaceable_ids,
 )
 from .synonyms import SynonymTable, corpus_words
-from .view import MaskControls, MaskedView, MaskPreviewer, mask_widget, parse_mixture, render_controls, render_html
+from .view import MaskControls, MaskedView, MaskPreviewer, parse_mixture, render_controls, render_html
+from .widget import WidgetState, mask_widget
 
 __all__ = [
     "FALLBACK",
@@ -49,6 +53,7 @@ __all__ = [
     "choose_masked_positions",
     "corpus_words",
     "mask_widget",
+    "WidgetState",
     "pack_rows",
     "plot_strategy_statistics",
     "render_html",
@@ -59,6 +64,9 @@ __all__ = [
     # views (view.py, pos.py)
     "POS_NAMES",
     "MaskControls",
+    "ExportedFigures",
+    "compact_table",
+    "shown_as_shares",
     "export_button",
     "export_figures",
     "masked_pos_counts",

@@ -58,8 +58,37 @@ def strategy_comparison(
     return df
 
 
-def plot_strategy_statistics(df: pd.DataFrame, target_rate: float = 0.15):
-    """Bars of realised mask rate (dashed: `target_rate`) and mean masked-unit length per strategy_statistics row."""
+def compact_table(df: pd.DataFrame, decimals: int = 3):
+    """`df` for reading: numbers to `decimals` places, columns that are the same in every row (at that precision)
+    dropped and named in the caption instead. A pandas Styler; its `.data` is the table shown."""
+    shown = df.round(decimals)
+    constant = [c for c in shown.columns if len(shown) > 1 and shown[c].astype(str).nunique() == 1]
+    note = ", ".join(f"{c} {shown[c].iloc[0]}" for c in constant)
+    styler = shown.drop(columns=constant).style.format(precision=decimals).hide(axis="index")
+    return styler.set_caption(f"same in every row: {note}") if note else styler
+
+
+# how the targets are shown: the 80/10/10 policy's three parts, then synonyms (outside the policy)
+SHOWN_AS = {"[MASK]": "#e03131", "random": "#f08c00", "kept": "#1c7ed6", "synonym": "#9c36b5"}
+
+
+def shown_as_shares(df: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy_statistics row, the share of all targets shown as [MASK] / random / kept / synonym (sums to 1):
+    the policy shares are of the targets that went through 80/10/10, i.e. of (1 - share_synonym) of them."""
+    policy = 1.0 - df["share_synonym"]
+    return pd.DataFrame(
+        {
+            "[MASK]": df["share_mask"] * policy,
+            "random": df["share_random"] * policy,
+            "kept": df["share_kept"] * policy,
+            "synonym": df["share_synonym"],
+        }
+    ).set_index(df["strategy"])
+
+
+def plot_strategy_statistics(df: pd.DataFrame, policy: tuple[float, float] = (0.8, 0.1)):
+    """Per strategy_statistics row: how the targets are shown (stacked [MASK] / random / kept / synonym, dashed:
+    the `policy` [MASK] and [MASK]+random shares) and the mean masked-unit length."""
     import matplotlib.pyplot as plt
 
     from ..reports import setup_cjk_font
@@ -67,9 +96,16 @@ def plot_strategy_statistics(df: pd.DataFrame, target_rate: float = 0.15):
     setup_cjk_font()  # the titles are Chinese
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     labels = df["strategy"].tolist()
-    axes[0].bar(labels, df["mask_rate"], color="#d9534f")
-    axes[0].axhline(target_rate, ls="--", c="k", lw=1)
-    axes[0].set_title("实际掩码率 realised mask rate")
+    shares = shown_as_shares(df)
+    bottom = np.zeros(len(df))
+    for kind, colour in SHOWN_AS.items():
+        axes[0].bar(labels, shares[kind], bottom=bottom, color=colour, label=kind)
+        bottom += shares[kind].to_numpy()
+    for y in (policy[0], policy[0] + policy[1]):
+        axes[0].axhline(y, ls="--", c="k", lw=0.8)
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("目标的显示方式 targets shown as (80/10/10 + synonym)")
+    axes[0].legend(loc="lower left", fontsize=8, framealpha=0.9)
     axes[1].bar(labels, df["mean_span_length"], color="#5bc0de")
     axes[1].set_title("平均掩码片段长度 mean masked span length (tokens)")
     for ax in axes:
@@ -112,25 +148,60 @@ def plot_span_lengths(df: pd.DataFrame, max_length: int = 16):
     return fig
 
 
-def export_figures(figures: Mapping[str, Any], reports_dir: str | Path) -> list[Path]:
-    """Save every figure as reports_dir/<name>.png and .svg (reports.save_figure); returns the paths written."""
+class ExportedFigures(list):
+    """The paths export_figures wrote, shown as one line (how many files, where, which figures), not a list."""
+
+    def __init__(self, paths, reports_dir: str | Path):
+        super().__init__(paths)
+        self.reports_dir = Path(reports_dir)
+
+    def summary(self) -> str:
+        names = ", ".join(dict.fromkeys(p.stem for p in self))
+        formats = ", ".join(dict.fromkeys(p.suffix.lstrip(".") for p in self))
+        return f"wrote {len(self)} files into {self.reports_dir}: {names} ({formats})"
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython's display of a cell's value
+        printer.text(self.summary())
+
+
+def export_figures(figures: Mapping[str, Any], reports_dir: str | Path) -> ExportedFigures:
+    """Save every figure as reports_dir/<name>.png and .svg (reports.save_figure); returns the paths written
+    (a list that displays as one summary line)."""
     from ..reports import save_figure
 
-    return [p for name, fig in figures.items() for p in save_figure(fig, name, reports_dir)]
+    return ExportedFigures(
+        [p for name, fig in figures.items() for p in save_figure(fig, name, reports_dir)], reports_dir
+    )
 
 
 def export_button(figures: Mapping[str, Any], reports_dir: str | Path):
-    """An 'export figures' button (ipywidgets) whose click runs export_figures and lists the files written."""
+    """An 'export figures' button (ipywidgets): while it writes, it is disabled and says so; then the status
+    line says what it wrote (or why it could not)."""
     import ipywidgets as w
 
-    button = w.Button(description="export figures", icon="download", tooltip=f"PNG + SVG into {reports_dir}")
+    idle = {"description": "export figures", "icon": "download", "disabled": False}
+    button = w.Button(
+        tooltip=f"PNG + SVG of {len(figures)} figures into {reports_dir}", layout=w.Layout(width="auto"), **idle
+    )
     status = w.HTML()
 
     def on_click(_):
-        paths = export_figures(figures, reports_dir)
-        status.value = f"wrote {len(paths)} files: " + ", ".join(html.escape(p.name) for p in paths)
+        button.description, button.icon, button.disabled = "exporting…", "spinner", True
+        status.value = f"writing {len(figures)} figures into {html.escape(str(reports_dir))} …"
+        try:
+            status.value = html.escape(export_figures(figures, reports_dir).summary())
+        except Exception as e:  # noqa: BLE001 - a full disk or a closed figure: say it in the widget
+            status.value = (
+                f'<span style="color:var(--jp-error-color1, #c92a2a)">export failed: {html.escape(str(e))}</span>'
+            )
+        finally:
+            for key, value in idle.items():
+                setattr(button, key, value)
 
     button.on_click(on_click)
-    box = w.HBox([button, status])
+    box = w.HBox([button, status], layout=w.Layout(flex_flow="row wrap", align_items="center"))
     box.button, box.status = button, status
     return box

@@ -1,6 +1,6 @@
 """Look at masks: one paragraph masked for display, the ipywidgets view over it, and per-strategy figures.
 
-The widget is thin: every control change calls `render_controls(previewer, values)`, a plain function
+The widget (widget.py) is thin: every control change calls `render_controls(previewer, values)`, a plain function
 of the control values that returns the HTML, so tests (and scripts) drive exactly what the widget shows.
 """
 
@@ -10,28 +10,19 @@ import html
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from ..config import ConfigError
 from ..corpus.annotate import SPAN_TYPES, EntityMatcher, annotate_linked
 from ..corpus.tokenizer import char_spans_to_token_spans
+from . import view_style as css
 from .collator import MaskingCollator
 from .knowledge import KnowledgeSegments
-from .strategies import STRATEGIES, MaskConfig
+from .strategies import MaskConfig
+from .view_style import CLAUSE_UNDERLINE, KIND_STYLES, TYPE_COLOURS
 
-# Token colours by span type: a token takes the colour of the first type in this order that contains it
-# (an entity word is green even though it is also a word); clauses are underlined, words separated by a gap.
-TYPE_COLOURS = {"entity": "#b2f2bb", "keyword": "#ffd8a8", "phrase": "#a5d8ff", "word": "#e9ecef"}
-CLAUSE_UNDERLINE = "#495057"
-# How a masked token is shown to the model, and the outline that marks it.
-KIND_STYLES = {
-    "mask": ("[MASK]", "2px solid #e03131"),
-    "random": ("random token", "2px dashed #f08c00"),
-    "keep": ("kept unchanged", "2px dotted #1c7ed6"),
-    "synonym": ("synonym", "2px double #9c36b5"),
-}
 MIXTURE = "mixture"  # the strategy control's value that selects the mixture field
 
 
@@ -200,11 +191,13 @@ def _piece(token: str) -> str:
 
 def _legend() -> str:
     swatch = "display:inline-block;padding:0 4px;margin-right:4px;border-radius:3px"
-    types = "".join(f'<span style="{swatch};background:{c}">{t}</span>' for t, c in TYPE_COLOURS.items())
+    types = "".join(
+        f'<span style="{swatch};{";".join(css.token_style(c))}">{t}</span>' for t, c in TYPE_COLOURS.items()
+    )
     types += f'<span style="{swatch};border-bottom:2px solid {CLAUSE_UNDERLINE}">clause</span>'
     marks = "".join(f'<span style="{swatch};outline:{style}">{label}</span>' for label, style in KIND_STYLES.values())
     return (
-        f'<div class="obert-legend" style="font-size:85%;color:#495057;margin-top:4px">span type: {types} · '
+        f'<div class="obert-legend" style="{css.LEGEND}">span type: {types} · '
         f"masked, shown to the model as: {marks} (small text above = what the model sees)</div>"
     )
 
@@ -221,7 +214,7 @@ def _stats_line(view: MaskedView) -> str:
     units = ", ".join(f"{t} {k}" for t, k in view.unit_counts().items()) or "none"
     syn = f"on (rate {cfg.synonym.rate:g})" if cfg.synonym.enabled else "off"
     return (
-        f'<div class="obert-stats" style="font-size:90%;color:#212529;margin-top:4px">{drawn} · '
+        f'<div class="obert-stats" style="{css.STATS}">{drawn} · '
         f"masked {sum(view.masked)}/{len(view.masked)} tokens ({view.realised_rate:.1%}, "
         f"target {cfg.mask_rate:.0%}) · [MASK] {counts['mask']} · random {counts['random']} · "
         f"kept {counts['keep']} · synonym {counts['synonym']} · "
@@ -233,15 +226,17 @@ def _stats_line(view: MaskedView) -> str:
 def _knowledge_block(view: MaskedView) -> str:
     if view.config is None or not view.config.knowledge.enabled:
         return ""
-    style = "margin-top:6px;padding:4px 6px;border-left:4px solid #5f3dc4;background:#f3f0ff"
     if not view.knowledge_entries:
         body = "no knowledge-base entity linked in this text: no K<sub>w</sub> segment"
     else:
         entries = ", ".join(f"<b>{html.escape(name)}</b> ({html.escape(i)})" for i, name in view.knowledge_entries)
-        sep = '<span class="obert-knowledge-sep" style="color:#5f3dc4;font-size:80%;margin:0 3px">[SEP]</span>'
+        sep = (
+            f'<span class="obert-knowledge-sep" style="color:{css.KNOWLEDGE_ACCENT};font-size:80%;margin:0 3px">'
+            "[SEP]</span>"
+        )
         cut = (
             '<span class="obert-cut" title="summary cut here, at a sentence or word boundary, to fit '
-            'knowledge.summary_budget" style="color:#c92a2a;font-weight:bold">…</span>'
+            'knowledge.summary_budget" style="color:#e03131;font-weight:bold">…</span>'
         )
         text = sep.join(
             "".join(_piece(t) for t in part) + (cut if c else "")
@@ -252,7 +247,8 @@ def _knowledge_block(view: MaskedView) -> str:
             f'(…) to fit the budget<br><span class="obert-knowledge-text">{text}</span>'
         )
     return (
-        f'<div class="obert-knowledge" style="{style}"><span style="color:#5f3dc4">knowledge segment K<sub>w</sub> '
+        f'<div class="obert-knowledge" style="{css.KNOWLEDGE}">'
+        f'<span style="color:{css.KNOWLEDGE_ACCENT}">knowledge segment K<sub>w</sub> '
         f"([CLS] context [SEP] K<sub>w</sub> [SEP], token type 1, never masked)</span><br>{body}</div>"
     )
 
@@ -269,9 +265,7 @@ def render_html(view: MaskedView) -> str:
     for i, (tok, shown, m) in enumerate(zip(view.tokens, view.shown, view.masked)):
         types = view.span_types[i] if i < len(view.span_types) else []
         colour = next((TYPE_COLOURS[t] for t in TYPE_COLOURS if t in types), None)
-        style = []
-        if colour:
-            style.append(f"background:{colour}")
+        style = css.token_style(colour)
         if i < len(view.word_start) and view.word_start[i] and i:
             style.append("margin-left:3px")
         if i < len(view.clause) and view.clause[i] >= 0:
@@ -282,7 +276,7 @@ def render_html(view: MaskedView) -> str:
             style.append(f"outline:{KIND_STYLES[kind][1]};outline-offset:-1px")
             above = {"mask": "[M]", "keep": "="}.get(kind, _piece(shown))
             title += f" · masked as part of a {unit_of.get(i, 'char')} unit · model sees {html.escape(shown)} ({kind})"
-            body = f"<ruby>{_piece(tok)}<rt>{above}</rt></ruby>"
+            body = f'<ruby>{_piece(tok)}<rt style="{css.RUBY_TEXT}">{above}</rt></ruby>'
         else:
             body = _piece(tok)
         cls = f"obert-tok obert-{kind}" if m else "obert-tok"
@@ -291,7 +285,9 @@ def render_html(view: MaskedView) -> str:
             f'<span class="{cls}" data-type="{data_type}" title="{title}" style="{";".join(style)}">{body}</span>'
         )
     text = f'<div class="obert-text" style="line-height:2.6;font-size:115%">{"".join(parts)}</div>' if n else ""
-    return f'<div class="obert-view">{text}{_knowledge_block(view)}{_stats_line(view)}{_legend()}</div>'
+    return (
+        f'<div class="obert-view" style="{css.VIEW}">{text}{_knowledge_block(view)}{_stats_line(view)}{_legend()}</div>'
+    )
 
 
 def parse_mixture(spec: str | Mapping[str, float]) -> dict[str, float]:
@@ -348,6 +344,11 @@ class MaskControls:
         )
 
 
+def render_error(message: str) -> str:
+    """An impossible setting, said in one line (the theme's error colour)."""
+    return f'<div class="obert-error" style="{css.ERROR_BOX}">{html.escape(message)}</div>'
+
+
 def render_controls(previewer: MaskPreviewer, values: MaskControls | Mapping[str, Any]) -> str:
     """The widget's callback: HTML for the control values ('' for empty text, a message for an impossible setting)."""
     controls = values if isinstance(values, MaskControls) else MaskControls.from_values(values)
@@ -356,86 +357,5 @@ def render_controls(previewer: MaskPreviewer, values: MaskControls | Mapping[str
     try:
         view = previewer.mask(controls.text, controls.config(), seed=int(controls.seed))
     except ConfigError as e:  # an impossible setting: say which and why instead of a traceback in the widget
-        return f'<div class="obert-error" style="color:#c92a2a">{html.escape(str(e))}</div>'
+        return render_error(str(e))
     return render_html(view)
-
-
-def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str], **initial: Any):
-    """ipywidgets controls over a live HTML view; `box.controls` maps control names to widgets (and 'output').
-
-    Controls: sample (paragraph picker, fills text), text, strategy (or 'mixture'), mixture, mask_rate,
-    replace_mask, replace_random, synonym, synonym_rate, knowledge, seed. `initial` overrides MaskControls defaults.
-    """
-    import ipywidgets as w
-
-    start = MaskControls(**{"text": paragraphs[0] if paragraphs else "", **initial})
-    wide = w.Layout(width="100%")
-
-    def slider(value: float, lo: float, hi: float, step: float, label: str):
-        return w.FloatSlider(value=value, min=lo, max=hi, step=step, description=label, continuous_update=False)
-
-    c = {
-        "sample": w.Dropdown(
-            options=[(p[:40] + ("…" if len(p) > 40 else ""), p) for p in paragraphs],
-            value=start.text if start.text in paragraphs else None,
-            description="sample",
-            layout=wide,
-        ),
-        "text": w.Textarea(value=start.text, layout=w.Layout(width="100%", height="70px"), description="text"),
-        "strategy": w.Dropdown(options=[*STRATEGIES, MIXTURE], value=start.strategy, description="strategy"),
-        "mixture": w.Text(
-            value=start.mixture
-            if isinstance(start.mixture, str)
-            else ", ".join(f"{k}:{v:g}" for k, v in start.mixture.items()),
-            description="mixture",
-            placeholder="word:0.5, phrase:0.5 (strategy 'mixture')",
-        ),
-        "mask_rate": slider(start.mask_rate, 0.01, 0.9, 0.01, "mask rate"),
-        "replace_mask": slider(start.replace_mask, 0.0, 1.0, 0.05, "[MASK] share"),
-        "replace_random": slider(start.replace_random, 0.0, 1.0, 0.05, "random share"),
-        "synonym": w.Checkbox(value=start.synonym, description="synonym replacement"),
-        "synonym_rate": slider(start.synonym_rate, 0.0, 1.0, 0.05, "synonym rate"),
-        "knowledge": w.Checkbox(
-            value=start.knowledge, description="knowledge segment", disabled=previewer.knowledge is None
-        ),
-        "seed": w.IntText(value=start.seed, description="seed"),
-    }
-    out = w.HTML()
-    c["output"] = out
-
-    def values() -> dict[str, Any]:
-        return {name: widget.value for name, widget in c.items() if name not in ("sample", "output")}
-
-    def update(*_):
-        out.value = render_controls(previewer, values())
-
-    c["sample"].observe(lambda ch: setattr(c["text"], "value", ch["new"] or ""), names="value")
-    # [MASK] + random shares stay <= 1: the random slider's maximum follows the [MASK] share (and clamps its value)
-    c["replace_random"].max = round(1.0 - start.replace_mask, 6)
-    c["replace_mask"].observe(lambda ch: setattr(c["replace_random"], "max", round(1.0 - ch["new"], 6)), names="value")
-    for name in (
-        "text",
-        "strategy",
-        "mixture",
-        "mask_rate",
-        "replace_mask",
-        "replace_random",
-        "synonym",
-        "synonym_rate",
-        "knowledge",
-        "seed",
-    ):
-        c[name].observe(update, names="value")
-    update()
-    box = w.VBox(
-        [
-            c["sample"],
-            c["text"],
-            w.HBox([c["strategy"], c["mixture"], c["mask_rate"]]),
-            w.HBox([c["replace_mask"], c["replace_random"], c["seed"]]),
-            w.HBox([c["synonym"], c["synonym_rate"], c["knowledge"]]),
-            out,
-        ]
-    )
-    box.controls = c
-    return box

@@ -12,6 +12,8 @@ from obert_lib.masking import (
     MaskConfig,
     MaskControls,
     MaskPreviewer,
+    WidgetState,
+    compact_table,
     export_button,
     export_figures,
     mask_widget,
@@ -19,7 +21,9 @@ from obert_lib.masking import (
     masked_pos_distribution,
     plot_masked_pos,
     plot_span_lengths,
+    plot_strategy_statistics,
     render_controls,
+    shown_as_shares,
     span_length_table,
     strategy_comparison,
     token_pos,
@@ -35,7 +39,7 @@ PRETTY = "她很美丽。"  # words 她|很|美丽; 美丽 has synonyms 漂亮 /
 
 _TOKEN = re.compile(
     r'<span class="obert-tok(?: obert-(\w+))?" data-type="(\w*)"[^>]*>'
-    r"(?:<ruby>(.*?)<rt>(.*?)</rt></ruby>|(.*?))</span>"
+    r"(?:<ruby>(.*?)<rt[^>]*>(.*?)</rt></ruby>|(.*?))</span>"
 )
 
 
@@ -116,8 +120,15 @@ def test_widget_each_control_changes_the_output(previewer):
     assert "mixture <b>entity:1</b> drew <b>entity</b>" in out() and "spans masked: entity 2, word 3 ·" in out()
     c["mixture"].value = "clause:1"
     assert "drew <b>clause</b>" in out() and masked(out()) == list(range(8))
-    c["mixture"].value = "sentence:1"
-    assert 'class="obert-error"' in out() and "mixture.sentence: unknown strategy" in out()
+    good = out()
+    c["mixture"].value = "sentence:1"  # an error shows above the last good view, dimmed: the page does not jump
+    assert out().startswith('<div class="obert-error"') and "mixture.sentence: unknown strategy" in out()
+    assert out().endswith(
+        f'<div class="obert-stale" style="opacity:0.55" title="the last setting that worked">{good}</div>'
+    )
+    assert masked(out()) == list(range(8))
+    c["mixture"].value = "clause:1"
+    assert out() == good
     c["strategy"].value = "word"
 
     c["replace_mask"].value = 1.0  # the random share's slider follows (clamped to 0): only [MASK]
@@ -237,4 +248,128 @@ def test_corpus_statistics_figures_and_export(previewer, sample_corpus, tmp_path
     assert not (tmp_path / "b").exists()
     box.button.click()
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["02_masked_pos.png", "02_masked_pos.svg"]
-    assert "wrote 2 files" in box.status.value
+    assert box.status.value == f"wrote 2 files into {tmp_path / 'b'}: 02_masked_pos (png, svg)"
+    assert repr(written) == f"wrote 2 files into {tmp_path / 'a'}: 02_span_lengths (png, svg)"  # no list of paths
+
+
+class _RecordingFigure:
+    """A figure whose savefig records what the export button shows while it writes (or fails)."""
+
+    def __init__(self, box_ref, fail=False):
+        self.box_ref, self.fail, self.seen = box_ref, fail, []
+
+    def savefig(self, path, **_):
+        button = self.box_ref[0].button
+        self.seen.append((button.description, button.disabled, self.box_ref[0].status.value.split(" into ")[0]))
+        if self.fail:
+            raise OSError("No space left on device")
+        path.write_bytes(b"x")
+
+
+def test_export_button_shows_it_is_working_and_what_it_wrote(tmp_path):
+    ref = []
+    fig = _RecordingFigure(ref)
+    ref.append(export_button({"f": fig}, tmp_path))
+    box = ref[0]
+    assert (box.button.description, box.button.icon, box.button.disabled) == ("export figures", "download", False)
+    box.button.click()
+    assert fig.seen == [("exporting…", True, "writing 1 figures")] * 2  # png, then svg: both while it says so
+    assert (box.button.description, box.button.icon, box.button.disabled) == ("export figures", "download", False)
+    assert box.status.value == f"wrote 2 files into {tmp_path}: f (png, svg)"
+    ref[0] = export_button({"g": _RecordingFigure(ref, fail=True)}, tmp_path)
+    ref[0].button.click()
+    assert "export failed: No space left on device" in ref[0].status.value and not ref[0].button.disabled
+
+
+def test_view_html_reads_in_light_and_dark_themes(previewer):
+    html = render_controls(previewer, {"text": CAPITAL, "strategy": "entity", "mask_rate": 0.2, "knowledge": True})
+    root = re.match(r'<div class="obert-view" style="([^"]*)">', html)[1]
+    assert root.startswith("font-family:'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei'")
+    assert "color:var(--jp-ui-font-color1, #212529);background:var(--jp-layout-color1, #ffffff)" in root
+    # a token on a span colour: dark text on it (white-on-pastel in the dark theme otherwise); none: theme colour
+    styles = re.findall(r'class="obert-tok[^"]*" data-type="(\w*)" title="[^"]*" style="([^"]*)"', html)
+    assert styles[0][1].startswith("background:#b2f2bb;color:#212529")
+    assert styles[8] == ("", "")  # '，': in no span, so the theme's text colour
+    assert styles[7][1].endswith("border-bottom:2px solid var(--jp-ui-font-color2, #495057)")  # clause underline
+    assert '<rt style="color:var(--jp-ui-font-color1, #212529)">[M]</rt>' in html
+    stats = re.search(r'<div class="obert-stats" style="([^"]*)"', html)[1]
+    assert stats == "font-size:90%;color:var(--jp-ui-font-color1, #212529);margin-top:4px"
+    knowledge = re.search(r'<div class="obert-knowledge" style="([^"]*)"', html)[1]
+    assert "background:var(--jp-layout-color2, #f1f3f5);color:var(--jp-ui-font-color1, #212529)" in knowledge
+    error = render_controls(previewer, {"text": CAPITAL, "replace_mask": 0.9, "replace_random": 0.2})
+    assert error.startswith('<div class="obert-error" style="color:var(--jp-error-color1, #c92a2a);')
+
+
+def test_widget_fits_a_laptop_and_applies_text_on_enter_or_blur(previewer):
+    import ipywidgets as w
+
+    box = mask_widget(previewer, [TEXT, CAPITAL])
+    c = box.controls
+    controls = {k: v for k, v in c.items() if k != "output"}
+    for name, widget in controls.items():
+        assert widget.tooltip and widget.tooltip != "null", name  # hover text on every control
+        assert widget.layout.width != "100%", name  # nothing 100% wide beside a label
+        if widget.description:
+            assert widget.style.description_width == "initial", name  # labels never cut
+    assert all(not c[k].continuous_update for k in ("text", "mixture", "mask_rate", "replace_mask", "synonym_rate"))
+    rows = [child for child in box.children if isinstance(child, w.HBox)]
+    assert len(rows) == 3 and all(r.layout.flex_flow == "row wrap" for r in rows)
+    assert c["mixture"].disabled and c["synonym_rate"].disabled  # they apply only with 'mixture' / synonyms on
+    c["strategy"].value = "mixture"
+    c["synonym"].value = True
+    assert not c["mixture"].disabled and not c["synonym_rate"].disabled
+
+    assert c["sample"].value == TEXT
+    c["text"].value = TEXT + "他"  # edited: no sample any more, and the view follows the text
+    assert c["sample"].value is None and "".join(t[0] for t in tokens(c["output"].value)) == TEXT + "他"
+    c["sample"].value = CAPITAL
+    assert c["text"].value == CAPITAL and c["sample"].value == CAPITAL
+
+
+def test_widget_state_keeps_the_last_good_view_under_an_error(previewer):
+    state = WidgetState(previewer)
+    assert state.render({"text": CAPITAL, "strategy": "mixture", "mixture": "word:x"}).count("obert-error") == 1
+    assert "obert-stale" not in state.render({"text": CAPITAL, "strategy": "mixture", "mixture": "word"})
+    good = state.render({"text": CAPITAL, "strategy": "mixture", "mixture": "word:1"})
+    assert good == render_controls(previewer, {"text": CAPITAL, "strategy": "mixture", "mixture": "word:1"})
+    for typing in ("word:1, e", "word:1, entity:"):  # half-typed: the error above, the last good view below
+        shown = state.render({"text": CAPITAL, "strategy": "mixture", "mixture": typing})
+        assert shown.endswith(f'title="the last setting that worked">{good}</div>') and "obert-error" in shown
+    assert state.render({"text": " "}) == "" and state.last_good == ""
+
+
+def test_comparison_table_and_shown_as_figure():
+    df = pd.DataFrame(
+        {
+            "strategy": ["word", "entity"],
+            "tokens": [100, 100],
+            "mask_rate": [0.15012, 0.14991],  # 0.150 both at 3 decimals: constant
+            "share_mask": [0.8, 0.75],
+            "share_random": [0.1, 0.125],
+            "share_kept": [0.1, 0.125],
+            "share_synonym": [0.0, 0.2],
+            "mean_span_length": [1.23456, 2.0],
+        }
+    )
+    table = compact_table(df)
+    assert list(table.data.columns) == [
+        "strategy",
+        "share_mask",
+        "share_random",
+        "share_kept",
+        "share_synonym",
+        "mean_span_length",
+    ]
+    assert table.data["mean_span_length"].tolist() == [1.235, 2.0] and table.caption == (
+        "same in every row: tokens 100, mask_rate 0.15"
+    )
+    shares = shown_as_shares(df)
+    assert shares.round(6).to_dict("index") == {
+        "word": {"[MASK]": 0.8, "random": 0.1, "kept": 0.1, "synonym": 0.0},
+        "entity": {"[MASK]": 0.6, "random": 0.1, "kept": 0.1, "synonym": 0.2},
+    }
+    fig = plot_strategy_statistics(df)
+    left = fig.axes[0]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["[MASK]", "random", "kept", "synonym"]
+    assert [round(p.get_height(), 6) for p in left.patches[:2]] == [0.8, 0.6]  # the [MASK] bars
+    assert "mask rate" not in left.get_title()
