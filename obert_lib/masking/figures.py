@@ -203,5 +203,6 @@ def export_button(figures: Mapping[str, Any], reports_dir: str | Path):
 
     button.on_click(on_click)
     box = w.HBox([button, status], layout=w.Layout(flex_flow="row wrap", align_items="center"))
+    box.add_class("obert-export")
     box.button, box.status = button, status
     return box

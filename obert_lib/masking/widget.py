@@ -129,7 +129,7 @@ def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str], **initial: 
             continuous_update=False,
             disabled=start.strategy != MIXTURE,
             style=label,
-            layout=w.Layout(width="360px"),
+            layout=w.Layout(width="280px"),
         ),
         "mask_rate": slider(start.mask_rate, 0.01, 0.9, 0.01, "mask rate", "share of the tokens to mask"),
         "replace_mask": slider(start.replace_mask, 0.0, 1.0, 0.05, "[MASK] share", "share of targets shown as [MASK]"),
@@ -162,8 +162,10 @@ def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str], **initial: 
             value=start.seed, description="seed", tooltip="the random seed", style=label, layout=w.Layout(width="130px")
         ),
     }
-    out = w.HTML(layout=w.Layout(width="auto", max_width="100%"))
+    out = w.HTML(tooltip="", layout=w.Layout(width="auto", max_width="100%"))  # "": no "null" hover text
     c["output"] = out
+    for name, widget in c.items():  # a stable handle for browser tests and user CSS: .obert-control-<name>
+        widget.add_class(f"obert-control-{name}")
     state = WidgetState(previewer)
 
     def values() -> dict[str, Any]:
@@ -189,6 +191,8 @@ def mask_widget(previewer: MaskPreviewer, paragraphs: Sequence[str], **initial: 
     update()
 
     def row(*children):
+        for child in children:
+            child.layout.margin = "2px 14px 2px 0"  # a gap, so one control's label does not run into the next
         return w.HBox(list(children), layout=w.Layout(flex_flow="row wrap", align_items="center", width="auto"))
 
     box = w.VBox(
