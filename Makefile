@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= build/demo
 
-.PHONY: install demo lint test notebooks-sync lab clean
+.PHONY: install git-filters demo lint test browser-test notebooks-sync lab clean
 
 # torch first, pinned to the local CPU build; then everything else without build isolation, because
 # deepspeed's setup.py imports torch (an isolated build env would download a CUDA torch).
@@ -15,7 +15,17 @@ $(STAMP): pyproject.toml setup.py $(wildcard obert_lib/corpus/native/*.c)
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) git-filters
+
+# Notebooks are committed without outputs: .gitattributes sends notebooks/*.ipynb through the `nbstripout`
+# filter, which this defines for the clone (outputs, execution counts and widget state are stripped when
+# git reads the file; the file on disk keeps them). --keep-id: the cell ids stay, so a clean notebook is
+# unchanged. `git diff` shows the stripped notebook too.
+NBSTRIPOUT = $(abspath $(VENV))/bin/python -m nbstripout --keep-id
+git-filters:
+	git config filter.nbstripout.clean '$(NBSTRIPOUT)'
+	git config filter.nbstripout.smudge cat
+	git config diff.ipynb.textconv '$(NBSTRIPOUT) -t'
 
 demo: $(STAMP)
 	$(PY) -m obert_lib.cli demo --output $(OUT)
@@ -27,6 +37,11 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# notebook 02 in JupyterLab in headless Chromium (needs `apt-get install chromium fonts-noto-cjk`; .ci/run
+# installs them); screenshots in build/browser/
+browser-test: $(STAMP)
+	$(PY) -m pytest -m browser tests/browser
 
 notebooks-sync: $(STAMP)
 	$(VENV)/bin/jupytext --sync notebooks/*.ipynb
