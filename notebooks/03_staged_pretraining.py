@@ -55,7 +55,7 @@ pretraining.plan_table(plan, speed)
 
 # %%
 fig_plan = pretraining.plot_plan(plan)
-reports.save_figure(fig_plan, "03_plan", reports_dir)
+plan_files = reports.save_figure(fig_plan, "03_plan", reports_dir)
 
 # %% [markdown]
 # ## Model presets and a memory plan for V100-32GB
@@ -82,11 +82,13 @@ model.memory_plan(["100M", "300M", "1B"], gpus=[1, 8, 64], seq_lens=[128, 512])
 # `{workdir}/pretrain/checkpoints/resume/` and exits; the cell then prints the last checkpoint, and
 # `pretraining.launch(plan, speed, resume=True)` continues at exactly that step. After a kernel restart,
 # `pretraining.attach(plan.output_dir)` follows a run that is still going (and shows the final state of
-# one that has ended); a second `launch` into a directory whose run is still alive is refused.
+# one that has ended); a second `launch` into a directory whose run is still alive is refused. Until
+# the first step a status line says what the run is doing (DeepSpeed starts and builds its ops, about a
+# minute on CPU); DeepSpeed's own notes stay in `train.log`.
 
 # %%
 handle = pretraining.launch(plan, speed)
-handle.status()
+pretraining.run_summary(handle)
 
 # %% [markdown]
 # ## Loss curves across stages
@@ -96,11 +98,11 @@ handle.status()
 
 # %%
 metrics = handle.metrics()
-metrics.groupby("stage_name", sort=False)[["loss", "mlm_accuracy", "tokens_per_s"]].agg(["first", "last"])
+pretraining.stage_summary(metrics)
 
 # %%
 fig = pretraining.plot_losses(metrics)
-reports.save_figure(fig, "03_pretraining_loss", reports_dir)
+loss_files = reports.save_figure(fig, "03_pretraining_loss", reports_dir)
 
 # %% [markdown]
 # ## Checkpoints

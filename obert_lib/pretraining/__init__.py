@@ -8,6 +8,7 @@ from .engine import deepspeed_config
 from .guards import TrainingDiverged, TrainingGuard, loss_scale
 from .handle import RunFailedError, RunHandle, RunningError, RunState
 from .launcher import attach, launch
+from .live import RunSummary, run_summary
 from .optim import Lamb, build_optimizer, param_groups
 from .plan import (
     PretrainConfig,
@@ -20,7 +21,7 @@ from .plan import (
     validate,
     zero_stage,
 )
-from .plots import plan_table, plot_losses, plot_plan
+from .plots import plan_table, plot_losses, plot_plan, stage_summary
 from .resume import resume_point
 from .run_dir import latest_checkpoint
 from .run_lock import LiveRunError, RunLock
@@ -51,6 +52,9 @@ __all__ = [
     "plan_table",
     "plot_losses",
     "plot_plan",
+    "run_summary",
+    "RunSummary",
+    "stage_summary",
     "resume_point",
     "run",
     "validate",

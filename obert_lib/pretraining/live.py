@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -46,26 +50,126 @@ class _LivePlot:
         self.last, self.rows = time.monotonic(), len(metrics)
 
 
+# DeepSpeed's own notes in the child's output ("[2026-...] [WARNING] [real_accelerator.py...] Setting accelerator to
+# CPU", op builds): kept in train.log, left out of the cell
+_DEEPSPEED_NOISE = re.compile(
+    r"^\[\d{4}-\d\d-\d\d [\d:,]+\] \[(?:DEBUG|INFO|WARNING)\]|^DeepSpeed .* built successfully"
+)
+STARTING = (
+    "the first step waits for the trainer to start (DeepSpeed initialises and builds its ops: about a minute on CPU)"
+)
+
+
+def summary_line(summary: dict) -> str:
+    """`obert pretrain`'s JSON summary as one line: status, steps, final loss, parameters, checkpoint folders."""
+    parts = [str(summary.get("status", "?")), f"{summary.get('steps', 0)} steps"]
+    if summary.get("final_loss") is not None:
+        parts.append(f"final loss {summary['final_loss']:.3f}")
+    if summary.get("parameters"):
+        parts.append(f"{summary['parameters']:,} parameters")
+    checkpoints = [Path(p) for p in summary.get("checkpoints", [])]
+    if checkpoints:
+        parts.append(f"checkpoints {', '.join(p.name for p in checkpoints)} in {checkpoints[0].parent}")
+    if summary.get("message"):
+        parts.append(str(summary["message"]))
+    return "pretraining " + " · ".join(parts)
+
+
+class LogFilter:
+    """The child's log lines as the cell shows them: DeepSpeed's notes left out, the JSON summary as one line."""
+
+    def __init__(self):
+        self.json: list[str] | None = None  # the lines of a JSON object being read
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        out = []
+        for line in lines:
+            if self.json is not None:
+                self.json.append(line)
+                if line.rstrip() == "}":
+                    text, self.json = "\n".join(self.json), None
+                    try:
+                        out.append(summary_line(json.loads(text)))
+                    except (ValueError, TypeError, AttributeError):
+                        out.extend(text.splitlines())
+            elif line.rstrip() == "{":
+                self.json = [line]
+            elif not _DEEPSPEED_NOISE.search(line):
+                out.append(line)
+        return out
+
+
+class _Status:
+    """Before the first step: one line saying what the run is doing and for how long, replaced in place in a
+    notebook (printed when it changes elsewhere), instead of a progress bar standing at 0."""
+
+    def __init__(self, notebook: bool):
+        self.notebook, self.start, self.handle, self.last = notebook, time.monotonic(), None, None
+        self.doing = "starting the trainer"  # then the last log line before the first step
+
+    def show(self) -> None:
+        text = f"{self.doing} · {time.monotonic() - self.start:.0f} s · {STARTING}"
+        if self.notebook:
+            from IPython.display import display
+
+            data = {"text/plain": text}
+            if self.handle is None:
+                self.handle = display(data, raw=True, display_id=True)
+            else:
+                self.handle.update(data, raw=True)
+        elif self.doing != self.last:
+            print(text, flush=True)
+        self.last = self.doing
+
+    def started(self) -> None:
+        if self.last is None:  # never shown (a run that was already going or done): nothing to close
+            return
+        self.doing = f"trainer started after {time.monotonic() - self.start:.0f} s"
+        if self.notebook:  # the line in place says so; a terminal has the bar below its earlier lines
+            self.show()
+
+
 class FollowView:
-    """What RunHandle.follow shows: a tqdm bar over global steps with the last loss, the new train.log lines,
-    and (in a notebook, when `live`) the live plot."""
+    """What RunHandle.follow shows: a status line until the first step, then a tqdm bar over global steps with the
+    last loss; the new train.log lines (DeepSpeed's notes left out, the summary as one line); and (in a notebook,
+    when `live`) the live plot."""
 
     def __init__(self, name: str, total_steps: int, global_step: int, live: bool, redraw_s: float = 3.0):
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(
-            total=total_steps or None, initial=global_step, unit="step", desc=f"pretrain {name}", dynamic_ncols=True
-        )
+        self.name, self.total, self.initial = name, total_steps, global_step
+        self.bar = None  # created at the first step: until then the status line says what is happening
+        self.status = _Status(_in_notebook())
+        self.filter = LogFilter()
         self.plot = _LivePlot(redraw_s) if live and _in_notebook() else None
 
+    def _make_bar(self):
+        from tqdm.auto import tqdm
+
+        self.status.started()
+        desc = self.name if "pretrain" in self.name else f"pretrain {self.name}"  # not "pretrain pretrain"
+        self.bar = tqdm(total=self.total or None, initial=self.initial, unit="step", desc=desc, dynamic_ncols=True)
+        return self.bar
+
     def write(self, lines: list[str]) -> None:
+        lines = self.filter(lines)
+        if lines and self.bar is None:
+            self.status.doing = lines[-1].strip()[:120] or self.status.doing
         for line in lines:
-            self.bar.write(line)
+            if self.bar is not None:
+                self.bar.write(line)
+            else:
+                print(line, flush=True)
 
     def update(self, total_steps: int, global_step: int, metrics: pd.DataFrame, done: bool) -> None:
-        """Move the bar to the newest step (run.json's or metrics.csv's) and redraw the plot when due."""
-        bar = self.bar
+        """Move the bar to the newest step (run.json's or metrics.csv's) and redraw the plot when due; before the
+        first step, refresh the status line instead."""
         step = max(global_step, int(metrics["global_step"].max()) if len(metrics) else 0)
+        self.total = total_steps or self.total
+        if self.bar is None:
+            if step <= self.initial and not done:
+                self.status.show()
+                return
+            self._make_bar()
+        bar = self.bar
         if total_steps and bar.total != total_steps:
             bar.total = total_steps
         if step != bar.n:
@@ -84,4 +188,31 @@ class FollowView:
             self.plot.update(metrics, force=force)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+class RunSummary(str):
+    """A run's outcome as one readable line (a str that a notebook shows without quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str(self))
+
+
+def run_summary(handle) -> RunSummary:
+    """`handle`'s run in one line: status, steps, stages, final loss, where its checkpoints are (relative paths)."""
+    state = handle.status()
+    parts = [state.status, f"step {state.global_step}/{state.total_steps}"]
+    metrics = handle.metrics()
+    if len(metrics) and "loss" in metrics:
+        parts.append(f"final loss {metrics['loss'].iloc[-1]:.3f}")
+    checkpoints = handle.checkpoints()
+    if checkpoints:
+        where = os.path.relpath(checkpoints[0].parent)  # as the notebook's paths are written: ../runs/demo/...
+        parts.append(f"checkpoints {', '.join(p.name for p in checkpoints)} in {where}")
+    if state.message and state.status != "finished":  # why it stopped; a finished run's note repeats the above
+        parts.append(state.message)
+    return RunSummary(" · ".join(parts))

@@ -120,3 +120,17 @@ def plot_plan(plan: PretrainConfig | Mapping[str, Any] | str | Path):
     fig.suptitle(f"分阶段预训练计划 staged pretraining plan\n{stages}", y=1.0, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def stage_summary(metrics: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
+    """Per stage (in run order): steps, and loss, MLM accuracy and tokens/s at its first and last step, rounded."""
+    columns = [c for c in ("loss", "mlm_accuracy", "tokens_per_s") if c in metrics]
+    by = "stage_name" if "stage_name" in metrics else None
+    groups = metrics.groupby(by, sort=False) if by else [("run", metrics)]
+    rows = []
+    for name, part in groups:
+        row = {"stage": name, "steps": len(part)}
+        for c in columns:
+            row[f"{c} first"], row[f"{c} last"] = part[c].iloc[0], part[c].iloc[-1]
+        rows.append(row)
+    return pd.DataFrame(rows).round(decimals)

@@ -114,6 +114,10 @@ def build_command(
 def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DIST_ENV}
     env["PYTHONUNBUFFERED"] = "1"
+    import torch
+
+    if "DS_ACCELERATOR" not in env and not torch.cuda.is_available():  # say it: no "Setting accelerator to CPU"
+        env["DS_ACCELERATOR"] = "cpu"  # warning from every child; a GPU machine keeps DeepSpeed's detection
     root = str(Path(__file__).resolve().parents[2])  # obert_lib importable from any cwd, installed or not
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env

@@ -66,7 +66,7 @@ def test_live_view_draws_the_metrics_into_one_display(finished_run, monkeypatch)
         def update(self, obj):
             shown.append(("update", obj))
 
-    def fake_display(obj, display_id=False):
+    def fake_display(obj, display_id=False, **_):
         shown.append(("display", obj))
         return FakeHandle()
 
@@ -75,8 +75,88 @@ def test_live_view_draws_the_metrics_into_one_display(finished_run, monkeypatch)
     _, handle = finished_run
     state = pretraining.RunHandle(handle.output_dir, live=True, poll_s=0.1).follow()
     assert state.status == "finished"
-    assert [kind for kind, _ in shown] == ["display"]
+    assert [kind for kind, _ in shown] == ["display"]  # no "starting" status line for a run that has ended
     assert shown[0][1].data[:4] == b"\x89PNG"
+
+
+def test_run_summary_and_stage_summary_read_in_one_line_and_3_decimals(finished_run, monkeypatch):
+    _, handle = finished_run
+    monkeypatch.chdir(handle.output_dir)
+    line = pretraining.run_summary(handle)
+    loss = handle.metrics()["loss"].iloc[-1]
+    assert (
+        line
+        == f"finished · step 7/7 · final loss {loss:.3f} · checkpoints stage-1-seq64, stage-2-seq128 in checkpoints"
+    )
+    assert repr(line) == str(line)  # a notebook shows the line, not a quoted string or a dataclass
+    metrics = pd.DataFrame(
+        {
+            "stage_name": ["seq64", "seq64", "seq128"],
+            "loss": [7.81234, 7.5, 7.25],
+            "mlm_accuracy": [0.0, 0.01234, 0.02],
+            "tokens_per_s": [1000.4567, 1200.0, 900.0],
+        }
+    )
+    table = pretraining.stage_summary(metrics)
+    assert table.to_dict("records") == [
+        {
+            "stage": "seq64",
+            "steps": 2,
+            "loss first": 7.812,
+            "loss last": 7.5,
+            "mlm_accuracy first": 0.0,
+            "mlm_accuracy last": 0.012,
+            "tokens_per_s first": 1000.457,
+            "tokens_per_s last": 1200.0,
+        },
+        {
+            "stage": "seq128",
+            "steps": 1,
+            "loss first": 7.25,
+            "loss last": 7.25,
+            "mlm_accuracy first": 0.02,
+            "mlm_accuracy last": 0.02,
+            "tokens_per_s first": 900.0,
+            "tokens_per_s last": 900.0,
+        },
+    ]
+
+
+def test_log_filter_leaves_out_deepspeed_notes_and_summarises_the_json():
+    lines = [
+        "[2026-12-05 02:25:29,143] [WARNING] [real_accelerator.py:213:get_accelerator] Setting accelerator to CPU.",
+        "DeepSpeed deepspeed.ops.comm.deepspeed_shm_comm_op built successfully",
+        "stage 1: seq64 starts",
+        "{",
+        '  "status": "finished",',
+        '  "checkpoints": ["runs/x/checkpoints/stage-1-seq64", "runs/x/checkpoints/stage-2-seq128"],',
+    ]
+    keep = live.LogFilter()
+    assert keep(lines) == ["stage 1: seq64 starts"]  # the JSON object is not complete yet
+    assert keep(['  "parameters": 266884,', '  "steps": 6,', '  "final_loss": 7.75099', "}", "[launch] x"]) == [
+        "pretraining finished · 6 steps · final loss 7.751 · 266,884 parameters · checkpoints stage-1-seq64, "
+        "stage-2-seq128 in runs/x/checkpoints",
+        "[launch] x",
+    ]
+    assert keep(["{", "not json", "}"]) == ["{", "not json", "}"]  # anything else stays as it was
+
+
+def test_follow_view_says_what_happens_before_the_first_step(capsys):
+    view = live.FollowView("pretrain", 300, 0, live=False)
+    view.write(["[2026-12-05 02:25:31,111] [WARNING] [lr_schedules.py:759:get_lr] Attempting to get", "loading data"])
+    view.update(300, 0, pd.DataFrame(), done=False)
+    view.update(300, 0, pd.DataFrame(), done=False)
+    assert view.bar is None  # no bar standing at 0/300
+    out = capsys.readouterr().out
+    assert out.startswith("loading data\nloading data · ") and out.count("\n") == 2  # printed once, not per poll
+    assert "DeepSpeed initialises and builds its ops" in out and "WARNING" not in out
+    view.update(300, 1, pd.DataFrame({"global_step": [1], "loss": [7.5]}), done=False)
+    assert view.bar.desc == "pretrain" and view.bar.n == 1 and view.bar.total == 300  # not "pretrain pretrain"
+    view.close()
+    other = live.FollowView("run-a", 10, 0, live=False)
+    other.update(10, 2, pd.DataFrame(), done=False)
+    assert other.bar.desc == "pretrain run-a"
+    other.close()
 
 
 def test_a_failing_run_raises_with_the_log_tail(sample_corpus, tmp_path):
