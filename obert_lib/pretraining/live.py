@@ -106,9 +106,10 @@ class _Status:
     def __init__(self, notebook: bool):
         self.notebook, self.start, self.handle, self.last = notebook, time.monotonic(), None, None
         self.doing = "starting the trainer"  # then the last log line before the first step
+        self.done = False
 
     def show(self) -> None:
-        text = f"{self.doing} · {time.monotonic() - self.start:.0f} s · {STARTING}"
+        text = self.doing if self.done else f"{self.doing} · {time.monotonic() - self.start:.0f} s · {STARTING}"
         if self.notebook:
             from IPython.display import display
 
@@ -124,7 +125,7 @@ class _Status:
     def started(self) -> None:
         if self.last is None:  # never shown (a run that was already going or done): nothing to close
             return
-        self.doing = f"trainer started after {time.monotonic() - self.start:.0f} s"
+        self.doing, self.done = f"trainer started after {time.monotonic() - self.start:.0f} s", True
         if self.notebook:  # the line in place says so; a terminal has the bar below its earlier lines
             self.show()
 
@@ -211,7 +212,9 @@ def run_summary(handle) -> RunSummary:
         parts.append(f"final loss {metrics['loss'].iloc[-1]:.3f}")
     checkpoints = handle.checkpoints()
     if checkpoints:
-        where = os.path.relpath(checkpoints[0].parent)  # as the notebook's paths are written: ../runs/demo/...
+        where = str(checkpoints[0].parent)
+        relative = os.path.relpath(where)  # as the notebook's paths are written (../runs/demo/...) when shorter
+        where = relative if len(relative) < len(where) else where
         parts.append(f"checkpoints {', '.join(p.name for p in checkpoints)} in {where}")
     if state.message and state.status != "finished":  # why it stopped; a finished run's note repeats the above
         parts.append(state.message)
