@@ -36,8 +36,13 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "ner_epochs": 1,
         },
         # 2 tasks x (full, top1) x 1 seed x 1 epoch; a short load test
-        "06_unified_serving": {"seeds": [0], "epochs": 1, "compute_tasks": [1, 3, 10], "requests": 20,
-                               "concurrency": 4},  # fmt: skip
+        "06_unified_serving": {
+            "seeds": [0],
+            "epochs": 1,
+            "compute_tasks": [1, 3, 10],
+            "requests": 20,
+            "concurrency": 4,
+        },  # fmt: skip
         "07_kgclue_kbqa": {"max_train_rows": 200, "max_eval_rows": 50},
     },
 }

@@ -146,6 +146,15 @@ def format_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def markdown(table: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub markdown table (numbers right-aligned), e.g. format_accuracy's for a report."""
+    cols = [str(c) for c in table.columns]
+    right = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---:" if r else "---" for r in right) + " |"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def plot_accuracy_vs_top(table: pd.DataFrame, layers: int):
     """Dev accuracy (mean ± std over seeds) against the trained layers N, one line per task; N = L is full."""
     import matplotlib.pyplot as plt

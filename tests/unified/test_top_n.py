@@ -116,3 +116,11 @@ def test_checkpoint_layers(tmp_path):
     assert top_n.checkpoint_layers(tmp_path) == 12
     with pytest.raises(ConfigError, match="config.json is missing"):
         top_n.checkpoint_layers(tmp_path / "nothing")
+
+
+def test_markdown_table_of_the_formatted_accuracies(tmp_path):
+    table = top_n.format_accuracy(top_n.accuracy_table(_ablation_dir(tmp_path), layers=12))
+    lines = top_n.markdown(table).splitlines()
+    assert lines[0] == "| task | variant | N trained | seeds | dev accuracy % | Δ vs full | paired t p |"
+    assert lines[1] == "| --- | --- | ---: | ---: | --- | --- | --- |"
+    assert lines[3] == "| tnews | top3 | 3 | 2 | 45.0 ± 3.0 | -5.0 | 0.200 |" and len(lines) == 5
