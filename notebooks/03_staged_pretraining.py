@@ -111,7 +111,7 @@ loss_files = reports.save_figure(fig, "03_pretraining_loss", reports_dir)
 # `pretraining.latest_checkpoint(f"{workdir}/pretrain")` is what notebooks 04 and 05 load.
 
 # %%
-handle.checkpoints()
+pretraining.checkpoint_table(handle)
 
 # %% [markdown]
 # ## The OBERT preset on a V100 cluster

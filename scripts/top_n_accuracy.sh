@@ -17,16 +17,4 @@ $PY -c "from obert_lib.unified import top_n; print(top_n.unlabeled_corpus('share
 [ -f "$OUT/corpus/stats.json" ] || $PY -m obert_lib.cli preprocess --input "$OUT/unlabeled.jsonl" \
     --output "$OUT/corpus" --set tokenizer.vocab_file=shared:vocab/bert-base-chinese-vocab.txt --workers 2
 [ -d "$OUT/pretrain/checkpoints/stage-1-seq128" ] || $PY -m obert_lib.cli pretrain --config configs/top_n/pretrain.yaml
-$PY - <<'PY'
-from obert_lib import reports
-from obert_lib.finetuning.ablation import run_ablation
-from obert_lib.unified import top_n
-
-result = run_ablation("configs/top_n/ablation.yaml")
-table = top_n.accuracy_table(result.output_dir, layers=12)
-text = top_n.markdown(top_n.format_accuracy(table))
-print(text)
-(result.output_dir.parent / "accuracy.md").write_text(text + "\n", encoding="utf-8")
-reports.setup_cjk_font()
-print(reports.save_figure(top_n.plot_accuracy_vs_top(table, 12), "06_accuracy_vs_top", "runs/top_n/reports"))
-PY
+$PY scripts/top_n_accuracy.py  # a file, not a here-document: the ablation's worker processes re-import __main__

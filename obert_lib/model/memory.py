@@ -12,6 +12,8 @@ a*s^2 softmax terms.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from typing import Iterable
 
 import pandas as pd
@@ -65,15 +67,33 @@ def preset_table(presets: Iterable[str] | None = None, vocab_size: int = CHINESE
     return table
 
 
+@contextmanager
+def _deepspeed_notes_hidden():
+    """Hide DeepSpeed's import-time notes ("Setting accelerator to CPU ...") for a memory estimate: they are
+    about training, not about the formulas used here. A filter, because DeepSpeed resets its logger's level."""
+    deepspeed_logger = logging.getLogger("DeepSpeed")  # deepspeed.utils.logging's logger name
+
+    def errors_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    deepspeed_logger.addFilter(errors_only)
+    try:
+        yield
+    finally:
+        deepspeed_logger.removeFilter(errors_only)
+
+
 def model_state_bytes(parameters: int, largest_layer_params: int, zero_stage: int, gpus: int) -> int:
     """Per-GPU bytes of fp16 params, grads and fp32 Adam states under ZeRO-2/3, no offload (DeepSpeed's estimators)."""
     # Without offload the GPU side depends only on the total GPU count, so all GPUs are passed as one node.
     if zero_stage == 2:  # 2*P replicated fp16 params + 18*P/N partitioned (grads, fp32 master, Adam m and v)
-        from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+        with _deepspeed_notes_hidden():
+            from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
         return estimate_zero2_model_states_mem_needs(parameters, gpus, 1, cpu_offload=False)[1]
     if zero_stage == 3:  # 4*largest layer (gathered) + 18*P/N
-        from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+        with _deepspeed_notes_hidden():
+            from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
 
         return estimate_zero3_model_states_mem_needs(
             parameters, largest_layer_params, gpus, 1, cpu_offload=False, cpu_offload_params=False

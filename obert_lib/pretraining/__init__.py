@@ -8,7 +8,7 @@ from .engine import deepspeed_config
 from .guards import TrainingDiverged, TrainingGuard, loss_scale
 from .handle import RunFailedError, RunHandle, RunningError, RunState
 from .launcher import attach, launch
-from .live import RunSummary, run_summary
+from .live import RunSummary, checkpoint_table, run_summary
 from .optim import Lamb, build_optimizer, param_groups
 from .plan import (
     PretrainConfig,
@@ -52,6 +52,7 @@ __all__ = [
     "plan_table",
     "plot_losses",
     "plot_plan",
+    "checkpoint_table",
     "run_summary",
     "RunSummary",
     "stage_summary",

@@ -301,9 +301,13 @@ class RunHandle:
         return state
 
     def _report(self, state: RunState) -> None:
-        print(f"[launch] {self.output_dir}: {state}", flush=True)
+        """After follow(): nothing for a finished run (run_summary(handle) says it in one line); for one that
+        stopped early, that line, its last checkpoint and how to resume."""
         if state.status == "finished":
             return
+        from .live import run_summary
+
+        print(f"[launch] {run_summary(self)}", flush=True)
         ckpt = self.last_checkpoint()
         print(f"[launch] last checkpoint: {ckpt}" if ckpt else "[launch] no checkpoint was written", flush=True)
         if resume_point(self.output_dir) is not None:

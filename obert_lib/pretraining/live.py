@@ -212,10 +212,28 @@ def run_summary(handle) -> RunSummary:
         parts.append(f"final loss {metrics['loss'].iloc[-1]:.3f}")
     checkpoints = handle.checkpoints()
     if checkpoints:
-        where = str(checkpoints[0].parent)
-        relative = os.path.relpath(where)  # as the notebook's paths are written (../runs/demo/...) when shorter
-        where = relative if len(relative) < len(where) else where
+        where = _short_path(checkpoints[0].parent)
         parts.append(f"checkpoints {', '.join(p.name for p in checkpoints)} in {where}")
     if state.message and state.status != "finished":  # why it stopped; a finished run's note repeats the above
         parts.append(state.message)
     return RunSummary(" · ".join(parts))
+
+
+def _short_path(path: Path) -> str:
+    """The shorter of `path` relative to the working directory and absolute (../runs/demo/... in a notebook)."""
+    where = str(path)
+    relative = os.path.relpath(where)
+    return relative if len(relative) < len(where) else where
+
+
+def checkpoint_table(handle) -> pd.DataFrame:
+    """`handle`'s completed stage checkpoints, one row each: stage folder, path (as short as run_summary's),
+    files and size in MiB."""
+    rows = []
+    for path in handle.checkpoints():
+        files = [f for f in path.rglob("*") if f.is_file()]
+        size_mib = sum(f.stat().st_size for f in files) / 2**20
+        rows.append(
+            {"checkpoint": path.name, "path": _short_path(path), "files": len(files), "MiB": round(size_mib, 1)}
+        )
+    return pd.DataFrame(rows, columns=["checkpoint", "path", "files", "MiB"])

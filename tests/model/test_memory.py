@@ -40,3 +40,14 @@ def test_memory_plan_rows_on_a_tiny_case():
         "gpus",
         "seq_len",
     ]
+
+
+def test_memory_plan_hides_deepspeeds_accelerator_note_in_a_fresh_interpreter():
+    """Notebook 03's memory-plan cell imports DeepSpeed first; its "Setting accelerator to CPU" note is hidden."""
+    import subprocess
+    import sys
+
+    code = "from obert_lib.model import memory_plan; print(len(memory_plan(['100M'], gpus=[1], seq_lens=[128])))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "2"
+    assert "Setting accelerator" not in done.stdout + done.stderr

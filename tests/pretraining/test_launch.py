@@ -298,3 +298,15 @@ def test_stop_keeps_a_resume_point_and_resume_finishes_every_step_once(sample_co
     raw = pd.read_csv(tmp_path / "metrics.csv")
     assert list(raw["global_step"]) == list(range(1, 20))  # every step exactly once
     assert [p.name for p in resumed.checkpoints()] == ["stage-1-seq64", "stage-2-seq128"]
+
+
+def test_checkpoint_table_lists_each_stage_with_a_relative_path_files_and_size(finished_run, monkeypatch):
+    _, handle = finished_run
+    monkeypatch.chdir(handle.output_dir)
+    table = pretraining.checkpoint_table(handle)
+    assert list(table.columns) == ["checkpoint", "path", "files", "MiB"]
+    assert list(table["checkpoint"]) == ["stage-1-seq64", "stage-2-seq128"]
+    assert list(table["path"]) == ["checkpoints/stage-1-seq64", "checkpoints/stage-2-seq128"]
+    for path, files in zip(handle.checkpoints(), table["files"]):
+        assert files == sum(1 for f in path.rglob("*") if f.is_file()) > 0
+    assert (table["MiB"] > 0).all()
