@@ -151,6 +151,13 @@ def cmd_finetune(args) -> None:
     _print(finetuning.run(_source(args), progress=progress).metrics)
 
 
+def cmd_distill(args) -> None:
+    from . import distill
+
+    progress = _progress(args)
+    _print(distill.run(_source(args), progress=progress).metrics)
+
+
 def cmd_demo(args) -> None:
     from . import demo
 
@@ -271,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
         "finetune",
         cmd_finetune,
         "Fine-tune a checkpoint from one YAML (data, model, tricks, train) on FewCLUE, KgCLUE NER, CoNLL or own data.",
+    )
+    _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
+    p = add(
+        "distill",
+        cmd_distill,
+        "Distil a fine-tuned teacher into a smaller student (the teacher truncated to k layers, or a smaller "
+        "checkpoint) with logit KD mixed with the hard labels.",
     )
     _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
     p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).")
