@@ -23,15 +23,20 @@ class StudentConfig:
     layers: int | None = 3  # the teacher truncated to k transformer layers (RBT3 keeps 3)
     pick: Literal["bottom", "uniform"] = "bottom"  # the bottom k (as RBT3), or every (L/k)-th (uniform layer map)
     checkpoint: str | None = None  # instead of truncation: a smaller pretrained checkpoint, with a fresh task head
+    preset: str | None = None  # or: a freshly initialised encoder of a model preset (model.PRESETS, e.g. "small")
     classifier_dropout: float = 0.1  # the head's dropout while training (BERT's value)
 
     def __post_init__(self):
+        from ..model.configuration import PRESETS
+
+        given = [name for name in ("layers", "checkpoint", "preset") if getattr(self, name) is not None]
         require(
-            (self.layers is None) != (self.checkpoint is None),
-            "layers / checkpoint",
-            "give one: layers=k truncates the teacher, checkpoint=DIR starts from a smaller pretrained model "
-            "(set layers: null with it)",
+            len(given) == 1,
+            "layers / checkpoint / preset",
+            f"give exactly one (got {given or 'none'}): layers=k truncates the teacher, checkpoint=DIR starts from a "
+            "smaller pretrained model, preset=NAME from a fresh one (set layers: null with the other two)",
         )
+        require(self.preset is None or self.preset in PRESETS, "preset", f"{self.preset!r}: use one of {list(PRESETS)}")
         require(self.layers is None or self.layers >= 1, "layers", "must be >= 1 transformer layer")
         require(0 <= self.classifier_dropout < 1, "classifier_dropout", "must lie in [0, 1)")
 

@@ -60,6 +60,7 @@ def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) ->
             f"{len(info['labels'])} labels), not for {cfg.data.task} ({task.kind}, {len(task.labels)} labels)"
         )
     tokenizer = load_tokenizer(teacher_path, key="teacher.checkpoint")
+    _check_lengths(cfg, task, tokenizer, teacher.encoder.config)
     torch.manual_seed(cfg.train.seed)
     student = build_student(cfg, teacher, task, tokenizer)
     from ..finetuning.engines import build_engine
@@ -67,7 +68,7 @@ def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) ->
     engine = build_engine(student, cfg.train)
     device = next(engine.module.parameters()).device
     teacher.to(device).eval().requires_grad_(False)
-    teacher_metric, teacher_seconds = _score(teacher, task, tokenizer, cfg.max_length)
+    teacher_metric, _ = _score(teacher, task, tokenizer, cfg.max_length)
     for name in RUN_FILES:
         path = out / name
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
@@ -76,7 +77,8 @@ def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) ->
     history, steps, best = _train(cfg, task, tokenizer, teacher, engine, out, progress)
     sizes = {"teacher_params": _count(teacher), "student_params": _count(engine.module)}
     best_student, _ = ftmodel.load(out / "student")
-    _, student_seconds = _score(best_student.to(device), task, tokenizer, cfg.max_length)
+    teacher_seconds = _seconds_per_example(teacher, task, tokenizer, cfg.max_length)
+    student_seconds = _seconds_per_example(best_student.to(device), task, tokenizer, cfg.max_length)
     speeds = {"teacher_eval_seconds": teacher_seconds, "student_eval_seconds": student_seconds}
     return _finish(cfg, task, history, steps, best, teacher_metric, sizes, speeds, out)
 
@@ -98,6 +100,15 @@ def _check_teacher(cfg: DistillConfig) -> Path:
             "best/ folder of an `obert finetune` run on this task"
         )
     return path
+
+
+def _check_lengths(cfg: DistillConfig, task, tokenizer, encoder_config) -> None:
+    """max_length must fit the teacher's (and so the student's) position table, as in fine-tuning."""
+    from ..finetuning.encoding import check_lengths
+
+    absolute = getattr(encoder_config, "position", "absolute") == "absolute"
+    positions = encoder_config.max_position_embeddings if absolute else None
+    check_lengths(task.kind, tokenizer, task.train + task.eval, cfg.max_length, positions)
 
 
 def truncate(model: ftmodel.FinetuneModel, layers: int, pick: str = "bottom") -> ftmodel.FinetuneModel:
@@ -128,6 +139,8 @@ def build_student(cfg: DistillConfig, teacher: ftmodel.FinetuneModel, task, toke
         student.dropout = nn.Dropout(s.classifier_dropout)
         student.lexical_head, student.lexical_weight = None, 0.0  # only the task head is distilled
         return student.train().requires_grad_(True)
+    if s.preset is not None:
+        return _fresh_student(s.preset, s.classifier_dropout, teacher, task, tokenizer)
     check_checkpoint(s.checkpoint, masked_lm=False, key="student.checkpoint")
     if load_tokenizer(s.checkpoint, key="student.checkpoint").get_vocab() != tokenizer.get_vocab():
         raise ConfigError(
@@ -135,6 +148,22 @@ def build_student(cfg: DistillConfig, teacher: ftmodel.FinetuneModel, task, toke
             "the same token ids here, so give a checkpoint pretrained with the teacher's tokenizer"
         )
     return ftmodel.build(s.checkpoint, task.kind, len(task.labels), s.classifier_dropout).train()
+
+
+def _fresh_student(preset: str, dropout: float, teacher, task, tokenizer) -> ftmodel.FinetuneModel:
+    """A freshly initialised OBERT encoder of `preset` (the teacher's vocabulary, positions, position kind and
+    norm placement), with a fresh head. Weaker than a pretrained student; for quick experiments."""
+    from ..model import ModelConfig, OBertModel
+
+    t = teacher.encoder.config
+    shape = ModelConfig(
+        preset=preset,
+        max_positions=t.max_position_embeddings,
+        layer_norm=getattr(t, "layer_norm", "post"),
+        position=getattr(t, "position", "absolute"),
+    )
+    encoder = OBertModel(shape.to_hf(t.vocab_size, tokenizer.pad_token_id or 0), add_pooling_layer=False)
+    return ftmodel.FinetuneModel(encoder, task.kind, len(task.labels), dropout).train()
 
 
 def _head_info(model: ftmodel.FinetuneModel) -> dict:
@@ -164,6 +193,15 @@ def _score(model, task, tokenizer, max_length: int) -> tuple[float, float]:
 
         return float(span_f1(gold, pred)["f1"]), seconds
     return float((np.array(pred) == np.array(gold)).mean()), seconds
+
+
+def _seconds_per_example(model, task, tokenizer, max_length: int) -> float:
+    """Inference time per dev example (batches of 32, as `predict` runs them), after one untimed warm-up batch
+    (first calls pay for allocation and kernel selection)."""
+    from ..finetuning.steps import predict
+
+    predict(model, task, tokenizer, task.eval[:32], max_length)
+    return _score(model, task, tokenizer, max_length)[1]
 
 
 def _step(cfg: DistillConfig, engine, teacher, batch: dict) -> dict[str, float]:
