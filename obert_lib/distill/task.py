@@ -93,6 +93,11 @@ def _refuse_finished(out: Path, cfg: DistillConfig) -> None:
 def _check_teacher(cfg: DistillConfig) -> Path:
     """The teacher must be a model fine-tuned here (finetune.json beside its weights)."""
     path = Path(cfg.teacher.checkpoint)
+    if not path.is_dir():
+        raise ConfigError(
+            f"teacher.checkpoint: {path} is not a folder; give the best/ folder of an `obert finetune` run on "
+            f"{cfg.data.task} (e.g. runs/finetune/{cfg.data.task}/best)"
+        )
     check_checkpoint(path, masked_lm=False, key="teacher.checkpoint")
     if not (path / ftmodel.FINETUNE_FILE).is_file():
         raise ConfigError(

@@ -118,3 +118,11 @@ def test_the_cli_subcommand_runs_and_reports_errors_in_one_line(teacher, tmp_pat
     assert saved["kd"]["t_squared"] is False
     assert main(["distill", "--config", str(path), "--set", "student.layres=1"]) == 2
     assert "student.layres: unknown key" in capsys.readouterr().err
+
+
+def test_the_example_config_loads():
+    from obert_lib import config as cfgmod
+    from obert_lib.paths import REPO_ROOT
+
+    cfg = cfgmod.load(distill.DistillConfig, REPO_ROOT / "configs" / "distill" / "tnews.yaml")
+    assert (cfg.student.layers, cfg.kd.t_squared, cfg.data.task) == (3, True, "tnews")
