@@ -30,6 +30,75 @@ class LineRulesConfig:
     remove_seo_spam: bool = True
     remove_spam: bool = True  # lines with spam keywords (filters.SPAM_KEYWORDS)
     scrub_private: bool = True  # URLs, e-mail addresses, phone numbers
+    # Keep only the main text block of a page (main_text.py): lines with >= main_text_min_cjk CJK characters
+    # are text; a block ends at main_text_max_gap other lines in a row; blocks with at least main_text_min_share
+    # of the largest block's CJK characters are kept. Off by default: documents of dumps that are already
+    # prose (encyclopedia, QA) have no page furniture around their text. The web preset sets it on, with the
+    # thresholds chosen on ../shared/data/web (docs/web_cleaning.md; scripts/web_cleaning.py reports them
+    # leave-one-page-out).
+    main_text: bool = False
+    main_text_min_cjk: int = 10  # a headline teaser or menu item is shorter; a sentence of prose is longer
+    main_text_max_gap: int = 4  # a caption or subheading between paragraphs is 1-2 short lines; a menu is more
+    main_text_min_share: float = 1.0  # 1.0: the largest block only
+
+    def __post_init__(self):
+        require(
+            self.main_text_min_cjk >= 1,
+            "main_text_min_cjk",
+            f"must be >= 1 (got {self.main_text_min_cjk}); e.g. 10 CJK characters make a text line",
+        )
+        require(
+            self.main_text_max_gap >= 1,
+            "main_text_max_gap",
+            f"must be >= 1 (got {self.main_text_max_gap}); e.g. 4 short lines in a row end a block",
+        )
+        require(
+            0.0 < self.main_text_min_share <= 1.0,
+            "main_text_min_share",
+            f"must be within (0, 1] (got {self.main_text_min_share}); 1 keeps the largest block only",
+        )
+
+
+# A few languages of the web for the identifier to choose among. With its full set of 140 languages, py3langid
+# labels 7 of the 220 sample-corpus documents other than 'zh': Wu ('wuu', twice, one of them standard Chinese),
+# Cantonese, mojibake and symbol lines; restricted to these 11 it labels 219 'zh' and the 220th, a line of
+# symbols, 'ar' (the filter leaves letterless text to the quality rules).
+DEFAULT_LANGUAGE_CANDIDATES = ["zh", "ja", "ko", "en", "fr", "de", "es", "ru", "ar", "vi", "th"]
+
+
+@dataclass
+class LanguageConfig:
+    """Language identification (language.py, py3langid): documents in no language of `keep` are dropped."""
+
+    enabled: bool = False  # the web preset turns it on; dumps of a Chinese source need no check
+    keep: list[str] = field(default_factory=lambda: ["zh"])
+    candidates: list[str] = field(default_factory=lambda: list(DEFAULT_LANGUAGE_CANDIDATES))
+    # The identifier reads this many characters from the start of the cleaned document: a page's language
+    # shows in its first paragraphs, and py3langid's time grows with the text (about 0.1 ms for 1,000 chars).
+    prefix_chars: int = 1000
+
+    def __post_init__(self):
+        require(bool(self.keep), "keep", "give at least one language code to keep (e.g. keep: [zh])")
+        missing = [code for code in self.keep if code not in self.candidates]
+        require(
+            not missing,
+            "keep",
+            f"{missing} not among candidates {self.candidates}; add them to language.candidates",
+        )
+        require(
+            self.prefix_chars >= 20,
+            "prefix_chars",
+            f"must be >= 20 (got {self.prefix_chars}); fewer characters do not tell languages apart",
+        )
+        if self.enabled:
+            from .language import known_languages
+
+            unknown = [code for code in self.candidates if code not in known_languages()]
+            require(
+                not unknown,
+                "candidates",
+                f"{unknown} are not py3langid language codes; use ISO 639-1 codes such as zh, ja, en",
+            )
 
 
 @dataclass
@@ -85,6 +154,13 @@ class DedupConfig:
     shingle_size: int = 5  # character 5-grams: ~2-3 Chinese words
     paragraphs: bool = True  # drop a paragraph already seen in an earlier kept document
     min_paragraph_chars: int = 20  # shorter paragraphs ("谢谢！") may repeat legitimately
+    # Cross-document boilerplate (boilerplate.py): drop every copy of a paragraph line found in at least
+    # repeated_line_min_documents documents (site furniture). Off by default; the web preset turns it on.
+    repeated_lines: bool = False
+    # 10: a site's footer or menu line repeats on every page of the site, so a crawl holding ten of its pages
+    # removes it; a quotation or set phrase shared by a handful of articles stays (their later copies still
+    # go by the paragraph dedup above).
+    repeated_line_min_documents: int = 10
 
     def __post_init__(self):
         require(self.bands >= 1, "bands", f"must be >= 1 (got {self.bands}); 16 bands of 8 hashes is the default")
@@ -96,6 +172,11 @@ class DedupConfig:
         )
         require(self.shingle_size >= 1, "shingle_size", f"must be >= 1 (got {self.shingle_size})")
         require(self.min_paragraph_chars >= 0, "min_paragraph_chars", f"must be >= 0 (got {self.min_paragraph_chars})")
+        require(
+            self.repeated_line_min_documents >= 2,
+            "repeated_line_min_documents",
+            f"must be >= 2 (got {self.repeated_line_min_documents}); a line in one document is not repeated",
+        )
 
 
 @dataclass
@@ -122,6 +203,7 @@ class CorpusConfig:
     user_dict: str | None = None  # jieba-format user dictionary (word [freq] [tag]) added to the segmenter
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     lines: LineRulesConfig = field(default_factory=LineRulesConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)

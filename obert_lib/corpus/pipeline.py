@@ -110,22 +110,33 @@ def paragraph_config(p: Plan):
 
 def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None) -> list:
     """The document cleaning steps after the reader, in order: reader drops, length guard, Normalize, LineRules,
-    QualityFilter (the filters write their drops with `exclusion_writer`, a datatrove writer or None)."""
+    MainTextBlocks (lines.main_text), LanguageFilter (language.enabled), QualityFilter (the filters write their
+    drops with `exclusion_writer`, a datatrove writer or None)."""
     from .cleaning import LengthGuardFilter, LineRules, Normalize, QualityFilter, ReaderDropFilter
 
-    q = cfg.quality
-    return [
+    q, lines, lang = cfg.quality, cfg.lines, cfg.language
+    steps = [
         ReaderDropFilter(exclusion_writer=exclusion_writer),
         LengthGuardFilter(cfg.max_chars, exclusion_writer=exclusion_writer),
         Normalize(cfg.normalize.strip_html, cfg.normalize.nfkc, cfg.normalize.traditional_to_simplified),
         LineRules(
-            cfg.lines.remove_navigation,
-            cfg.lines.remove_boilerplate,
-            cfg.lines.remove_seo_spam,
-            cfg.lines.remove_spam,
-            cfg.lines.scrub_private,
+            lines.remove_navigation,
+            lines.remove_boilerplate,
+            lines.remove_seo_spam,
+            lines.remove_spam,
+            lines.scrub_private,
             q.max_spam_line_fraction,
         ),
+    ]
+    if lines.main_text:
+        from .main_text import MainTextBlocks
+
+        steps.append(MainTextBlocks(lines.main_text_min_cjk, lines.main_text_max_gap, lines.main_text_min_share))
+    if lang.enabled:  # before the quality rules: a Japanese page is named as such, not as low_cjk_ratio
+        from .language import LanguageFilter
+
+        steps.append(LanguageFilter(lang.keep, lang.candidates, lang.prefix_chars, exclusion_writer=exclusion_writer))
+    steps.append(
         QualityFilter(
             q.min_cjk_chars,
             q.min_cjk_ratio,
@@ -135,8 +146,9 @@ def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None) -> list:
             q.max_digit_ratio,
             q.max_duplicate_ngram_fraction,
             exclusion_writer=exclusion_writer,
-        ),
-    ]
+        )
+    )
+    return steps
 
 
 def clean(p: Plan) -> list:

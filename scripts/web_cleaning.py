@@ -1,0 +1,122 @@
+"""Web cleaning measured on real pages: CJK precision/recall of `--config web` per page, beside issue 19's numbers.
+
+    .venv/bin/python scripts/web_cleaning.py [--pages ../shared/data/web] [--config web]
+
+Prints, per page, what the config kept before this work (the web preset's line rules alone: main_text and
+language identification off) and now, then the leave-one-page-out figures: for each page, the main-text
+thresholds chosen on the other pages (obert_lib.corpus.web_eval.choose) and their score on it. Definitions
+are in obert_lib/corpus/web_eval.py (character multisets, traditional converted to simplified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from obert_lib.corpus import web_eval as W
+from obert_lib.corpus.config import load_config
+from obert_lib.paths import shared_data_dir
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", default=str(shared_data_dir() / "web"), help="folder of page folders")
+    ap.add_argument("--config", default="web", help="corpus config: preset name or YAML path")
+    args = ap.parse_args(argv)
+    folder = Path(args.pages)
+    if not folder.is_dir():
+        print(f"web_cleaning: error: {folder} does not exist; pass --pages (see ../shared/data/web)", file=sys.stderr)
+        return 2
+    cfg = load_config(args.config)
+    before = replace(cfg, lines=replace(cfg.lines, main_text=False), language=replace(cfg.language, enabled=False))
+    pages = W.load_pages(folder)
+    now = {p.name: W.score_page(p, cfg) for p in pages}
+    old = {p.name: W.score_page(p, before) for p in pages}
+    scored = W.scored(pages)
+
+    print(f"## Per page (config {args.config!r}; precision / recall of kept CJK characters)\n")
+    print(_row(["page", "issue 19 precision", "before P", "before R", "now P", "now R", "kept CJK", "body CJK"]))
+    print(_row(["---"] * 8))
+    for p in scored:
+        o, n = old[p.name], now[p.name]
+        base = W.ISSUE_BASELINE.get(p.name)
+        print(
+            _row(
+                [
+                    p.name,
+                    "-" if base is None else f"{base:.2f}",
+                    _fmt(o.precision),
+                    _fmt(o.recall),
+                    _fmt(n.precision),
+                    _fmt(n.recall),
+                    n.kept_cjk,
+                    n.body_cjk,
+                ]
+            )
+        )
+    op, orr = W.summary([old[p.name] for p in scored])
+    np_, nr = W.summary([now[p.name] for p in scored])
+    bp, br = W.ISSUE_BASELINE_MEAN
+    print(_row(["**mean**", f"{bp:.2f} (R {br:.2f})", f"{op:.3f}", f"{orr:.3f}", f"{np_:.3f}", f"{nr:.3f}", "", ""]))
+    tp, tr = W.TRAFILATURA
+    print(f"\ntrafilatura on the pages' HTML (issue 19): precision {tp:.2f} at recall {tr:.2f}")
+    print(f"goal: mean precision >= {W.TARGET_PRECISION} at mean recall >= {W.TARGET_RECALL}")
+
+    print("\n## Other pages\n")
+    print(_row(["page", "why not scored", "before", "now"]))
+    print(_row(["---"] * 4))
+    for p in pages:
+        if p in scored:
+            continue
+        why = "no body.txt" if p.body is None else "body not Chinese: must be dropped"
+        o, n = old[p.name], now[p.name]
+        print(
+            _row(
+                [
+                    p.name,
+                    why,
+                    f"dropped: {o.dropped}" if o.dropped else f"kept {o.kept_cjk} CJK",
+                    f"dropped: {n.dropped}" if n.dropped else f"kept {n.kept_cjk} CJK",
+                ]
+            )
+        )
+
+    configs = W.grid_configs(cfg)
+    table = W.grid_table(scored, configs)
+    chosen = configs[W.choose(table, [p.name for p in scored])]
+    print(f"\n## Thresholds chosen on all {len(scored)} pages: {W.thresholds(chosen)}")
+    print(f"(the config's own: {W.thresholds(cfg)})")
+    print("\n## Leave one page out (thresholds chosen on the other pages, scored on this one)\n")
+    print(_row(["held-out page", "min_cjk", "max_gap", "min_share", "precision", "recall"]))
+    print(_row(["---"] * 6))
+    loo = W.leave_one_out(scored, configs)
+    for s, t in loo:
+        print(
+            _row(
+                [
+                    s.page,
+                    t["main_text_min_cjk"],
+                    t["main_text_max_gap"],
+                    t["main_text_min_share"],
+                    _fmt(s.precision),
+                    _fmt(s.recall),
+                ]
+            )
+        )
+    lp, lr = W.summary([s for s, _ in loo])
+    print(_row(["**mean**", "", "", "", f"{lp:.3f}", f"{lr:.3f}"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
