@@ -8,7 +8,7 @@ import pytest
 
 from obert_lib.cli import build_parser, main
 
-STAGES = ["preprocess", "mask", "pretrain", "zeroshot", "finetune", "demo", "bench"]
+STAGES = ["preprocess", "mask", "pretrain", "zeroshot", "finetune", "demo", "bench", "serve", "kbqa", "distill"]
 
 
 def _obert() -> list[str]:

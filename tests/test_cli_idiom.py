@@ -15,6 +15,9 @@ COMMANDS = {
     "zeroshot": [],
     "finetune": [],
     "demo": [],
+    "serve": ["--task", "tnews=runs/ft/tnews/best"],
+    "kbqa": ["train"],
+    "distill": [],
 }
 
 

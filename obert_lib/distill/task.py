@@ -211,10 +211,10 @@ def _seconds_per_example(model, task, tokenizer, max_length: int) -> float:
 
 def _step(cfg: DistillConfig, engine, teacher, batch: dict) -> dict[str, float]:
     """One optimiser step on α·KD + (1 − α)·CE; tagging scores only the labelled tokens."""
-    from ..finetuning.steps import _to
+    from ..finetuning.steps import to_device
 
     device = next(engine.module.parameters()).device
-    batch = _to(batch, device)
+    batch = to_device(batch, device)
     with torch.no_grad():
         t_logits = teacher(batch).logits
     s_logits = engine.module(batch).logits
@@ -269,7 +269,7 @@ def _train(cfg: DistillConfig, task, tokenizer, teacher, engine, out: Path, prog
 
 
 def _finish(cfg, task, history, steps, best, teacher_metric, sizes, speeds, out: Path) -> DistillResult:
-    from ..finetuning.trainer import _data_files  # the task's train and eval files, as fine-tuning hashes them
+    from ..finetuning.trainer import data_files  # the task's train and eval files, as fine-tuning hashes them
 
     metrics = {
         "student_metric": best["metric"],
@@ -291,7 +291,7 @@ def _finish(cfg, task, history, steps, best, teacher_metric, sizes, speeds, out:
         cfg.results_table or out / "results.csv",
         f"distill/{cfg.data.task}",
         cfg.train.seed,
-        hash_files(_data_files(cfg)),
+        hash_files(data_files(cfg)),
         cfgmod.to_dict(cfg),
         {k: metrics[k] for k in ("student_metric", "teacher_metric", "retention", "student_params", "steps")},
     )

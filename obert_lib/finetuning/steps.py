@@ -15,7 +15,8 @@ from .config import FinetuneConfig
 from .tricks import rdrop_loss
 
 
-def _to(batch: dict, device) -> dict:
+def to_device(batch: dict, device) -> dict:
+    """`batch` with every tensor moved to `device` (other values as they are)."""
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
@@ -38,7 +39,7 @@ def train_step(engine, batch: dict, rows: list, cfg: FinetuneConfig, tokenizer) 
             tokenizer, [r.text for r in rows], cfg.model.max_length, kind=cfg.tricks.lexical.kind, pairs=pairs
         )
         batch = {**batch, "lexical_labels": labels}
-    batch = _to(batch, device)
+    batch = to_device(batch, device)
     tricks = cfg.tricks
 
     def loss_fn() -> torch.Tensor:
@@ -81,7 +82,7 @@ def predict(model, task, tokenizer, examples: list, max_length: int, batch_size:
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
         batch = encode(task.kind, tokenizer, chunk, max_length)
-        logits = model(_to(batch, device)).logits
+        logits = model(to_device(batch, device)).logits
         if task.kind == "tagging":
             g, p = tag_sequences(batch["labels"], logits.argmax(-1).cpu(), task.labels)
             gold += g

@@ -207,14 +207,15 @@ def _finish(cfg: FinetuneConfig, task, state: ResumeState, out: Path, frozen: li
         cfg.results_table or out / "results.csv",
         f"finetune/{cfg.data.task}",
         cfg.train.seed,
-        hash_files(_data_files(cfg)),
+        hash_files(data_files(cfg)),
         cfgmod.to_dict(cfg),
         {k: metrics[k] for k in ("eval_metric", "seconds_per_step", "steps", "train_loss")},
     )
     return FinetuneResult(metrics=metrics, history=history, output_dir=out)
 
 
-def _data_files(cfg: FinetuneConfig) -> list[Path]:
+def data_files(cfg: FinetuneConfig) -> list[Path]:
+    """The task's train and eval files that a run reads (hashed into its config hash)."""
     from ..paths import resolve_data_path
 
     root = resolve_data_path(cfg.data.data_dir)
