@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/web_cleaning.py [--pages ../shared/data/web] [--config web]
 
-Prints, per page, what the config kept before this work (the web preset's line rules alone: main_text and
-language identification off) and now, then the leave-one-page-out figures: for each page, the main-text
+Prints, per page, what the config kept before this work (the web preset's line rules alone: page_furniture,
+main_text and language identification off) and now, then the leave-one-page-out figures: for each page, the main-text
 thresholds chosen on the other pages (obert_lib.corpus.web_eval.choose) and their score on it. Definitions
 are in obert_lib/corpus/web_eval.py (character multisets, traditional converted to simplified).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from obert_lib.corpus import web_eval as W
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"web_cleaning: error: {folder} does not exist; pass --pages (see ../shared/data/web)", file=sys.stderr)
         return 2
     cfg = load_config(args.config)
-    before = replace(cfg, lines=replace(cfg.lines, main_text=False), language=replace(cfg.language, enabled=False))
+    before = W.before_config(cfg)
     pages = W.load_pages(folder)
     now = {p.name: W.score_page(p, cfg) for p in pages}
     old = {p.name: W.score_page(p, before) for p in pages}

@@ -2,8 +2,9 @@
 
 The stage graph is data, as datatrove's own examples/fineweb.py declares its pipeline: one small function per
 stage returns that stage's datatrove steps, STAGES lists the stages in order, and run() runs the table. The
-settings are in config.py; the steps in cleaning.py, dedup.py, paragraphs.py, shards.py and stage_io.py; the
-worker processes in workers.py; the stats, the in = kept + dropped check and the dataset card in report.py.
+settings are in config.py; the steps in cleaning.py, main_text.py, language.py, dedup.py, boilerplate.py,
+paragraphs.py, shards.py and stage_io.py; the worker processes in workers.py; the stats, the in = kept + dropped
+check and the dataset card in report.py.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def paragraph_config(p: Plan):
 
 def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None) -> list:
     """The document cleaning steps after the reader, in order: reader drops, length guard, Normalize, LineRules,
-    MainTextBlocks (lines.main_text), LanguageFilter (language.enabled), QualityFilter (the filters write their
-    drops with `exclusion_writer`, a datatrove writer or None)."""
+    PageLineRules (lines.page_furniture), MainTextBlocks (lines.main_text), LanguageFilter (language.enabled),
+    QualityFilter (the filters write their drops with `exclusion_writer`, a datatrove writer or None)."""
     from .cleaning import LengthGuardFilter, LineRules, Normalize, QualityFilter, ReaderDropFilter
 
     q, lines, lang = cfg.quality, cfg.lines, cfg.language
@@ -128,6 +129,10 @@ def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None) -> list:
             q.max_spam_line_fraction,
         ),
     ]
+    if lines.page_furniture:
+        from .page_lines import PageLineRules
+
+        steps.append(PageLineRules())
     if lines.main_text:
         from .main_text import MainTextBlocks
 
@@ -226,6 +231,10 @@ def paragraphs(p: Plan) -> list:
             MinhashDedupFilter(str(p.work / "minhash_remove"), exclusion_writer=p.removed_writer("near_duplicate"))
         )
     steps += [p.jsonl_writer("kept"), ParagraphSplit(p.cfg.min_paragraph_chars), p.jsonl_writer("paragraphs")]
+    if d.repeated_lines:  # passes the paragraphs on; the dedup signature below is the last step (it yields none)
+        from .boilerplate import LineDocumentHashes
+
+        steps.append(LineDocumentHashes(str(p.work / "line_hashes")))
     if d.paragraphs:
         steps.append(FirstCopyDedupSignature(str(p.work / "para_sigs"), config=paragraph_config(p)))
     return steps
@@ -238,6 +247,18 @@ def paragraph_find(p: Plan) -> list:
     return [ExactFindDedups(str(p.work / "para_sigs"), str(p.work / "para_dups"), config=paragraph_config(p))]
 
 
+def repeated_lines(p: Plan) -> list:
+    """Count every line by the documents it is found in; keep the hashes of those in enough documents."""
+    from .boilerplate import RepeatedLineCount
+
+    d = p.cfg.dedup
+    return [
+        RepeatedLineCount(
+            str(p.work / "line_hashes"), str(p.work / "repeated_lines.npy"), d.repeated_line_min_documents
+        )
+    ]
+
+
 def annotate(p: Plan) -> list:
     """Drop repeated paragraphs; annotate and tokenise; write the Parquet shards."""
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupFilter
@@ -248,6 +269,10 @@ def annotate(p: Plan) -> list:
     steps = [p.rank_reader("paragraphs")]
     if p.cfg.dedup.paragraphs:
         steps.append(ExactDedupFilter(str(p.work / "para_dups"), config=paragraph_config(p)))
+    if p.cfg.dedup.repeated_lines:
+        from .boilerplate import RepeatedLineFilter
+
+        steps.append(RepeatedLineFilter(str(p.work / "repeated_lines.npy")))
     steps += [
         Annotate(
             str(p.tokenizer_dir),
@@ -309,6 +334,7 @@ STAGES = (
     Stage("minhash-cluster", minhash_cluster, one, runs_if=lambda cfg: cfg.dedup.near),
     Stage("paragraphs", paragraphs, per_input, before=prepare_tokenizer),
     Stage("paragraph-find", paragraph_find, one, runs_if=lambda cfg: cfg.dedup.paragraphs),
+    Stage("repeated-lines", repeated_lines, one, runs_if=lambda cfg: cfg.dedup.repeated_lines),
     Stage("annotate", annotate, per_input),
 )
 

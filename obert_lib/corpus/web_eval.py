@@ -157,6 +157,13 @@ def summary(scores: list[PageScore]) -> tuple[float, float]:
     return mean(s.precision or 0.0 for s in scores), mean(s.recall or 0.0 for s in scores)
 
 
+def before_config(cfg: CorpusConfig) -> CorpusConfig:
+    """`cfg` as the web preset was before issue 19: its line rules alone (page_furniture, main_text and
+    language identification off)."""
+    lines = replace(cfg.lines, page_furniture=False, main_text=False)
+    return replace(cfg, lines=lines, language=replace(cfg.language, enabled=False))
+
+
 def grid_configs(cfg: CorpusConfig) -> list[CorpusConfig]:
     """`cfg` with main_text on and each combination of GRID's thresholds."""
     out = []

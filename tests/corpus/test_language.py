@@ -46,7 +46,7 @@ def test_prefix_only():
 
 def test_web_preset_runs_it_before_quality():
     web = [type(s).__name__ for s in cleaning_steps(load_config("web"))]
-    assert web[-3:] == ["MainTextBlocks", "LanguageFilter", "QualityFilter"]
+    assert web[-5:] == ["LineRules", "PageLineRules", "MainTextBlocks", "LanguageFilter", "QualityFilter"]
     default = [type(s).__name__ for s in cleaning_steps(load_config("default"))]
     assert "LanguageFilter" not in default and "MainTextBlocks" not in default
 
