@@ -166,6 +166,11 @@ def _hint(reason: str, records: list[dict], cfg: Any) -> str:
         return f"lines are not UTF-8{_first(records)}: convert the files to UTF-8 (iconv -f GB18030 -t UTF-8)"
     if reason == "too_long":
         return f"documents are longer than max_chars={cfg.max_chars}: raise max_chars or split them"
+    if reason == "other_language":
+        return (
+            f"documents are in a language not in language.keep={cfg.language.keep}{_first(records)}: check the "
+            "inputs, or keep that language (language.keep and language.candidates), or --set language.enabled=false"
+        )
     return (
         f"{reason} is a quality rule{_first(records)}: check the text is Chinese prose, or loosen the rule "
         "(quality.* and lines.* keys, e.g. --set quality.min_cjk_chars=5)"

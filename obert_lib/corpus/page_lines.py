@@ -8,7 +8,9 @@ here are recognised by their form, so that no site's wording is needed:
 - `byline`: a date or time with little else, the publication line of a news page ('发稿时间：2017-03-10
   08:42', '2017-03-10 09:58 来源：某某网');
 - `truncated_teaser`: a short link text cut off with an ellipsis and no sentence in it, as related-article
-  lists print headlines ('江苏最大规模作弊案27人获刑涉案考生达50...').
+  lists print headlines ('江苏最大规模作弊案27人获刑涉案考生达50...');
+- `rights_notice`: a reprint prohibition or rights warning of any length ('未经授权，不得转载、摘编',
+  '违者必究'), which filters.py's boilerplate rule catches only up to its 80 characters.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ _SENTENCE = re.compile(r"[。！？!?；;]")
 # Related-article teasers are headlines cut at a fixed width, 10-30 characters on the pages of
 # ../shared/data/web; a line of prose cut with an ellipsis is longer or holds a sentence end.
 TEASER_MAX_CHARS = 40
+# The wording of a reprint prohibition: without permission ... may not ... reprint; or a warning of legal
+# action. An article about copyright reports such rules in other words ('未经授权转载构成侵权' has no 不得).
+_RIGHTS = re.compile(
+    r"(?:未经|未获).{0,20}?(?:授权|许可|同意).{0,20}?(?:不得|禁止|严禁|谢绝).{0,10}?(?:转载|复制|摘编|转贴|使用)"
+    r"|违者必究|盗用必究|追究.{0,8}法律责任"
+)
 
 
 def is_title_with_site_suffix(line: str) -> bool:
@@ -59,10 +67,16 @@ def is_truncated_teaser(line: str) -> bool:
     return len(text) <= TEASER_MAX_CHARS and bool(_ELLIPSIS_END.search(text)) and not _SENTENCE.search(text)
 
 
+def is_rights_notice(line: str) -> bool:
+    """A reprint prohibition ('未经...授权...不得...转载') or a warning of legal action ('违者必究')."""
+    return bool(_RIGHTS.search(line))
+
+
 RULES = (
     ("title_with_site_suffix", is_title_with_site_suffix),
     ("byline", is_byline),
     ("truncated_teaser", is_truncated_teaser),
+    ("rights_notice", is_rights_notice),
 )
 
 

@@ -60,3 +60,20 @@ def test_config_errors_name_key_and_fix():
         load_config("web", **{"language.prefix_chars": 5})
     with pytest.raises(ConfigError, match=r"language\.enabeld: unknown key.*did you mean 'enabled'"):
         load_config("web", **{"language.enabeld": True})
+
+
+def test_all_japanese_run_says_why(tmp_path):
+    import json
+
+    from tests.corpus.small_runs import preprocess_cli
+
+    src = tmp_path / "ja.jsonl"
+    src.write_text(json.dumps({"id": "ja", "text": JAPANESE * 3}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert preprocess_cli([src], tmp_path / "out", "--config", "web") == 2
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["documents_dropped"] == {"other_language": 1}
+    assert (
+        "all 1 document dropped: other_language (1); documents are in a language not in language.keep=['zh']"
+        in (stats["error"])
+    )
+    assert "identified as 'ja' in the first 500 characters" in stats["error"]

@@ -32,6 +32,19 @@ def test_truncated_teaser():
     assert line_reason("这是一个很长的句子，作者写到一半" + "没有写完就停下来了，" * 3 + "...") is None  # > 40 chars
 
 
+def test_rights_notice():
+    long_notice = (
+        "凡本网注明来源为本网的所有作品，版权均属于本网，未经本网书面授权，任何单位及个人不得转载、摘编或以其它"
+        "方式使用上述作品；已经本网授权使用作品的，应在授权范围内使用，并注明来源，违反上述声明者，本网将追究其"
+        "相关法律责任。"
+    )
+    assert len(long_notice) > 80  # longer than filters.py's boilerplate rule judges
+    assert line_reason(long_notice) == "rights_notice"
+    assert line_reason("（创作图文版权所有 未经授权同意均属违反著作权法 盗用必究）") == "rights_notice"
+    # an article reporting on copyright, without the prohibition's wording
+    assert line_reason("法院认为，被告未经授权转载原告的文章，构成对其信息网络传播权的侵害，判决赔偿损失。") is None
+
+
 def test_prose_and_step_counts():
     assert line_reason(PROSE) is None
     step = PageLineRules()

@@ -41,3 +41,25 @@ def test_leave_one_page_out(pages):
     loo = W.leave_one_out(scored, W.grid_configs(load_config("web")))
     precision, recall = W.summary([s for s, _ in loo])
     assert precision >= 0.91 and recall >= 0.945  # measured 0.923 / 0.951
+
+
+def test_obert_preprocess_config_web_on_the_pages(tmp_path, pages):
+    """`obert preprocess --config web`, one page a document: the Japanese page dropped as other_language."""
+    import json
+
+    from tests.corpus.small_runs import preprocess_cli
+
+    src = tmp_path / "pages.jsonl"
+    src.write_text(
+        "".join(json.dumps({"id": p.name, "text": p.text}, ensure_ascii=False) + "\n" for p in pages),
+        encoding="utf-8",
+    )
+    assert preprocess_cli([src], tmp_path / "out", "--config", "web") == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["documents_in"] == 6 and stats["documents_kept"] == 4  # in = kept + dropped is checked by run()
+    assert stats["documents_dropped"] == {"low_cjk_ratio": 1, "other_language": 1}
+    (ja,) = [json.loads(line) for line in (tmp_path / "out/removed/other_language/00000.jsonl").open()]
+    assert ja["id"] == "yahoo-4" and ja["detail"] == "identified as 'ja' in the first 500 characters"
+    (lyrics,) = [json.loads(line) for line in (tmp_path / "out/removed/low_cjk_ratio/00000.jsonl").open()]
+    assert lyrics["id"] == "chineselyrics"  # simplified lyrics with pinyin lines: under the preset's 0.5 CJK ratio
+    assert stats["lines_removed"]["outside_main_text"] > 0
