@@ -183,6 +183,24 @@ class DedupConfig:
 
 
 @dataclass
+class HtmlConfig:
+    """HTML and WARC input (html_input.py reads and decodes pages, html_extract.py keeps their main text)."""
+
+    # A page over this many bytes is dropped as page_too_large, read no further than that. 4 MB is 8.5 times
+    # the largest page of ../shared/data/web (youth, 470 KB); trafilatura's time grows with the page (measured
+    # in docs/web_cleaning.md), and a page of megabytes is mostly inline data or a dump, not an article.
+    max_page_bytes: int = 4_000_000
+    favor_precision: bool = True  # trafilatura's favor_precision, as datatrove's Trafilatura step sets it
+
+    def __post_init__(self):
+        require(
+            self.max_page_bytes >= 1024,
+            "max_page_bytes",
+            f"must be >= 1024 bytes (got {self.max_page_bytes}); e.g. 4000000 for 4 MB",
+        )
+
+
+@dataclass
 class TokenizerConfig:
     vocab_file: str | None = None  # a BERT vocab.txt ('shared:vocab/bert-base-chinese-vocab.txt'); null trains one
     vocab_size: int = 8000  # when training: enough for every character of a small corpus plus common pieces
@@ -199,11 +217,13 @@ class CorpusConfig:
 
     inputs: list[str] = field(default_factory=lambda: ["sample:corpus.jsonl"])
     output_dir: str = "runs/corpus"
-    input_format: Literal["auto", "jsonl", "parquet", "text", "text_blocks"] = "auto"
+    # warc: WARC or WET files (.warc, .warc.gz, .warc.wet.gz); html: HTML files (.html, .htm); auto: by suffix
+    input_format: Literal["auto", "jsonl", "parquet", "text", "text_blocks", "warc", "html"] = "auto"
     text_key: str = "text"
     id_key: str = "id"
     knowledge_base: str | None = "sample:kb.jsonl"
     user_dict: str | None = None  # jieba-format user dictionary (word [freq] [tag]) added to the segmenter
+    html: HtmlConfig = field(default_factory=HtmlConfig)
     normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
     lines: LineRulesConfig = field(default_factory=LineRulesConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)

@@ -8,7 +8,19 @@ from ..config import ConfigError
 from ..paths import resolve_data_path
 from .config import CorpusConfig
 
-_EXT_FORMAT = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".txt": "text"}
+_EXT_FORMAT = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".warc": "warc",
+    ".wet": "warc",  # Common Crawl's WET files: name.warc.wet.gz
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".shtml": "html",
+}
+MARKUP_FORMATS = ("warc", "html")  # formats whose documents are HTML pages (html_extract.ExtractMainText)
 
 
 def input_files(cfg: CorpusConfig) -> list[Path]:
@@ -51,4 +63,9 @@ def input_reader(fmt: str, paths_file: Path, cfg: CorpusConfig):
         return ObertJsonlReader("/", text_key=cfg.text_key, id_key=cfg.id_key, **common)
     if fmt == "parquet":
         return ObertParquetReader("/", text_key=cfg.text_key, id_key=cfg.id_key, **common)
+    if fmt in MARKUP_FORMATS:
+        from .html_input import ObertHtmlReader, ObertWarcReader
+
+        reader = ObertWarcReader if fmt == "warc" else ObertHtmlReader
+        return reader("/", max_page_bytes=cfg.html.max_page_bytes, **common)
     return ObertTextReader("/", blocks=fmt == "text_blocks", **common)

@@ -22,7 +22,7 @@ from ..config import ConfigError
 from ..paths import resolve_data_path
 from . import guards
 from .config import CorpusConfig, CorpusRuntime
-from .inputs import input_files, input_format, input_reader
+from .inputs import MARKUP_FORMATS, input_files, input_format, input_reader
 from .report import CorpusResult, collect, step_counters
 from .workers import prepare_workers, run_stage, stage_executor
 
@@ -34,7 +34,7 @@ class Plan:
     cfg: CorpusConfig
     runtime: CorpusRuntime
     files: list[Path]
-    fmt: str  # input format: jsonl, parquet, text or text_blocks
+    fmt: str  # input format: jsonl, parquet, text, text_blocks, warc or html
     out: Path
     tasks: int  # tasks of the per-input stages: at most one per input file (datatrove readers shard by file)
     knowledge_base: Path | None
@@ -109,15 +109,20 @@ def paragraph_config(p: Plan):
     return ExactDedupConfig(content_getter=key)
 
 
-def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None) -> list:
-    """The document cleaning steps after the reader, in order: reader drops, length guard, Normalize, LineRules,
-    PageLineRules (lines.page_furniture), MainTextBlocks (lines.main_text), LanguageFilter (language.enabled),
-    QualityFilter (the filters write their drops with `exclusion_writer`, a datatrove writer or None)."""
+def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None, html: bool = False) -> list:
+    """The document cleaning steps after the reader, in order: reader drops, ExtractMainText (`html`: pages
+    read from WARC or HTML files), length guard, Normalize, LineRules, PageLineRules (lines.page_furniture),
+    MainTextBlocks (lines.main_text), LanguageFilter (language.enabled), QualityFilter (the filters write their
+    drops with `exclusion_writer`, a datatrove writer or None)."""
     from .cleaning import LengthGuardFilter, LineRules, Normalize, QualityFilter, ReaderDropFilter
 
     q, lines, lang = cfg.quality, cfg.lines, cfg.language
-    steps = [
-        ReaderDropFilter(exclusion_writer=exclusion_writer),
+    steps = [ReaderDropFilter(exclusion_writer=exclusion_writer)]
+    if html:
+        from .html_extract import ExtractMainText
+
+        steps.append(ExtractMainText(cfg.html.favor_precision, exclusion_writer=exclusion_writer))
+    steps += [
         LengthGuardFilter(cfg.max_chars, exclusion_writer=exclusion_writer),
         Normalize(cfg.normalize.strip_html, cfg.normalize.nfkc, cfg.normalize.traditional_to_simplified),
         LineRules(
@@ -162,7 +167,7 @@ def clean(p: Plan) -> list:
 
     steps = [
         input_reader(p.fmt, p.work / "inputs.txt", p.cfg),
-        *cleaning_steps(p.cfg, p.removed_writer("${filter_reason}")),
+        *cleaning_steps(p.cfg, p.removed_writer("${filter_reason}"), html=p.fmt in MARKUP_FORMATS),
         p.jsonl_writer("cleaned"),
     ]
     if p.cfg.dedup.exact:

@@ -25,7 +25,7 @@ _MISSING = object()  # a row without an id field (JSON null is an id: "None", as
 
 def drop_placeholder(reason: str, detail: str, file: str, line: int | None, raw: str = "") -> Document:
     """A document standing for unreadable input; ReaderDropFilter removes it under `reason`."""
-    file = _display(file)
+    file = display_path(file)
     where = f"{file}:{line}" if line is not None else file
     return Document(
         text=raw[:2000], id=where, metadata={DROP_KEY: reason, "detail": detail, "file": file, "line": line}
@@ -71,7 +71,7 @@ class _LineSource:
             self._raw.close()
 
 
-def _display(filepath: str) -> str:
+def display_path(filepath: str) -> str:
     """Absolute form of a path read through the root data folder."""
     return filepath if filepath.startswith("/") else "/" + filepath
 
@@ -116,7 +116,7 @@ class ObertJsonlReader(CountingDiskReader):
         import orjson
 
         lineno = 0
-        shown = _display(filepath)
+        shown = display_path(filepath)
         text_key, id_key = self.text_key, self.id_key
         try:
             with _LineSource(self.data_folder, filepath, self.compression) as fh:
@@ -196,7 +196,7 @@ class ObertTextReader(CountingDiskReader):
                             yield Document(
                                 text=line,
                                 id=f"{filepath}:{lineno}",
-                                metadata={"file": _display(filepath), "line": lineno},
+                                metadata={"file": display_path(filepath), "line": lineno},
                             )
                         continue
                     if line.strip():
@@ -207,14 +207,14 @@ class ObertTextReader(CountingDiskReader):
                         yield Document(
                             text="\n".join(buffer),
                             id=f"{filepath}:{start}",
-                            metadata={"file": _display(filepath), "line": start},
+                            metadata={"file": display_path(filepath), "line": start},
                         )
                         buffer = []
                 if buffer:
                     yield Document(
                         text="\n".join(buffer),
                         id=f"{filepath}:{start}",
-                        metadata={"file": _display(filepath), "line": start},
+                        metadata={"file": display_path(filepath), "line": start},
                     )
         except Exception as exc:  # noqa: BLE001
             yield drop_placeholder("unreadable_file", f"{type(exc).__name__}: {exc}", filepath, lineno or None)
@@ -237,7 +237,7 @@ class ObertParquetReader(CountingDiskReader):
     def read_file(self, filepath: str):
         import pyarrow.parquet as pq
 
-        shown = _display(filepath)
+        shown = display_path(filepath)
         text_key, id_key = self.text_key, self.id_key
         row_no = 0
         try:

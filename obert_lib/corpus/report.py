@@ -70,10 +70,14 @@ def collect(
         if "exact-deduplication" in name and c.get("dropped"):
             line_stats["duplicate_paragraph"] += c["dropped"]
     dropped = {reason: len(items) for reason, items in sorted(removed.items())}
+    records = Counter()  # WARC records that are not documents, and how pages' charsets were found (html_input.py)
+    for c in clean.values():
+        records.update({k: v for k, v in c.items() if k.startswith(("records_skipped_", "charset_"))})
     stats_out = {
         "documents_in": documents_in,
         "documents_kept": len(kept_docs),
         "documents_dropped": dropped,
+        "input_records": dict(sorted(records.items())),
         "lines_removed": dict(sorted(line_stats.items())),
         "paragraphs_out": ann["paragraphs_out"],
         "tokens_out": ann["tokens_out"],
