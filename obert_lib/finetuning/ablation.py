@@ -267,8 +267,12 @@ def _threads_per_worker(workers: int) -> Iterator[None]:
             os.environ.pop(n, None)
 
 
-def _run_local(jobs: list, workers: int, run_fn: Callable, on_done: Callable) -> None:
-    """Run the jobs in this process (workers=1) or in `workers` spawned processes; a failure stays in its run."""
+def run_local(jobs: list, workers: int, run_fn: Callable, on_done: Callable) -> None:
+    """Run the jobs in this process (workers=1) or in `workers` spawned processes; a failure stays in its run.
+
+    A job is (index, config, run_dir, meta): run_fn(config, progress=False) runs, done.json (its metrics, which
+    must hold meta["metric"]) or error.json lands in run_dir, and on_done(job, record) gets the outcome.
+    """
     if workers == 1:
         for job in jobs:
             on_done(job, _execute(*job[1:], run_fn))
@@ -299,7 +303,7 @@ def _run_local(jobs: list, workers: int, run_fn: Callable, on_done: Callable) ->
             raise
 
 
-def _run_ray(jobs: list, workers: int, run_fn: Callable, options: RayOptions, on_done: Callable) -> None:
+def run_ray(jobs: list, workers: int, run_fn: Callable, options: RayOptions, on_done: Callable) -> None:
     """Run the jobs as Ray tasks (num_cpus/num_gpus each, at most `workers` in flight, no retries).
 
     Uses the Ray instance already initialised in this process, else ray.init(address=options.address) and shuts
@@ -409,9 +413,9 @@ def run_ablation(
         if jobs:
             run_fn = run_fn if run_fn is not None else _default_run_fn()
             if executor == "ray":
-                _run_ray(jobs, workers, run_fn, cfg.ray, on_done)
+                run_ray(jobs, workers, run_fn, cfg.ray, on_done)
             else:
-                _run_local(jobs, workers, run_fn, on_done)
+                run_local(jobs, workers, run_fn, on_done)
 
     runs = pd.DataFrame([rows[i] for i in range(len(specs))])
     order = [(t, v) for t in cfg.tasks for v in cfg.variants]
