@@ -1,17 +1,22 @@
 """Web cleaning measured on real pages: CJK precision/recall of `--config web` per page, beside issue 19's numbers.
 
-    .venv/bin/python scripts/web_cleaning.py [--pages ../shared/data/web] [--config web]
+    .venv/bin/python scripts/web_cleaning.py [--pages ../shared/data/web] [--config web] [--html]
 
 Prints, per page, what the config kept before this work (the web preset's line rules alone: page_furniture,
 main_text and language identification off) and now, then the leave-one-page-out figures: for each page, the main-text
 thresholds chosen on the other pages (obert_lib.corpus.web_eval.choose) and their score on it. Definitions
 are in obert_lib/corpus/web_eval.py (character multisets, traditional converted to simplified).
+
+With --html, prints instead the HTML path (each page's source.html read as an HTML file: charset decoded,
+main text extracted by trafilatura, then the same cleaning) beside the page.txt path, and the HTML path's
+leave-one-page-out figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from obert_lib.corpus import web_eval as W
@@ -27,16 +32,69 @@ def _row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def loo_table(scored: list[W.Page], cfg) -> None:
+    """The leave-one-page-out table of the main-text thresholds on `scored` pages."""
+    print(_row(["held-out page", "min_cjk", "max_gap", "min_share", "precision", "recall"]))
+    print(_row(["---"] * 6))
+    loo = W.leave_one_out(scored, W.grid_configs(cfg))
+    for s, t in loo:
+        cells = [t["main_text_min_cjk"], t["main_text_max_gap"], t["main_text_min_share"]]
+        print(_row([s.page, *cells, _fmt(s.precision), _fmt(s.recall)]))
+    lp, lr = W.summary([s for s, _ in loo])
+    print(_row(["**mean**", "", "", "", f"{lp:.3f}", f"{lr:.3f}"]))
+
+
+def html_tables(folder: Path, cfg, name: str) -> int:
+    """--html: per page, the HTML path (source.html) beside the page.txt path, both through `cfg`."""
+    text_pages = {p.name: p for p in W.load_pages(folder)}
+    html_pages = W.load_html_pages(folder, cfg)
+    print(f"## HTML path vs page.txt path (config {name!r}; precision / recall of kept CJK characters)\n")
+    print(_row(["page", "page.txt P", "page.txt R", "HTML P", "HTML R", "HTML kept CJK", "body CJK"]))
+    print(_row(["---"] * 7))
+    scored = W.scored(html_pages)
+    text_scores, html_scores = [], []
+    for p in scored:
+        t, h = W.score_page(text_pages[p.name], cfg), W.score_page(p, cfg)
+        text_scores.append(t)
+        html_scores.append(h)
+        print(
+            _row([p.name, _fmt(t.precision), _fmt(t.recall), _fmt(h.precision), _fmt(h.recall), h.kept_cjk, h.body_cjk])
+        )
+    tp, tr = W.summary(text_scores)
+    hp, hr = W.summary(html_scores)
+    print(_row(["**mean**", f"{tp:.3f}", f"{tr:.3f}", f"{hp:.3f}", f"{hr:.3f}", "", ""]))
+    off = replace(cfg, lines=replace(cfg.lines, main_text=False))
+    op, orr = W.summary([W.score_page(p, off) for p in scored])
+    print(f"\nHTML path with lines.main_text off (trafilatura's main text only): precision {op:.3f}, recall {orr:.3f}")
+    print(f"goal (issue 19, part 5): precision >= {W.TARGET_HTML_PRECISION} at recall >= {W.TARGET_RECALL}")
+    print("\n## Other pages\n")
+    print(_row(["page", "why not scored", "page.txt path", "HTML path"]))
+    print(_row(["---"] * 4))
+    for p in html_pages:
+        if p in scored:
+            continue
+        why = "no body.txt" if p.body is None else "body not Chinese: must be dropped"
+        t, h = W.score_page(text_pages[p.name], cfg), W.score_page(p, cfg)
+        cells = [f"dropped: {s.dropped}" if s.dropped else f"kept {s.kept_cjk} CJK" for s in (t, h)]
+        print(_row([p.name, why, *cells]))
+    print("\n## HTML path, leave one page out (thresholds chosen on the other pages, scored on this one)\n")
+    loo_table(scored, cfg)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", default=str(shared_data_dir() / "web"), help="folder of page folders")
     ap.add_argument("--config", default="web", help="corpus config: preset name or YAML path")
+    ap.add_argument("--html", action="store_true", help="the HTML path (source.html) beside the page.txt path")
     args = ap.parse_args(argv)
     folder = Path(args.pages)
     if not folder.is_dir():
         print(f"web_cleaning: error: {folder} does not exist; pass --pages (see ../shared/data/web)", file=sys.stderr)
         return 2
     cfg = load_config(args.config)
+    if args.html:
+        return html_tables(folder, cfg, args.config)
     before = W.before_config(cfg)
     pages = W.load_pages(folder)
     now = {p.name: W.score_page(p, cfg) for p in pages}
