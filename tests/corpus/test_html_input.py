@@ -148,3 +148,22 @@ def test_max_page_bytes_is_checked():
         load_config("web", **{"html.max_page_bytes": 0})
     with pytest.raises(ConfigError, match=r"html\.max_page_bytes"):
         load_config("web", **{"html.max_page_bytes": "big"})
+
+
+def test_wet_conversion_records_are_text(tmp_path):
+    """A WET file's conversion records hold extracted text: read as text, passed through ExtractMainText."""
+    from obert_lib.corpus.html_extract import ExtractMainText
+    from obert_lib.corpus.html_input import ObertWarcReader
+
+    w = crawl_file(tmp_path / "x.warc.wet.gz")
+    w.write_record(w.create_warcinfo_record("x.warc.wet.gz", {"software": "test"}))
+    text = "\n".join(DISTINCT_SENTENCES[:2])
+    w.write_record(w.create_warc_record("http://w.cn/", "conversion", payload=io.BytesIO(text.encode())))
+    w.write_record(w.create_warc_record("http://w.cn/e", "conversion", payload=io.BytesIO(b"  \n")))
+    w.out.close()
+    docs = list(ObertWarcReader(str(tmp_path), max_page_bytes=4096).read_file("x.warc.wet.gz"))
+    assert [d.metadata.get("obert_drop") for d in docs] == [None, "empty_page"]
+    assert (
+        docs[0].text == text and docs[0].metadata["markup"] == "text" and docs[0].metadata["source"] == "http://w.cn/"
+    )
+    assert [d.text for d in ExtractMainText().run(docs[:1])] == [text]
