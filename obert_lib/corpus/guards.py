@@ -81,10 +81,17 @@ def all_dropped(
     }
     if n_in == 0:
         shown = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        message = (
-            f"no documents in the inputs: {len(files)} file(s) ({shown}) hold no non-blank line; "
-            f"give files with one document per line"
-        )
+        if getattr(reader, "name", "") == "obert warc":  # html_input.ObertWarcReader
+            skipped = {k: v for c in clean.values() for k, v in c.items() if k.startswith("records_skipped_")}
+            message = (
+                f"no documents in the inputs: {len(files)} WARC file(s) ({shown}) hold no response or conversion "
+                f"record (records of other types are not pages: {skipped or 'none'}); give WARC or WET files of a crawl"
+            )
+        else:
+            message = (
+                f"no documents in the inputs: {len(files)} file(s) ({shown}) hold no non-blank line; "
+                f"give files with one document per line"
+            )
     else:
         reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
         hints = [

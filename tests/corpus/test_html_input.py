@@ -167,3 +167,14 @@ def test_wet_conversion_records_are_text(tmp_path):
         docs[0].text == text and docs[0].metadata["markup"] == "text" and docs[0].metadata["source"] == "http://w.cn/"
     )
     assert [d.text for d in ExtractMainText().run(docs[:1])] == [text]
+
+
+def test_a_warc_without_pages_says_so(tmp_path):
+    """Only bookkeeping records: exit 2 with one line naming them, not a hint about lines of JSON."""
+    w = crawl_file(tmp_path / "info.warc.gz")
+    w.write_record(w.create_warcinfo_record("info.warc.gz", {"software": "test"}))
+    w.out.close()
+    out = tmp_path / "out"
+    assert preprocess_cli([tmp_path / "info.warc.gz"], out, "--config", "web") == 2
+    error = json.loads((out / "stats.json").read_text())["error"]
+    assert "hold no response or conversion record" in error and "'records_skipped_warcinfo': 1" in error
