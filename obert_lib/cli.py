@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from .cli_bench import add_bench_parser
 from .cli_options import IDIOM, _idiom, _option_settings, _overrides, _print, _runtime_pairs, _source, _yaml_mapping
+from .experiment.cli import add_experiment_parser
 from .kbqa.cli import add_kbqa_parser
 from .serving import add_serve_parser
 
@@ -300,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="build/demo")
     p.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these prefixes")
     add_serve_parser(add)
+    add_experiment_parser(add)
     return parser
 
 

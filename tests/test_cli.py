@@ -8,7 +8,19 @@ import pytest
 
 from obert_lib.cli import build_parser, main
 
-STAGES = ["preprocess", "mask", "pretrain", "zeroshot", "finetune", "demo", "bench", "serve", "kbqa", "distill"]
+STAGES = [
+    "preprocess",
+    "mask",
+    "pretrain",
+    "zeroshot",
+    "finetune",
+    "demo",
+    "bench",
+    "serve",
+    "kbqa",
+    "distill",
+    "experiment",
+]
 
 
 def _obert() -> list[str]:

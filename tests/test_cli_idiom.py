@@ -18,6 +18,7 @@ COMMANDS = {
     "serve": ["--task", "tnews=runs/ft/tnews/best"],
     "kbqa": ["train"],
     "distill": [],
+    "experiment": ["run"],
 }
 
 

@@ -2,30 +2,35 @@
 compared with intervals and paired tests, from one YAML file (configs/experiments/*.yaml).
 
 Start reading at runner.run; config.py says what the file holds, plans.py how each variant's plan is made,
-steps.py what each level runs (and when it is skipped), report.py what the report holds.
+steps.py what each level runs (and when it is skipped), reporting.py what the report holds. The names below load
+on first use, so that `obert --help` (which registers experiment.cli) does not import torch.
 """
 
-from .config import ExperimentConfig, ExperimentRuntime, load_experiment
-from .figures import plot_loss_curves
-from .plans import PretrainSpec, apply_budget, pretrain_specs, variant_plan
-from .report import ExperimentReport, markdown_table, report
-from .runner import ExperimentResult, PretrainingFailed, check, resolve, run
+from importlib import import_module
 
-__all__ = [
-    "ExperimentConfig",
-    "ExperimentReport",
-    "ExperimentResult",
-    "ExperimentRuntime",
-    "PretrainSpec",
-    "PretrainingFailed",
-    "apply_budget",
-    "check",
-    "load_experiment",
-    "markdown_table",
-    "plot_loss_curves",
-    "pretrain_specs",
-    "report",
-    "resolve",
-    "run",
-    "variant_plan",
-]
+from .config import ExperimentConfig, ExperimentRuntime, load_experiment
+
+_LAZY = {
+    "plot_loss_curves": "figures",
+    "PretrainSpec": "plans",
+    "apply_budget": "plans",
+    "pretrain_specs": "plans",
+    "variant_plan": "plans",
+    "ExperimentReport": "reporting",
+    "markdown_table": "reporting",
+    "report": "reporting",
+    "ExperimentResult": "runner",
+    "PretrainingFailed": "runner",
+    "check": "runner",
+    "resolve": "runner",
+    "run": "runner",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ExperimentConfig", "ExperimentRuntime", "load_experiment", *_LAZY]

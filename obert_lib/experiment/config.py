@@ -38,18 +38,18 @@ class CorpusSection:
             self.config = "default"
         require(
             (self.dir is None) != (self.config is None),
-            "corpus",
+            "dir",
             "give exactly one of corpus.dir (an existing preprocessed corpus) or corpus.config (a corpus preset, "
             "YAML or mapping to build one), e.g. corpus: {config: default}",
         )
         require(
             self.dir is not None or "output_dir" not in self.overrides,
-            "corpus.overrides.output_dir",
+            "overrides.output_dir",
             "is set by the experiment (<output_dir>/corpus); remove it",
         )
         require(
             self.dir is None or not self.overrides,
-            "corpus.overrides",
+            "overrides",
             "apply only to a corpus built from corpus.config; remove them or build the corpus here",
         )
 
@@ -69,12 +69,9 @@ class ZeroShotSection:
     def __post_init__(self):
         from ..evaluation.zeroclue import resolve_tasks
 
-        try:
-            self.tasks = resolve_tasks(self.tasks)
-        except ConfigError as exc:
-            raise ConfigError(f"zeroshot.{exc}") from None
-        require(self.split != "test", "zeroshot.split", "test is unlabelled (no intervals); use dev_0 or dev_few_all")
-        require(self.batch_size >= 1, "zeroshot.batch_size", f"{self.batch_size} is impossible; use >= 1")
+        self.tasks = resolve_tasks(self.tasks)
+        require(self.split != "test", "split", "test is unlabelled (no intervals); use dev_0 or dev_few_all")
+        require(self.batch_size >= 1, "batch_size", f"{self.batch_size} is impossible; use >= 1")
 
 
 @dataclass
@@ -91,17 +88,17 @@ class FinetuneSection:
     def __post_init__(self):
         require(
             not (self.base and self.base_config),
-            "finetune.base_config",
+            "base_config",
             "give either finetune.base (a mapping) or finetune.base_config (a file), not both",
         )
         checkpoint = (self.base.get("model") or {}).get("checkpoint") or self.base.get("model.checkpoint")
         require(
             checkpoint is None,
-            "finetune.base.model.checkpoint",
+            "base.model.checkpoint",
             "is set by the experiment (each variant's pretrained checkpoint); remove it",
         )
-        require(len(self.tasks) > 0, "finetune.tasks", "no tasks; list at least one, e.g. [eprstmt]")
-        require(len(self.seeds) > 0, "finetune.seeds", "no seeds; list at least one, e.g. [0, 1, 2]")
+        require(len(self.tasks) > 0, "tasks", "no tasks; list at least one, e.g. [eprstmt]")
+        require(len(self.seeds) > 0, "seeds", "no seeds; list at least one, e.g. [0, 1, 2]")
 
 
 @dataclass
@@ -122,7 +119,11 @@ class ExperimentConfig:
     finetune: FinetuneSection = field(default_factory=FinetuneSection)
 
     def __post_init__(self):
-        require(len(self.variants) > 0, "variants", "no variants; give at least two, e.g. {char: {...}, obert: {...}}")
+        require(
+            len(self.variants) > 0,
+            "variants",
+            "no variants; give at least one (two to compare), e.g. {char: {...}, obert: {...}}",
+        )
         for name, over in self.variants.items():
             require(
                 bool(_NAME.match(name)),
@@ -168,19 +169,29 @@ class ExperimentConfig:
 class ExperimentRuntime:
     """Speed-only settings: how many variants train at once and where; DeepSpeed settings of every pretraining."""
 
-    workers: int = 1  # variants (and fine-tuning runs) at once in local processes; 1: one after another here
+    workers: int = 1  # variants (and fine-tuning runs) at once: local processes or Ray tasks; 1: one at a time
     executor: Literal["local", "ray"] = "local"  # the ablation runner's engines
+    ray: dict[str, Any] = field(default_factory=dict)  # ablation.RayOptions per Ray task (num_gpus: 1, a GPU each)
     progress: bool = True
     speed: dict[str, Any] = field(default_factory=dict)  # pretraining.SpeedConfig keys (precision, zero_stage, ...)
+    # Data-parallel pretraining of each variant through pretraining.launch (the DeepSpeed launcher): GPUs per host,
+    # and a DeepSpeed hostfile for several hosts. Neither: one process, in this process (or the engine's worker).
+    gpus: int | None = None
+    hostfile: str | None = None
 
     def __post_init__(self):
-        require(self.workers >= 1, "runtime.workers", f"{self.workers} processes is impossible; use >= 1")
+        require(self.workers >= 1, "workers", f"{self.workers} processes is impossible; use >= 1")
+        require(self.gpus is None or self.gpus >= 1, "gpus", f"{self.gpus} must be >= 1, or null for one process")
+        require(
+            self.workers == 1 or (self.gpus is None and self.hostfile is None),
+            "workers",
+            "must be 1 with gpus/hostfile: each variant's launch takes the GPUs it names, so variants go one at a time",
+        )
+        from ..finetuning.ablation import RayOptions
         from ..pretraining import SpeedConfig
 
-        try:
-            self.speed = cfgmod.to_dict(cfgmod.from_dict(SpeedConfig, self.speed, prefix="runtime.speed."))
-        except ConfigError as exc:
-            raise ConfigError(str(exc)) from None
+        self.speed = cfgmod.to_dict(cfgmod.from_dict(SpeedConfig, self.speed, prefix="speed."))
+        self.ray = cfgmod.to_dict(cfgmod.from_dict(RayOptions, self.ray, prefix="ray."))
 
 
 def load_experiment(

@@ -25,8 +25,8 @@ def plot_loss_curves(curves: pd.DataFrame):
         for x in starts:
             for ax in (ax_loss, ax_acc):
                 ax.axvline(x, color=colour, ls=":", lw=1)
-    ax_loss.set(title="MLM 损失 loss", xlabel="tokens trained on", ylabel="loss")
-    ax_acc.set(title="MLM 准确率 accuracy", xlabel="tokens trained on", ylabel="accuracy")
+    ax_loss.set(title="MLM 损失 loss", xlabel="tokens trained on (padding excluded)", ylabel="loss")
+    ax_acc.set(title="MLM 准确率 accuracy", xlabel="tokens trained on (padding excluded)", ylabel="accuracy")
     ax_loss.legend(loc="upper right", fontsize=8)
     fig.suptitle("预训练变体 pretraining variants, same corpus and budget", fontsize=10)
     fig.tight_layout()

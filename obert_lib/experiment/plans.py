@@ -33,6 +33,14 @@ class PretrainSpec:
     def output_dir(self) -> Path:
         return Path(self.plan.output_dir)
 
+    @property
+    def checkpoint(self) -> Path:
+        """The last stage's checkpoint folder (it exists once the run has finished)."""
+        from ..pretraining.run_dir import RunDir
+
+        stages = self.plan.stages
+        return RunDir(self.output_dir).stage_checkpoint(len(stages) - 1, stages[-1].name)
+
 
 def corpus_dir(cfg: ExperimentConfig) -> Path:
     """The corpus every variant trains on: corpus.dir, or <output_dir>/corpus built from corpus.config."""
@@ -109,19 +117,26 @@ def variant_plan(cfg: ExperimentConfig, variant: str, seed: int) -> PretrainSpec
 def pretrain_specs(cfg: ExperimentConfig, runtime: ExperimentRuntime, cuda: bool | None = None) -> list[PretrainSpec]:
     """Every pretraining run (seeds outermost, then variants), each plan validated with the runtime's speed
     settings (cuda: whether a GPU will run it; None: this machine's answer)."""
+    import dataclasses
+
+    from ..pretraining.processes import world_size
+
     if cuda is None:
         import torch
 
-        cuda = torch.cuda.is_available()
+        cuda = torch.cuda.is_available() or runtime.gpus is not None or runtime.hostfile is not None
     speed = cfgmod.from_dict(SpeedConfig, runtime.speed, prefix="runtime.speed.")
+    if runtime.gpus is not None or runtime.hostfile is not None:  # as pretraining.launch sets it
+        speed = dataclasses.replace(speed, data_parallel_size=world_size(runtime.gpus, runtime.hostfile))
     specs = []
     for seed in cfg.seeds:
         for variant in cfg.variants:
             spec = variant_plan(cfg, variant, seed)
             try:
                 validate(spec.plan, speed, cuda)
-            except ConfigError as exc:
-                raise ConfigError(f"variants.{variant}: {exc}") from None
+            except ConfigError as exc:  # a speed setting is the runtime's, anything else the variant's plan
+                where = "runtime." if str(exc).startswith("speed.") else f"variants.{variant}: "
+                raise ConfigError(f"{where}{exc}") from None
             specs.append(spec)
     return specs
 

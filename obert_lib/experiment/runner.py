@@ -8,15 +8,17 @@ Layout of <output_dir>:
     state/                           done.json / error.json per finished or failed step (the ablation's protocol)
     zeroshot/<variant>/seed<k>-<hash8>/   a ZeroCLUE run folder (evaluation.zeroclue)
     finetune/seed<k>/                the fine-tuning ablation of the checkpoints of pretraining seed k
-    results.csv, results.md, comparisons_*.csv, compute.csv, figures/   the report (report.py)
+    results.csv, results.md, comparisons_*.csv, compute.csv, figures/   the report (reporting.py)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
@@ -27,7 +29,7 @@ from ..paths import check_output_dir
 from ..results import write_text_atomic
 from .config import ExperimentConfig, ExperimentRuntime, load_experiment
 from .plans import PretrainSpec, corpus_dir, pretrain_specs, state_dir
-from .report import ExperimentReport, report_from_specs
+from .reporting import ExperimentReport, report_from_specs
 from .steps import ablation_config, build_corpus, pretrain_job, score_zero_shot
 
 
@@ -111,18 +113,12 @@ def run(
             result.zeroshot[spec.name] = score_zero_shot(cfg, spec, runtime.progress)
     if cfg.finetune.enabled:
         for seed in cfg.seeds:
-            checkpoints = {s.variant: {"model.checkpoint": str(_checkpoint(s))} for s in specs if s.seed == seed}
+            checkpoints = {s.variant: {"model.checkpoint": str(s.checkpoint)} for s in specs if s.seed == seed}
             result.finetune[seed] = ablation.run_ablation(
                 ablation_config(cfg, runtime, checkpoints, seed), progress=runtime.progress
             )
     result.report = report_from_specs(cfg, specs)
     return result
-
-
-def _checkpoint(spec: PretrainSpec) -> Path:
-    from ..pretraining import latest_checkpoint
-
-    return latest_checkpoint(spec.output_dir)
 
 
 def _pretrain(specs: list[PretrainSpec], runtime: ExperimentRuntime, out: Path) -> pd.DataFrame:
@@ -134,18 +130,25 @@ def _pretrain(specs: list[PretrainSpec], runtime: ExperimentRuntime, out: Path) 
         if (state / "done.json").is_file():
             rows[i] = {"status": "cached", "error": ""}
             continue
-        config = {"plan": cfgmod.to_dict(spec.plan), "speed": runtime.speed, "progress": runtime.progress}
+        config = {
+            "plan": cfgmod.to_dict(spec.plan),
+            "speed": runtime.speed,
+            "progress": runtime.progress,
+            "gpus": runtime.gpus,
+            "hostfile": runtime.hostfile,
+        }
         meta = {"variant": spec.variant, "seed": spec.seed, "plan_hash": spec.plan_hash, "metric": "final_loss"}
         jobs.append((i, config, str(state), meta))
 
     def on_done(job, record):
         rows[job[0]] = {"status": record["status"], "error": record.get("error", "")}
 
-    if jobs:
-        workers = min(runtime.workers, len(jobs))
-        if runtime.executor == "ray":
-            ablation.run_ray(jobs, workers, pretrain_job, ablation.RayOptions(), on_done)
-        else:
+    workers = min(runtime.workers, len(jobs))
+    with _own_distributed_env(workers > 1 or runtime.executor == "ray"):
+        if jobs and runtime.executor == "ray":
+            ray = cfgmod.from_dict(ablation.RayOptions, runtime.ray)
+            ablation.run_ray(jobs, workers, pretrain_job, ray, on_done)
+        elif jobs:
             ablation.run_local(jobs, workers, pretrain_job, on_done)
     table = pd.DataFrame(
         [
@@ -168,6 +171,21 @@ def _pretrain(specs: list[PretrainSpec], runtime: ExperimentRuntime, out: Path) 
             "say more); fix it and rerun: finished runs are kept, an interrupted one resumes"
         )
     return table
+
+
+# torch.distributed settings a training in this process left behind (pretraining.engine.single_process_env):
+# worker processes started with them would all listen on this process's MASTER_PORT.
+DIST_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@contextlib.contextmanager
+def _own_distributed_env(hide: bool) -> Iterator[None]:
+    """Hide this process's torch.distributed variables from worker processes started inside (when `hide`)."""
+    saved = {k: os.environ.pop(k) for k in DIST_ENV if k in os.environ} if hide else {}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 class PretrainingFailed(UserError):

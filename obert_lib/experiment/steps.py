@@ -74,12 +74,25 @@ def pretrain_job(config: dict, progress: bool = False) -> PretrainOutcome:
     out = Path(plan.output_dir)
     point = pretraining.resume_point(out)
     t0 = time.perf_counter()
+    gpus, hostfile = config.get("gpus"), config.get("hostfile")
     if not (point and point.get("finished")):
-        result = pretraining.run(plan, config["speed"], progress=config.get("progress", progress), resume=bool(point))
-        if result.status != "finished":
-            raise RuntimeError(f"pretraining in {out} was {result.status}; rerun the experiment to resume it")
+        if gpus is None and hostfile is None:  # one process: here
+            progress = config.get("progress", progress)
+            status = pretraining.run(plan, config["speed"], progress=progress, resume=bool(point)).status
+        else:  # data parallel: the DeepSpeed launcher in a subprocess, followed until it ends
+            handle = pretraining.launch(
+                plan, config["speed"], resume=bool(point), gpus=gpus, hostfile=hostfile, live=False
+            )
+            status = handle.status().status
+        if status != "finished":
+            raise RuntimeError(f"pretraining in {out} was {status}; rerun the experiment to resume it")
     metrics = pd.read_csv(out / "metrics.csv")
     cuda = torch.cuda.is_available()
+    world = config["speed"].get("data_parallel_size", 1)
+    if gpus is not None or hostfile is not None:
+        from ..pretraining.processes import world_size
+
+        world = world_size(gpus, hostfile)
     return PretrainOutcome(
         {
             "final_loss": float(metrics["loss"].tail(5).mean()),
@@ -89,41 +102,53 @@ def pretrain_job(config: dict, progress: bool = False) -> PretrainOutcome:
             "train_seconds": float((metrics["tokens"] / metrics["tokens_per_s"]).sum()),
             "this_call_seconds": round(time.perf_counter() - t0, 3),
             "device": "cuda" if cuda else "cpu",
-            "devices": int(config["speed"].get("data_parallel_size", 1)) if cuda else torch.get_num_threads(),
+            "devices": int(world) if cuda else torch.get_num_threads(),
         }
     )
 
 
 def zeroshot_dir(cfg: ExperimentConfig, spec: PretrainSpec) -> Path:
-    """The ZeroCLUE folder of one pretraining run: zeroshot/<variant>/<its pretrain folder name>."""
-    return resolve_data_path(cfg.output_dir).resolve() / "zeroshot" / spec.variant / spec.output_dir.name
+    """The ZeroCLUE folder of one pretraining run: zeroshot/<split>/<variant>/<its pretrain folder name>."""
+    root = resolve_data_path(cfg.output_dir).resolve()
+    return root / "zeroshot" / cfg.zeroshot.split / spec.variant / spec.output_dir.name
+
+
+def zeroshot_settings(cfg: ExperimentConfig, spec: PretrainSpec) -> dict[str, Any]:
+    """The evaluation.run mapping of one pretraining run (all of the experiment's tasks)."""
+    zs = cfg.zeroshot
+    return {
+        "checkpoint": str(spec.checkpoint),
+        "data_dir": zs.data_dir,
+        "split": zs.split,
+        "tasks": zs.tasks,
+        "max_length": zs.max_length,
+        "batch_size": zs.batch_size,
+        "calibrate": zs.calibrate,
+        "output_dir": str(zeroshot_dir(cfg, spec)),
+        "seed": spec.seed,
+        "overwrite": True,  # the folder is the experiment's: scores of other protocol settings are replaced
+    }
+
+
+def zeroshot_scored(cfg: ExperimentConfig, spec: PretrainSpec) -> dict[str, dict]:
+    """The task metrics already in the run's ZeroCLUE folder for these very settings ({} when none)."""
+    from ..evaluation.zeroclue import ZeroShotConfig, run_identity
+
+    earlier = _read(zeroshot_dir(cfg, spec) / "metrics.json") or {}
+    identity = run_identity(cfgmod.from_dict(ZeroShotConfig, zeroshot_settings(cfg, spec)))
+    return earlier.get("tasks", {}) if earlier.get("run") == identity else {}
 
 
 def score_zero_shot(cfg: ExperimentConfig, spec: PretrainSpec, progress: bool) -> Path:
     """Score the run's last checkpoint on the tasks its ZeroCLUE folder does not hold yet (none: nothing runs)."""
     from .. import evaluation
-    from ..evaluation.zeroclue import ZeroShotConfig, run_identity
-    from ..pretraining import latest_checkpoint
 
-    zs = cfg.zeroshot
-    out = zeroshot_dir(cfg, spec)
-    settings = {
-        "checkpoint": str(latest_checkpoint(spec.output_dir)),
-        "data_dir": zs.data_dir,
-        "split": zs.split,
-        "max_length": zs.max_length,
-        "batch_size": zs.batch_size,
-        "calibrate": zs.calibrate,
-        "output_dir": str(out),
-        "seed": spec.seed,
-    }
-    earlier = _read(out / "metrics.json") or {}
-    identity = run_identity(cfgmod.from_dict(ZeroShotConfig, {**settings, "tasks": zs.tasks}))
-    scored = earlier.get("tasks", {}) if earlier.get("run") == identity else {}
-    missing = [t for t in zs.tasks if t not in scored or (zs.calibrate and "calibrated" not in scored[t])]
+    scored = zeroshot_scored(cfg, spec)
+    calibrate = cfg.zeroshot.calibrate
+    missing = [t for t in cfg.zeroshot.tasks if t not in scored or (calibrate and "calibrated" not in scored[t])]
     if missing:
-        evaluation.run({**settings, "tasks": missing}, progress=progress)
-    return out
+        evaluation.run({**zeroshot_settings(cfg, spec), "tasks": missing}, progress=progress)
+    return zeroshot_dir(cfg, spec)
 
 
 def ablation_config(
@@ -141,4 +166,5 @@ def ablation_config(
         "output_dir": str(resolve_data_path(cfg.output_dir).resolve() / "finetune" / f"seed{seed}"),
         "executor": runtime.executor,
         "workers": runtime.workers,
+        "ray": runtime.ray,
     }

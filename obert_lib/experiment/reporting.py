@@ -19,12 +19,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ..config import UserError
+from ..config import UserError, flatten
 from ..paths import resolve_data_path
 from ..results import write_text_atomic
 from .config import ExperimentConfig, load_experiment
 from .plans import PretrainSpec, state_dir, variant_plan
-from .steps import zeroshot_dir
+from .steps import ablation_config, zeroshot_dir, zeroshot_scored
 
 
 @dataclass
@@ -62,7 +62,7 @@ def report_from_specs(
     curves = pd.concat([_curve(s, missing) for s in specs] or [pd.DataFrame()], ignore_index=True)
     rows = _zeroshot_rows(cfg, specs, missing) if cfg.zeroshot.enabled else []
     zs_comparisons = _zeroshot_comparisons(cfg, specs, missing) if cfg.zeroshot.enabled else pd.DataFrame()
-    ft_runs, ft_summary = _finetune_tables(cfg, out, missing) if cfg.finetune.enabled else (pd.DataFrame(),) * 2
+    ft_runs, ft_summary = _finetune_tables(cfg, specs, missing) if cfg.finetune.enabled else (pd.DataFrame(),) * 2
     rows += _finetune_rows(cfg, ft_runs)
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     compute = _compute(cfg, out, specs, ft_runs)
@@ -107,17 +107,17 @@ def _zeroshot_rows(cfg: ExperimentConfig, specs: list[PretrainSpec], missing: li
     """Per variant and task (and the score): accuracy % with its bootstrap interval, or mean ± std over seeds."""
     found: dict[tuple[str, str], list[tuple[float, list | None]]] = {}
     for spec in specs:
-        metrics = _read_json(zeroshot_dir(cfg, spec) / "metrics.json")
-        if metrics is None:
+        metrics = _read_json(zeroshot_dir(cfg, spec) / "metrics.json") or {}
+        tasks = zeroshot_scored(cfg, spec)  # scores of these very settings only
+        if not tasks:
             missing.append(f"zero-shot {spec.name}: {zeroshot_dir(cfg, spec)}")
             continue
-        tasks = metrics.get("tasks", {})
         for task in cfg.zeroshot.tasks:
             if task in tasks and tasks[task].get("accuracy") is not None:
                 found.setdefault((spec.variant, task), []).append((tasks[task]["accuracy"], tasks[task].get("ci95")))
             else:
                 missing.append(f"zero-shot {spec.name}: task {task}")
-        if all((spec.variant, t) in found for t in cfg.zeroshot.tasks) and metrics.get("score") is not None:
+        if set(tasks) == set(cfg.zeroshot.tasks) and metrics.get("score") is not None:  # the score of these tasks
             found.setdefault((spec.variant, "score"), []).append((metrics["score"], metrics.get("score_ci95")))
     rows = []
     for variant in cfg.variants:
@@ -160,16 +160,33 @@ def _zeroshot_comparisons(cfg: ExperimentConfig, specs: list[PretrainSpec], miss
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def _finetune_tables(cfg: ExperimentConfig, out: Path, missing: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """runs.csv and summary.csv of every pretraining seed's ablation, with a pretrain_seed column."""
+def _finetune_tables(
+    cfg: ExperimentConfig, specs: list[PretrainSpec], missing: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fine-tuning runs of these checkpoints found done (done.json) and their ablation summary, per
+    pretraining seed (column pretrain_seed); runs of earlier checkpoints in the same folders are not counted."""
+    from ..finetuning import ablation
+    from ..finetuning.ablation_stats import summarise_ablation
+    from .config import ExperimentRuntime
+
     runs, summaries = [], []
     for seed in cfg.seeds:
-        folder = out / "finetune" / f"seed{seed}"
-        if not (folder / "summary.csv").is_file():
-            missing.append(f"fine-tuning seed {seed}: {folder}")
-            continue
-        runs.append(pd.read_csv(folder / "runs.csv").assign(pretrain_seed=seed))
-        summaries.append(pd.read_csv(folder / "summary.csv").assign(pretrain_seed=seed))
+        checkpoints = {s.variant: {"model.checkpoint": str(s.checkpoint)} for s in specs if s.seed == seed}
+        rows = []
+        for run in ablation.plan(ablation_config(cfg, ExperimentRuntime(), checkpoints, seed)):
+            done = _read_json(run.done_file)
+            if done is None or not isinstance(done.get("metrics"), dict):
+                missing.append(f"fine-tuning {run.task}/{run.variant}/seed{run.seed} (pretraining seed {seed})")
+                continue
+            metrics = flatten(done["metrics"])
+            rows.append(dict(metrics, task=run.task, variant=run.variant, seed=run.seed, status="done",
+                             wall_seconds=done.get("wall_seconds", math.nan), run_dir=str(run.run_dir)))  # fmt: skip
+        if rows:
+            table = pd.DataFrame(rows)
+            order = [(t, v) for t in dict.fromkeys(table["task"]) for v in cfg.variants]
+            summary = summarise_ablation(table, cfg.baseline, metric=cfg.finetune.metric, order=order)
+            runs.append(table.assign(pretrain_seed=seed))
+            summaries.append(summary.assign(pretrain_seed=seed))
     join = lambda tables: pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()  # noqa: E731
     return join(runs), join(summaries)
 
@@ -193,7 +210,9 @@ def _finetune_rows(cfg: ExperimentConfig, runs: pd.DataFrame) -> list[dict]:
 
 def _wide(cfg: ExperimentConfig, results: pd.DataFrame) -> pd.DataFrame:
     """One row per variant, one column per (kind, task), each cell `value [low, high]` or `value ± std`."""
-    table = pd.DataFrame(index=pd.Index(list(cfg.variants), name="variant"))
+    columns = [f"zeroshot {t}" for t in [*cfg.zeroshot.tasks, "score"]] if cfg.zeroshot.enabled else []
+    columns += [f"finetune {t}" for t in cfg.finetune.tasks] if cfg.finetune.enabled else []
+    table = pd.DataFrame(index=pd.Index(list(cfg.variants), name="variant"), columns=columns, dtype=object)
     for row in results.itertuples():
         if not math.isnan(row.low):
             text = f"{row.value:.1f} [{row.low:.1f}, {row.high:.1f}]"
