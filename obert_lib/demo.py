@@ -44,6 +44,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "concurrency": 4,
         },  # fmt: skip
         "07_kgclue_kbqa": {"max_train_rows": 200, "max_eval_rows": 50},
+        # the tiny experiment file as it is (two variants of 8 steps), one zero-shot task instead of two
+        "08_experiment": {"overrides": {"zeroshot.tasks": ["eprstmt"]}},
     },
 }
 

@@ -20,6 +20,7 @@ def test_the_numbered_notebooks():
         "05_finetuning_ablations",
         "06_unified_serving",
         "07_kgclue_kbqa",
+        "08_experiment",
     ]
 
 
@@ -74,6 +75,9 @@ def test_all_notebooks_execute_in_order(tmp_path):
         "06_compute",
         "06_accuracy_vs_top",
         "07_kbqa_stages",
+        "08_loss_curves",
+        "08_zeroshot_diff",
+        "08_finetune_bars",
     ):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports
     nb = json.loads((tmp_path / "notebooks" / "03_staged_pretraining.ipynb").read_text())

@@ -15,6 +15,7 @@ _LAZY = {
     "PretrainSpec": "plans",
     "apply_budget": "plans",
     "pretrain_specs": "plans",
+    "plan_table": "plans",
     "variant_plan": "plans",
     "ExperimentReport": "reporting",
     "markdown_table": "reporting",

@@ -144,3 +144,26 @@ def pretrain_specs(cfg: ExperimentConfig, runtime: ExperimentRuntime, cuda: bool
 def state_dir(out: Path, spec: PretrainSpec) -> Path:
     """Where the engine writes done.json / error.json of one pretraining run (<out>/state/pretrain/...)."""
     return out / "state" / "pretrain" / spec.variant / spec.output_dir.name
+
+
+def plan_table(specs: list[PretrainSpec]):
+    """One row per stage of every run: sequence length, batch, steps, positions trained, mask strategy, folder."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "run": spec.name,
+                "stage": f"{i + 1}: {st.name}",
+                "seq_len": st.seq_len,
+                "global_batch": st.global_batch,
+                "steps": st.steps,
+                "positions": st.stage_tokens,
+                "warmup_steps": st.warmup_steps,
+                "mask": st.mask.label,
+                "folder": spec.output_dir.name,
+            }
+            for spec in specs
+            for i, st in enumerate(spec.plan.stages)
+        ]
+    )

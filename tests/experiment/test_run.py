@@ -85,6 +85,8 @@ def test_the_report_holds_table_comparisons_curves_and_compute(finished):
     assert {"delta", "p_t", "p_wilcoxon"} <= set(ft.columns)
     assert set(rep.curves["run"]) == {"char-seed0", "obert-seed0"}
     assert rep.curves.groupby("run")["global_step"].max().to_dict() == {"char-seed0": 8, "obert-seed0": 8}
+    seen = rep.curves.pivot(index="global_step", columns="run", values="tokens_seen")
+    assert seen["char-seed0"].head(6).tolist() == seen["obert-seed0"].head(6).tolist()  # the same data order
     compute = rep.compute.set_index("run")
     assert compute["positions"].to_dict() == {"char-seed0": 8192, "obert-seed0": 8192}  # the same budget
     assert (compute["unit"] == "CPU-hours").all() and (compute["device_hours"] > 0).all()
