@@ -181,3 +181,17 @@ def test_a_run_killed_mid_pretraining_resumes_from_its_resume_point(sample_corpu
     metrics = pretraining.attach(result.pretraining["run_dir"][0], wait=False).metrics()
     assert metrics["global_step"].tolist() == list(range(1, 41))  # every step once
     assert result.report.table.loc["words", "zeroshot eprstmt"] != "-"
+
+
+def test_variants_in_parallel_processes_train_as_one_after_another(finished, sample_corpus, tmp_path):
+    data = finished["data"] | {
+        "output_dir": str(tmp_path / "parallel"),
+        "corpus": {"dir": str(sample_corpus.output_dir)},  # built with the same default config
+        "finetune": {"enabled": False},
+        "zeroshot": {"tasks": ["eprstmt"]},
+    }
+    result = experiment.run(data, {"workers": 2})  # the ablation runner's local engine, two spawned processes
+    assert list(result.pretraining["status"]) == ["ran", "ran"]
+    parallel = result.report.curves.set_index(["run", "global_step"])["loss"]
+    sequential = finished["result"].report.curves.set_index(["run", "global_step"])["loss"]
+    assert parallel.round(6).to_dict() == sequential.round(6).to_dict()
