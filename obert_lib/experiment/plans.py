@@ -49,9 +49,36 @@ def corpus_dir(cfg: ExperimentConfig) -> Path:
     return (resolve_data_path(cfg.output_dir) / "corpus").resolve()
 
 
-def plan_hash(plan: PretrainConfig) -> str:
-    """sha256 of the canonical JSON of a resolved plan without its output_dir (which is named after it)."""
+def corpus_config(cfg: ExperimentConfig, out: Path):
+    """The CorpusConfig the experiment builds into <out>/corpus (FewCLUE unlabelled text as its input if asked)."""
+    from .. import corpus
+
+    overrides = {**cfg.corpus.overrides, "output_dir": str(out / "corpus")}
+    if cfg.corpus.fewclue_unlabeled is not None:
+        overrides["inputs"] = [str(out / "corpus_input" / "fewclue_unlabeled.jsonl")]
+    return corpus.load_config(cfg.corpus.config, **overrides)  # a preset name, a YAML path or a mapping
+
+
+def corpus_identity(cfg: ExperimentConfig) -> Any:
+    """What makes the corpus this one: the resolved corpus config (built here, with the FewCLUE text it reads), or
+    the data_hash in stats.json of a corpus.dir. Part of every plan hash: a rebuilt corpus retrains the variants."""
+    if cfg.corpus.dir is None:
+        out = resolve_data_path(cfg.output_dir).resolve()
+        built = {k: v for k, v in cfgmod.to_dict(corpus_config(cfg, out)).items() if k != "output_dir"}
+        text = cfg.corpus.fewclue_unlabeled
+        return {"config": built, "fewclue_unlabeled": None if text is None else cfgmod.to_dict(text)}
+    try:
+        return json.loads((corpus_dir(cfg) / "stats.json").read_text(encoding="utf-8")).get("data_hash", "")
+    except (OSError, ValueError):
+        return ""  # check() refuses a corpus.dir without stats.json before any work
+
+
+def plan_hash(plan: PretrainConfig, corpus: Any = None) -> str:
+    """sha256 of the canonical JSON of a resolved plan without its output_dir (which is named after it) and of the
+    corpus identity."""
     data = {k: v for k, v in cfgmod.to_dict(plan).items() if k != "output_dir"}
+    if corpus is not None:
+        data["corpus"] = corpus
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
@@ -107,7 +134,7 @@ def variant_plan(cfg: ExperimentConfig, variant: str, seed: int) -> PretrainSpec
     except ConfigError as exc:
         message = str(exc)
         raise ConfigError(message if message.startswith(where) else where + message) from None
-    digest = plan_hash(plan)
+    digest = plan_hash(plan, corpus_identity(cfg))
     plan.output_dir = str(
         resolve_data_path(cfg.output_dir).resolve() / "pretrain" / variant / f"seed{seed}-{digest[:8]}"
     )

@@ -6,7 +6,7 @@ Layout of <output_dir>:
     corpus/                          the corpus built from corpus.config (absent with corpus.dir)
     pretrain/<variant>/seed<k>-<hash8>/   a pretraining run folder (pretraining.run_dir), named by its plan
     state/                           done.json / error.json per finished or failed step (the ablation's protocol)
-    zeroshot/<variant>/seed<k>-<hash8>/   a ZeroCLUE run folder (evaluation.zeroclue)
+    zeroshot/<split>/<variant>/seed<k>-<hash8>/   a ZeroCLUE run folder (evaluation.zeroclue)
     finetune/seed<k>/                the fine-tuning ablation of the checkpoints of pretraining seed k
     results.csv, results.md, comparisons_*.csv, compute.csv, figures/   the report (reporting.py)
 """
@@ -36,7 +36,7 @@ from .steps import ablation_config, build_corpus, pretrain_job, score_zero_shot
 @dataclass
 class ExperimentResult:
     output_dir: Path
-    pretraining: pd.DataFrame  # one row per variant x seed: status ran|cached, run folder, checkpoint
+    pretraining: pd.DataFrame  # one row per variant x seed: status (ran|cached), error, run_dir, plan_hash
     zeroshot: dict[str, Path] = field(default_factory=dict)  # run name -> its ZeroCLUE folder
     finetune: dict[int, Any] = field(default_factory=dict)  # pretraining seed -> ablation.AblationResult
     report: ExperimentReport | None = None

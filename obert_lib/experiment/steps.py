@@ -15,17 +15,7 @@ from .. import config as cfgmod
 from ..paths import resolve_data_path
 from ..results import write_text_atomic
 from .config import ExperimentConfig, ExperimentRuntime
-from .plans import PretrainSpec
-
-
-def corpus_config(cfg: ExperimentConfig, out: Path):
-    """The CorpusConfig the experiment builds into <out>/corpus (FewCLUE unlabelled text as its input if asked)."""
-    from .. import corpus
-
-    overrides = {**cfg.corpus.overrides, "output_dir": str(out / "corpus")}
-    if cfg.corpus.fewclue_unlabeled is not None:
-        overrides["inputs"] = [str(out / "corpus_input" / "fewclue_unlabeled.jsonl")]
-    return corpus.load_config(cfg.corpus.config, **overrides)  # a preset name, a YAML path or a mapping
+from .plans import PretrainSpec, corpus_config
 
 
 def build_corpus(cfg: ExperimentConfig, runtime: ExperimentRuntime, out: Path) -> Path:

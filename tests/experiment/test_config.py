@@ -139,3 +139,11 @@ def test_the_gpu_example_is_a_valid_experiment():
     motian = specs[-1].plan
     assert (motian.model.layer_norm, motian.model.position) == ("pre", "relative")
     assert motian.stages[1].mask.synonym.enabled and not motian.stages[0].mask.synonym.enabled
+
+
+def test_a_changed_corpus_gives_every_variant_a_new_folder(tmp_path):
+    folders = {}
+    for name, overrides in (("file", {}), ("fewer", {"corpus.overrides": {"max_documents": 100}})):
+        cfg, runtime = experiment.load_experiment(_tiny(tmp_path), **overrides)
+        folders[name] = [s.plan.output_dir for s in experiment.pretrain_specs(cfg, runtime, cuda=False)]
+    assert not set(folders["file"]) & set(folders["fewer"])  # a rebuilt corpus is never mistaken for the old one
