@@ -33,7 +33,8 @@ def cmd_bench(args) -> None:
     if args.what == "preprocess":
         from .benchmarks import preprocess as bench
 
-        bench.run(args.input, args.vocab, **repeats)
+        full = {} if args.full_repeats is None else {"full_repeats": args.full_repeats}
+        bench.run(args.input, args.vocab, **repeats, **full)
     elif args.what == "collate":
         from .benchmarks import collate as bench
 
@@ -128,6 +129,13 @@ def add_bench_parser(add) -> argparse.ArgumentParser:
         help="preprocess: interleaved pairs of 1- and 2-worker runs, medians count (default 9); "
         "collate: timed rounds, each batch counts with its best (default 5); zeroshot: interleaved runs "
         "per side and task, medians count (default 3); finetune: interleaved runs per row, medians count (default 3)",
+    )
+    p.add_argument(
+        "--full-repeats",
+        type=int,
+        default=None,
+        help="preprocess: rounds of the full pipelines (ours and datatrove's stock, 1 and 2 workers), "
+        "medians count (default 3)",
     )
     p.add_argument(
         "--seed",

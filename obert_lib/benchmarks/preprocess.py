@@ -236,6 +236,25 @@ def _print_task_times(passes: dict[int, list[PassTiming]]) -> None:
     )
 
 
+def _print_full_runs(full_runs: dict, mb: float) -> None:
+    """Each full run's seconds, each stage's seconds in the median runs, 2 workers vs 1, and the documents dropped."""
+    from .full_pipeline import median_run
+
+    for (side, workers), runs in full_runs.items():
+        med = median_run(runs)
+        print(
+            f"{side} full, {workers} worker(s), each run (s): {', '.join(f'{r.seconds:.2f}' for r in runs)}; "
+            f"median run's stages (s): {', '.join(f'{k} {v:.1f}' for k, v in med.stages.items())}"
+        )
+    for side in ("ours", "stock"):
+        one, two = (statistics.median(r.seconds for r in full_runs[side, w]) for w in (1, 2))
+        dropped = median_run(full_runs[side, 1]).dropped
+        print(
+            f"{side} full, 2 workers vs 1: {one / two:.2f}x (medians); dropped as exact / near duplicates: "
+            f"{dropped.get('exact_duplicate', 0)} / {dropped.get('near_duplicate', 0)}"
+        )
+
+
 def _text_row(self, doc) -> dict:
     return {"id": doc.id, "text": doc.text}
 
@@ -272,15 +291,22 @@ def _same_shards(a: Path, b: Path) -> bool:
     )
 
 
-def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int = 9) -> list[BenchRow]:
-    """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; print a table.
+def run(
+    inputs: list[str] | None = None, vocab: str | None = None, repeats: int = 9, full_repeats: int = 3
+) -> list[BenchRow]:
+    """Measure ours (1 and 2 workers) and the jieba.posseg baseline (1 worker) side by side; then the full
+    pipeline, ours against datatrove's stock one (full_pipeline.py), 1 and 2 workers; print one table.
 
-    Every run starts in a fresh interpreter. Ours runs `repeats` times, 1 and 2 workers interleaved, and
-    its median counts: on a shared machine single runs scatter widely (docs/performance.md), so 9 pairs
-    rather than 5. The baseline (minutes) and the reference run once.
+    Every run starts in a fresh interpreter. The single pass runs `repeats` times, 1 and 2 workers interleaved,
+    and its median counts: on a shared machine single runs scatter widely (docs/performance.md), so 9 pairs
+    rather than 5. The baseline (minutes) and the reference run once. The full pipelines run `full_repeats`
+    rounds (each about a minute on 18 MB), medians count. The last line is `ratio: X`, ours full over
+    datatrove's stock full pipeline in MB/s per worker, 1 worker.
     """
     if repeats < 1:
         raise ValueError(f"repeats: {repeats} must be >= 1 (interleaved pairs of 1- and 2-worker runs; 9 by default)")
+    if full_repeats < 1:
+        raise ValueError(f"full_repeats: {full_repeats} must be >= 1 (rounds of the full pipelines; 3 by default)")
     tmp = Path(tempfile.mkdtemp(prefix="obert-bench-"))
     try:
         if inputs:
@@ -314,23 +340,22 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int 
         )
         same = _same_shards(tmp / "ours-1-0" / "shards", tmp / "reference" / "shards")
         floor = BenchRow("datatrove read+write only", 1, _floor_pass(paths, tmp / "floor"), mb)
-        from ..corpus import pipeline
+        from . import full_pipeline
 
-        full = pipeline.run(
-            {
-                "inputs": [str(p) for p in paths],
-                "output_dir": str(tmp / "full"),
-                "knowledge_base": None,
-                "tokenizer": {"vocab_file": vocab},
-                "quality": {"min_cjk_chars": 5},
-            },
-            {"workers": 2, "progress": False},
-        )
-        stage_s = full.stats["stage_seconds"]
+        full_runs = full_pipeline.measure(paths, tmp, vocab, full_repeats)
+        full_rows = {
+            key: BenchRow(
+                f"{'ours' if key[0] == 'ours' else 'datatrove stock'} full pipeline",
+                key[1],
+                statistics.median(r.seconds for r in runs_),
+                mb,
+            )
+            for key, runs_ in full_runs.items()
+        }
         print(f"\ninput: {mb:.1f} MB of text in {len(paths)} files")
-        print(f"{'pipeline':28s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
-        for r in [*rows, reference, floor]:
-            print(f"{r.pipeline:28s} {r.workers:7d} {r.seconds:9.2f} {r.mb_per_s_per_worker:12.2f}")
+        print(f"{'pipeline':31s} {'workers':>7s} {'seconds':>9s} {'MB/s/worker':>12s}")
+        for r in [*rows, reference, floor, *full_rows.values()]:
+            print(f"{r.pipeline:31s} {r.workers:7d} {r.seconds:9.2f} {r.mb_per_s_per_worker:12.2f}")
         one, two, base = rows
         for workers in (1, 2):
             print(
@@ -350,13 +375,10 @@ def run(inputs: list[str] | None = None, vocab: str | None = None, repeats: int 
             + f" (median {statistics.median(ceilings):.2f}x)"
         )
         print(f"peak RSS of a worker process (ours, 2 workers): {rss_mb:.0f} MB")
-        minhash = {k: v for k, v in stage_s.items() if k.startswith(("exact-filter", "minhash"))}
-        print("full pipeline stages, 2 workers (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stage_s.items()))
-        print(
-            f"MinHash (signatures inside exact-filter, buckets, clusters): {sum(minhash.values()):.1f} s "
-            f"= {mb / max(1e-9, sum(minhash.values())):.2f} MB/s"
-        )
-        print(f"ratio: {base.seconds / one.seconds:.1f}")
+        print(f"single pass vs jieba.posseg (1 worker, medians): {base.seconds / one.seconds:.1f}x")
+        _print_full_runs(full_runs, mb)
+        ours_full, stock_full = full_rows["ours", 1], full_rows["stock", 1]
+        print(f"ratio: {ours_full.mb_per_s_per_worker / stock_full.mb_per_s_per_worker:.2f}")
         return rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

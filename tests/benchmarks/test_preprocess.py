@@ -86,3 +86,38 @@ def test_task_spans_read_start_and_end_of_each_task_from_datatrove_logs(tmp_path
     assert [round(t, 3) for t in timing.task_seconds] == [1.417, 1.75]
     assert round(timing.end_gap, 3) == 0.379 and round(timing.outside_tasks, 3) == 0.304  # 2.1 - (2.0 - 0.204)
     assert bench.task_spans(tmp_path / "none", start) == []
+
+
+def test_bench_prints_one_table_with_the_full_pipelines_and_ends_with_the_ratio(tmp_path, capsys):
+    """On a tiny input: the single pass, the baseline, and both full pipelines with 1 and 2 workers; last line ratio."""
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"in-{i}.jsonl"
+        path.write_text(
+            "".join(
+                json.dumps({"id": f"{i}-{k}", "text": f"{t}{i}{k}"}, ensure_ascii=False) + "\n"
+                for k, t in enumerate(TEXTS * 3)
+            ),
+            encoding="utf-8",
+        )
+        paths.append(path)
+    vocab = str(shared_file("vocab/bert-base-chinese-vocab.txt"))
+    bench.run([str(p) for p in paths], vocab, repeats=1, full_repeats=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("pipeline"))
+    table = [line.rsplit(None, 3)[0].strip() + f" {line.split()[-3]}" for line in lines[header + 1 : header + 10]]
+    assert table == [
+        "ours (C annotate+tokenise) 1",
+        "ours (C annotate+tokenise) 2",
+        "baseline (jieba.posseg) 1",
+        "ours, Python rules (rjieba) 1",
+        "datatrove read+write only 1",
+        "ours full pipeline 1",
+        "ours full pipeline 2",
+        "datatrove stock full pipeline 1",
+        "datatrove stock full pipeline 2",
+    ]
+    assert any(line.startswith("ours full, 2 workers vs 1:") for line in lines)
+    assert any(line.startswith("stock full, 2 workers vs 1:") for line in lines)
+    ratio = lines[-1].split()
+    assert ratio[0] == "ratio:" and float(ratio[1]) > 0
