@@ -63,11 +63,9 @@ class Plan:
 
     def jsonl_writer(self, folder: str):
         """The writer of one stage's intermediate documents into _work/<folder>/<rank>.jsonl.gz."""
-        from datatrove.pipeline.writers import JsonlWriter
+        from .stage_io import IntermediateJsonlWriter
 
-        from .stage_io import cleaned_row
-
-        return JsonlWriter(str(self.work / folder), output_filename="${rank}.jsonl.gz", adapter=cleaned_row)
+        return IntermediateJsonlWriter(str(self.work / folder))
 
     def rank_reader(self, folder: str):
         """The reader of what the same task rank of an earlier stage wrote into _work/<folder>/."""
@@ -206,10 +204,10 @@ def exact_filter(p: Plan) -> list:
 
 def minhash_buckets(p: Plan) -> list:
     """Match the MinHash signatures bucket by bucket (one task per bucket)."""
-    from datatrove.pipeline.dedup import MinhashDedupBuckets
+    from .dedup import SortedMinhashBuckets
 
     return [
-        MinhashDedupBuckets(str(p.work / "minhash_sigs"), str(p.work / "minhash_buckets"), config=minhash_config(p))
+        SortedMinhashBuckets(str(p.work / "minhash_sigs"), str(p.work / "minhash_buckets"), config=minhash_config(p))
     ]
 
 

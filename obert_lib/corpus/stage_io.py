@@ -9,15 +9,52 @@ cleaned_row and removed_row say what the intermediate and the removed/ JSONL rec
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 from typing import Iterator
 
+import fsspec
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.dedup.exact_dedup import ExactDedupSignature
 from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter
+from fsspec.compression import register_compression
 
 MAX_PRIORITY = 65535  # datatrove stores an exact-dedup priority as uint16, 1..65535
+FAST_GZIP = "gzip_level1"  # the fsspec compression of the intermediate files (IntermediateJsonlWriter)
+WRITE_BUFFER = 1 << 20  # bytes gathered before each gzip write: one compress call per MB, not one per document
+
+
+class _GzipWriter(io.BufferedWriter):
+    """A buffered gzip stream that also closes the file under it when closed."""
+
+    def __init__(self, infile, compresslevel: int):
+        super().__init__(gzip.GzipFile(fileobj=infile, mode="wb", compresslevel=compresslevel), WRITE_BUFFER)
+        self.infile = infile
+
+    def close(self):
+        super().close()
+        self.infile.close()
+
+
+def fast_gzip(infile, mode: str = "rb", **kwargs):
+    """fsspec compression callback: gzip at level 1, buffered when writing. Level 9 (fsspec's gzip) took 4.4 times
+    as long to compress FewCLUE's intermediate JSONL for a 9% smaller file, and every stage writes one."""
+    if "w" in mode:
+        return _GzipWriter(infile, compresslevel=1)
+    return gzip.GzipFile(fileobj=infile, mode=mode, **kwargs)
+
+
+if FAST_GZIP not in fsspec.available_compressions():
+    register_compression(FAST_GZIP, fast_gzip, [])  # by name only: '.gz' files are still read by fsspec's gzip
+
+
+class IntermediateJsonlWriter(JsonlWriter):
+    """One stage's documents for the next stage: `<folder>/<rank>.jsonl.gz`, gzip level 1 (fast_gzip), cleaned_row."""
+
+    def __init__(self, folder: str):
+        super().__init__(folder, output_filename="${rank}.jsonl.gz", adapter=cleaned_row, compression=FAST_GZIP)
 
 
 def rank_file(rank: int) -> str:
