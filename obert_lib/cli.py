@@ -193,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input",
         nargs="+",
-        help="input files or folders: JSONL, Parquet or text, plain/gzip/zstd (default: the embedded sample corpus)",
+        help=(
+            "input files or folders: JSONL, Parquet or text (plain/gzip/zstd), WARC/WET files or folders of HTML "
+            "pages (default: the embedded sample corpus)"
+        ),
     )
     p.add_argument("--output", help="output directory")
     p.add_argument(
