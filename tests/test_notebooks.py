@@ -21,6 +21,7 @@ def test_the_numbered_notebooks():
         "06_unified_serving",
         "07_kgclue_kbqa",
         "08_experiment",
+        "09_distillation",
     ]
 
 
@@ -78,6 +79,7 @@ def test_all_notebooks_execute_in_order(tmp_path):
         "08_loss_curves",
         "08_zeroshot_diff",
         "08_finetune_bars",
+        "09_retention",
     ):
         assert f"{stem}.png" in reports and f"{stem}.svg" in reports
     nb = json.loads((tmp_path / "notebooks" / "03_staged_pretraining.ipynb").read_text())

@@ -1,17 +1,21 @@
 """Distillation stage: a teacher's knowledge into a smaller student (Hinton et al. 2015; TinyBERT, Jiao et al.
 2020; TextBrewer, Yang et al. 2020). losses.py: logit KD, hidden-state and attention-score MSE;
 layer_map.py: which student layer learns from which teacher layer; task.py: `run(cfg)`, the task stage (a
-fine-tuned teacher's logits into a truncated or smaller student)."""
+fine-tuned teacher's logits into a truncated or smaller student); retention.py: the retention table of finished
+runs (student against teacher: dev metric, size, speed) and its figure."""
 
 from .config import DistillConfig
 from .layer_map import LayerMap, check_layer_map, uniform_layer_map
 from .losses import HiddenStateMSE, attention_score_mse, kd_loss, task_distillation_loss
+from .retention import plot_retention, retention_table
 from .task import DistillResult, run
 
 __all__ = [
     "DistillConfig",
     "DistillResult",
     "run",
+    "plot_retention",
+    "retention_table",
     "LayerMap",
     "HiddenStateMSE",
     "attention_score_mse",
