@@ -295,7 +295,7 @@ def _write(out: Path, rep: ExperimentReport) -> list[Path]:
         "## Variants x tasks\n\n" + markdown_table(rep.table),
         "## Zero-shot: paired comparisons with the baseline (points)\n\n"
         + (markdown_table(rep.zeroshot_comparisons[zs_cols]) if len(rep.zeroshot_comparisons) else "none"),
-        "## Fine-tuning: paired comparisons with the baseline\n\n"
+        "## Fine-tuning: paired comparisons with the baseline (dev metric on its 0-1 scale, not x 100)\n\n"
         + (markdown_table(rep.finetune_comparisons[ft_cols]) if len(rep.finetune_comparisons) else "none"),
         "## Compute\n\n" + (markdown_table(rep.compute) if len(rep.compute) else "none"),
     ]
