@@ -1,5 +1,6 @@
 """What deduplication compares: exact keys, paragraph keys and character shingles (the MinHash/LSH stages are
-datatrove's, with CharMinhashSignature computing signatures over character shingles).
+datatrove's, with CharMinhashSignature computing signatures over character shingles, many documents per numpy
+call, and SortedMinhashBuckets pairing equal signatures by one sort; both write datatrove's files byte for byte).
 
 MinHash/LSH follows Broder (1997) and Leskovec et al., Mining of Massive Datasets, ch. 3.
 """
