@@ -210,9 +210,11 @@ def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> l
             )
     if speed.precision in ("fp16", "bf16") and not cuda_available:
         raise ConfigError(f"speed.precision: {speed.precision} needs a CUDA GPU; use fp32 on CPU")
-    if speed.precision == "bf16" and cuda_available:
-        import torch
+    import torch
 
+    # cuda_available is also True for a launch onto other machines (gpus / hostfile) from a head node without
+    # CUDA: the GPU's capability can only be read where one is, so the check runs there (on each rank).
+    if speed.precision == "bf16" and cuda_available and torch.cuda.is_available():
         major, minor = torch.cuda.get_device_capability()
         if major < 8:  # bf16 tensor cores arrived with Ampere (compute capability 8.0); a V100 is 7.0
             raise ConfigError(

@@ -38,3 +38,21 @@ def test_deepspeed_config_is_consistent():
     assert ds["train_batch_size"] == 32 == ds["train_micro_batch_size_per_gpu"] * ds["gradient_accumulation_steps"] * 2
     assert ds["zero_optimization"]["stage"] == 3 and ds["fp16"]["enabled"]
     assert ds["scheduler"]["params"]["warmup_max_lr"] == 1e-3 and "optimizer" not in ds  # ours is a client optimiser
+
+
+def test_bf16_launch_to_gpu_nodes_validates_on_a_head_node_without_cuda(monkeypatch):
+    """gpus / hostfile set cuda_available=True for the remote ranks; the capability check needs a local GPU."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fp32 = validate(load_plan("tiny"), SpeedConfig(), cuda_available=False)
+    assert validate(load_plan("tiny"), SpeedConfig(precision="bf16"), cuda_available=True) == fp32
+
+
+def test_bf16_on_a_pre_ampere_gpu_is_refused_with_the_fix(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda: (7, 0))
+    with pytest.raises(ConfigError, match=r"bf16 needs an Ampere or newer GPU, this one has compute capability 7\.0"):
+        validate(load_plan("tiny"), SpeedConfig(precision="bf16"), cuda_available=True)
