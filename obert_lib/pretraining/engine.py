@@ -55,6 +55,19 @@ def deepspeed_config(stage: StageConfig, speed: SpeedConfig, accumulation: int) 
     return cfg
 
 
+def model_groups(model, weight_decay: float, trust_key: bool = False) -> list[dict]:
+    """The optimiser's parameter groups: optim.param_groups, and for a multi-task model (one holding an
+    UncertaintyWeighting as `weighting`) its s_i in a group of their own, never decayed (multitask.param_groups).
+    Their own group also keeps them fp32 under fp16/bf16: ZeRO flattens each group into one buffer of one dtype."""
+    from ..multitask.uncertainty import UncertaintyWeighting
+    from ..multitask.uncertainty import param_groups as uncertainty_groups
+
+    weighting = getattr(model, "weighting", None)
+    if isinstance(weighting, UncertaintyWeighting):
+        return uncertainty_groups(model, weighting, weight_decay, trust_key)
+    return param_groups(model, weight_decay, trust_key)
+
+
 def build_engine(model, stage: StageConfig, speed: SpeedConfig, accumulation: int):
     """deepspeed.initialize for one stage: (engine, our client optimiser or None when DeepSpeed builds its own)."""
     import deepspeed
@@ -65,10 +78,11 @@ def build_engine(model, stage: StageConfig, speed: SpeedConfig, accumulation: in
         # parameter groups so biases and LayerNorm weights stay undecayed. Not run here (no GPU).
         ds_config["optimizer"] = {"type": "AdamW", "params": {"lr": stage.lr, "weight_decay": stage.weight_decay}}
         engine, _, _, _ = deepspeed.initialize(
-            model=model, config=ds_config, model_parameters=param_groups(model, stage.weight_decay)
+            model=model, config=ds_config, model_parameters=model_groups(model, stage.weight_decay)
         )
         return engine, None
-    optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay)
+    groups = model_groups(model, stage.weight_decay, trust_key=stage.optimizer == "lamb")
+    optimizer = build_optimizer(model, stage.optimizer, stage.lr, stage.weight_decay, groups=groups)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
     return engine, optimizer
 

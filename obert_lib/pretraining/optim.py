@@ -212,20 +212,22 @@ def build_optimizer(
     weight_decay: float = 0.01,
     betas: Iterable[float] = (0.9, 0.999),
     eps: float | None = None,
+    groups: list[dict] | None = None,
     **lamb_options,
 ) -> torch.optim.Optimizer:
     """The optimiser of a stage, over `param_groups(model)` (no decay for biases and LayerNorm weights).
 
     name "adamw": torch.optim.AdamW (eps default 1e-8); "lamb": `Lamb` (eps default 1e-6, as You et al.
-    use for BERT; `lamb_options`: normalize_grad, bias_correction, max_trust). Pass the result to
-    `deepspeed.initialize(optimizer=...)`.
+    use for BERT; `lamb_options`: normalize_grad, bias_correction, max_trust). `groups`: parameter groups to
+    use instead of `param_groups(model)` (multitask.param_groups: the s_i in a group of their own). Pass the
+    result to `deepspeed.initialize(optimizer=...)`.
     """
     betas = tuple(float(b) for b in betas)
     if name == "adamw":
         if lamb_options:
             raise ValueError(f"options {sorted(lamb_options)} are LAMB's; drop them for adamw")
         return torch.optim.AdamW(
-            param_groups(model, weight_decay),
+            groups if groups is not None else param_groups(model, weight_decay),
             lr=lr,
             betas=betas,
             eps=1e-8 if eps is None else eps,
@@ -233,7 +235,7 @@ def build_optimizer(
         )
     if name == "lamb":
         return Lamb(
-            param_groups(model, weight_decay, trust_key=True),
+            groups if groups is not None else param_groups(model, weight_decay, trust_key=True),
             lr=lr,
             betas=betas,
             eps=1e-6 if eps is None else eps,

@@ -10,6 +10,7 @@ from typing import Literal
 from ..config import ConfigError, require
 from ..masking.strategies import MaskConfig
 from ..model import ModelConfig
+from ..multitask.config import AuxTaskConfig, check_tasks
 
 
 @dataclass
@@ -99,9 +100,14 @@ class PretrainConfig:
     stages: list[StageConfig] = field(default_factory=_two_stage_default)
     seed: int = 0
     results_table: str | None = None  # CSV to append one row per stage; default <output_dir>/results.csv
+    # Auxiliary tasks trained beside MLM in every stage, weighted by learned uncertainty (docs/multitask.md);
+    # none: plain MLM, exactly as without this setting
+    aux_tasks: list[AuxTaskConfig] = field(default_factory=list)
+    uncertainty: Literal["kendall", "liebel"] = "kendall"  # the weighting of MLM and the aux tasks' losses
 
     def __post_init__(self):
         require(len(self.stages) > 0, "stages", "give at least one stage")
+        check_tasks(self.aux_tasks)
 
 
 @dataclass
@@ -224,7 +230,25 @@ def validate(cfg: PretrainConfig, speed: SpeedConfig, cuda_available: bool) -> l
     names = [s.name for s in cfg.stages]
     if len(set(names)) != len(names):
         raise ConfigError(f"stages[].name: names {names} repeat; give each stage its own name")
+    _validate_aux_tasks(cfg)
     return accum
+
+
+def _validate_aux_tasks(cfg: PretrainConfig) -> None:
+    """Aux tasks' files exist and their pairs fit the model's positions (ConfigError naming the key)."""
+    from ..paths import resolve_data_path
+
+    for i, task in enumerate(cfg.aux_tasks):
+        if task.path is not None and not resolve_data_path(task.path).is_file():
+            raise ConfigError(
+                f"aux_tasks[{i}].path: {resolve_data_path(task.path)} does not exist; give an existing JSONL "
+                "file of pairs (docs/multitask.md)"
+            )
+        if cfg.model.position == "absolute" and (task.max_length or 0) > cfg.model.max_positions:
+            raise ConfigError(
+                f"aux_tasks[{i}].max_length: {task.max_length} exceeds model.max_positions "
+                f"({cfg.model.max_positions}); lower it to <= {cfg.model.max_positions}"
+            )
 
 
 def scheduler_config(stage: StageConfig) -> dict:

@@ -190,6 +190,8 @@ def check_resume(out: Path, cfg, speed) -> dict:
 
     run_dir = RunDir(out)
     saved = json.loads(run_dir.plan_json.read_text(encoding="utf-8"))
+    # settings added since the run started (e.g. aux_tasks) read as their defaults, as the run trained them
+    saved = {**cfgmod.to_dict(type(cfg)()), **saved}
     if comparable(saved) != comparable(cfgmod.to_dict(cfg)):
         raise cfgmod.ConfigError(
             f"resume: the plan differs from the one {out} was started with ({out}/plan.json); "

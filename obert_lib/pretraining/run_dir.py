@@ -4,7 +4,8 @@ The trainer writes the folder and the launcher and RunHandle read it (nothing el
 
     run.json            status (running/finished/interrupted/failed/diverged), pid, host, global_step,
                         total_steps, stage; rank 0 replaces it atomically after every step
-    metrics.csv         one row per optimiser step (METRIC_COLUMNS), appended and flushed at once
+    metrics.csv         one row per optimiser step (METRIC_COLUMNS, then a multi-task run's per-task
+                        columns), appended and flushed at once
     plan.json, speed.json   the resolved plan and speed settings the run was started with
     run.lock            held by the training run for its life (run_lock.RunLock)
     tensorboard/        TensorBoard events (rank 0)
@@ -127,10 +128,12 @@ class RunDir:
         return []
 
     def append_metrics(self, record: dict) -> None:
-        """One row per optimiser step, flushed at once (a live view or a resumed run reads it)."""
+        """One row per optimiser step, flushed at once (a live view or a resumed run reads it): METRIC_COLUMNS,
+        then a multi-task run's loss/<task>, weight/<task>, log_var/<task> and loss/total (pretraining.aux_tasks)."""
         new = not self.metrics_csv.exists()
+        columns = METRIC_COLUMNS + [k for k in record if k not in METRIC_COLUMNS]
         with open(self.metrics_csv, "a", encoding="utf-8") as fh:
-            pd.DataFrame([record], columns=METRIC_COLUMNS).to_csv(fh, header=new, index=False)
+            pd.DataFrame([record], columns=columns).to_csv(fh, header=new, index=False)
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path:
@@ -271,3 +274,26 @@ class LogReader:
             return []
         self.offset += end + 1
         return log_lines(chunk[:end].decode("utf-8", "replace"), keep_bars=False)
+
+
+class _NoBoard:
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def board(run_dir: RunDir, rank: int, purge_step: int | None = None):
+    """A TensorBoard writer on rank 0 (`tensorboard --logdir <output_dir>/tensorboard`); others write nothing.
+
+    purge_step: on resume, TensorBoard hides what a killed run logged from that step on.
+    """
+    if rank != 0:
+        return _NoBoard()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run_dir.tensorboard), flush_secs=10, purge_step=purge_step)

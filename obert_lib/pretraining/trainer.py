@@ -27,13 +27,14 @@ from ..corpus import load_shards
 from ..masking import KnowledgeSegments, MaskingCollator, SynonymTable, corpus_words
 from ..model import build_masked_lm, count_parameters, load_masked_lm
 from ..results import append_result
+from . import aux_tasks
 from .build_locks import clear_stale_build_locks
 from .engine import build_engine, save_stage, single_process_env, sum_over_ranks
 from .guards import TrainingDiverged, TrainingGuard, loss_scale
 from .plan import PretrainConfig, SpeedConfig, StageConfig, validate
 from .preflight import check_corpus, check_stage_sizes, load_tokenizer, stage_rows
 from .resume import check_resume, mark_stage_done, read_rng_states, resume_point, save_resume, set_rng_states
-from .run_dir import RunDir, RunStatus
+from .run_dir import METRIC_COLUMNS, RunDir, RunStatus, board
 from .run_lock import RunLock
 from .stop import StopRequest, StopRun
 from .throughput import mfu, model_flops_per_token, peak_flops
@@ -73,6 +74,7 @@ class _Run:
     records: list[dict] = field(default_factory=list)
     parameters: int = 0
     global_step: int = 0
+    aux_sources: list = field(default_factory=list)  # each aux task's examples (none: plain MLM)
 
     @property
     def first_stage(self) -> int:
@@ -100,6 +102,7 @@ class _Stage:
     peak: float | None  # peak FLOP/s of the GPU at this precision (None on CPU: no MFU)
     start_step: int
     bar: Any
+    aux: Any = None  # {task: batch} per micro-batch, beside `batches` (None: plain MLM)
 
 
 def run(
@@ -144,7 +147,7 @@ def _train(run: _Run) -> PretrainResult:
     model = _stage_model(run, run.first_stage)
     run.parameters = count_parameters(model)
     clear_stale_build_locks()  # a build killed earlier must not block DeepSpeed's op loading forever
-    with _board(run.run_dir, run.rank, purge_step=run.global_step + 1 if run.point else None) as run.board:
+    with board(run.run_dir, run.rank, purge_step=run.global_step + 1 if run.point else None) as run.board:
         try:
             for si in range(run.first_stage, len(run.cfg.stages)):
                 run.stop.check()  # a signal that came while the previous stage was saved
@@ -175,6 +178,7 @@ def _load_data(run: _Run) -> None:
     run.tokenizer = load_tokenizer(run.corpus_dir)
     run.rows = load_shards(run.corpus_dir).to_pylist()
     check_stage_sizes(run.cfg, run.rows, run.speed.data_parallel_size)
+    run.aux_sources = aux_tasks.load_sources(run.cfg, run.rows, run.tokenizer, run.speed.data_parallel_size)
     point = run.point
     run.resumed_rng = read_rng_states(Path(point["path"]), run.rank) if point and point["stage_step"] else None
     stats = run.corpus_dir / "stats.json"
@@ -202,10 +206,13 @@ def _prepare_run_dir(run: _Run) -> None:
 
 
 def _stage_model(run: _Run, si: int):
-    """Stage si's starting weights: fresh for the first stage (or warm_start false), else the previous stage's."""
+    """Stage si's starting weights: fresh for the first stage (or warm_start false), else the previous stage's
+    (with aux tasks: the masked LM inside the multi-task module, its heads and s_i carried the same way)."""
     if si > 0 and run.cfg.stages[si].warm_start:  # architecture and weights from the checkpoint
-        return load_masked_lm(run.checkpoints[si - 1], run.cfg.model)
-    return build_masked_lm(run.cfg.model, len(run.tokenizer), run.tokenizer.pad_token_id, seed=run.cfg.seed + si)
+        lm = load_masked_lm(run.checkpoints[si - 1], run.cfg.model)
+        return aux_tasks.wrap(run.cfg, lm, run.checkpoints[si - 1])
+    lm = build_masked_lm(run.cfg.model, len(run.tokenizer), run.tokenizer.pad_token_id, seed=run.cfg.seed + si)
+    return aux_tasks.wrap(run.cfg, lm)
 
 
 def _start_stage(run: _Run, si: int, model) -> _Stage:
@@ -241,6 +248,9 @@ def _start_stage(run: _Run, si: int, model) -> _Stage:
         world=run.speed.data_parallel_size,
         start=start_step * accum,
     )
+    aux = aux_tasks.stage_stream(
+        cfg, run.aux_sources, run.tokenizer, si, run.rank, run.speed.data_parallel_size, start_step * accum
+    )
     engine.train()
     bar = tqdm(
         range(start_step, stage.steps),
@@ -251,7 +261,19 @@ def _start_stage(run: _Run, si: int, model) -> _Stage:
     )
     run.stop.defer(True)  # from here a signal waits for the end of the step (and a resume point)
     return _Stage(
-        si, stage, accum, engine, optimizer, collator, batches, TrainingGuard(), flops_per_token, peak, start_step, bar
+        si,
+        stage,
+        accum,
+        engine,
+        optimizer,
+        collator,
+        batches,
+        TrainingGuard(),
+        flops_per_token,
+        peak,
+        start_step,
+        bar,
+        aux,
     )
 
 
@@ -261,19 +283,22 @@ def _train_step(run: _Run, stage: _Stage, step: int) -> dict:
     TrainingDiverged (guards) before anything of the step is logged or saved.
     """
     engine, t0 = stage.engine, time.perf_counter()
-    losses, correct, targets, tokens = [], 0, 0, 0
+    losses, correct, targets, tokens, task_values = [], 0, 0, 0, []
     lr = float(engine.optimizer.param_groups[0]["lr"])  # the rate this step's update uses
     stage.collator.set_step(step)  # a mask schedule counts this stage's optimiser steps
     for _ in range(stage.accumulation):
-        loss, n_correct, n_targets, n_tokens = _micro_step(
-            engine, next(stage.batches), stage.guard, run.global_step + 1
+        batch = next(stage.batches)
+        inputs = batch if stage.aux is None else {"mlm": batch, "aux": next(stage.aux)}
+        loss, n_correct, n_targets, n_tokens, values = _micro_step(
+            engine, inputs, batch, stage.guard, run.global_step + 1
         )
         losses.append(loss)
+        task_values.append(values)
         correct, targets, tokens = correct + n_correct, targets + n_targets, tokens + n_tokens
     run.global_step += 1
     # over all ranks: the guard and the metrics see the whole global batch, not rank 0's share
-    loss_sum, n_loss, correct, targets, tokens = sum_over_ranks(
-        [float(np.sum(losses)), len(losses), correct, targets, tokens], engine.device
+    loss_sum, n_loss, correct, targets, tokens, *task_sums = sum_over_ranks(
+        [float(np.sum(losses)), len(losses), correct, targets, tokens, *np.sum(task_values, axis=0)], engine.device
     )
     dt = time.perf_counter() - t0
     st = stage.config
@@ -295,13 +320,18 @@ def _train_step(run: _Run, stage: _Stage, step: int) -> dict:
         if stage.peak
         else None,
     }
-    stage.guard.check(run.global_step, record["loss"], record["loss_scale"])
+    if task_sums:  # aux tasks: per-task losses, weights and s_i, and the total backpropagated
+        record.update(aux_tasks.step_metrics(run.cfg, np.asarray(task_sums) / n_loss))
+    stage.guard.check(run.global_step, record.get("loss/total", record["loss"]), record["loss_scale"])
     return record
 
 
-def _micro_step(engine, batch: dict, guard: TrainingGuard, global_step: int) -> tuple[float, int, int, int]:
-    """Forward, backward and engine.step on one micro-batch: (loss, correct predictions, MLM targets, real tokens)."""
-    outputs = engine(**batch)
+def _micro_step(
+    engine, inputs: dict, batch: dict, guard: TrainingGuard, global_step: int
+) -> tuple[float, int, int, int, list[float]]:
+    """Forward, backward and engine.step on one micro-batch (`inputs`: the MLM `batch`, or it and the aux
+    batches): (MLM loss, correct predictions, MLM targets, real tokens, aux_tasks.step_values or [])."""
+    outputs = engine(**inputs)
     engine.backward(outputs.loss)
     try:
         engine.step()  # the optimiser steps only at the accumulation boundary
@@ -313,7 +343,10 @@ def _micro_step(engine, batch: dict, guard: TrainingGuard, global_step: int) -> 
     with torch.no_grad():
         mask = batch["labels"] != -100  # [B, T]
         correct = int((outputs.logits.argmax(-1)[mask] == batch["labels"][mask]).sum())
-    return outputs.loss.item(), correct, int(mask.sum()), int(batch["attention_mask"].sum())
+    if "mlm" not in inputs:
+        return outputs.loss.item(), correct, int(mask.sum()), int(batch["attention_mask"].sum()), []
+    values = aux_tasks.step_values(outputs)
+    return outputs.mlm_loss.item(), correct, int(mask.sum()), int(batch["attention_mask"].sum()), values
 
 
 def _log_step(run: _Run, stage: _Stage, step: int, record: dict) -> None:
@@ -324,6 +357,8 @@ def _log_step(run: _Run, stage: _Stage, step: int, record: dict) -> None:
         for key in BOARD_KEYS:
             if record[key] is not None:
                 run.board.add_scalar(f"train/{key}", record[key], run.global_step)
+        for key in [k for k in record if k not in METRIC_COLUMNS]:  # aux tasks: multitask/loss/<task>, ...
+            run.board.add_scalar(f"multitask/{key}", record[key], run.global_step)
     run.status.update(global_step=run.global_step, stage=stage.index + 1)
     if step % run.speed.log_every == 0:
         stage.bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['mlm_accuracy']:.3f}")
@@ -435,26 +470,3 @@ def _batches(
         for k in range(offset, per_epoch):
             yield collator([rows[i] for i in order[k * micro_batch : (k + 1) * micro_batch]])
         epoch, offset = epoch + 1, 0
-
-
-class _NoBoard:
-    def add_scalar(self, *args, **kwargs) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _board(run_dir: RunDir, rank: int, purge_step: int | None = None):
-    """A TensorBoard writer on rank 0 (`tensorboard --logdir <output_dir>/tensorboard`); others write nothing.
-
-    purge_step: on resume, TensorBoard hides what a killed run logged from that step on.
-    """
-    if rank != 0:
-        return _NoBoard()
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(str(run_dir.tensorboard), flush_secs=10, purge_step=purge_step)
