@@ -287,8 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "distill",
         cmd_distill,
-        "Distil a fine-tuned teacher into a smaller student (the teacher truncated to k layers, or a smaller "
-        "checkpoint) with logit KD mixed with the hard labels.",
+        "Distil a teacher into a smaller student (the teacher truncated to k layers, a preset or a smaller "
+        "checkpoint): stage task, a fine-tuned teacher's logit KD mixed with the hard labels; stage pretrain, "
+        "MLM-logit KD and hidden-state MSE on a corpus.",
     )
     _idiom(p, "YAML config file", "override a config key (dotted)", "speed-only setting: progress=false")
     p = add("demo", cmd_demo, "Execute every notebook in order on the sample data (the README's main job).")

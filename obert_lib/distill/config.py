@@ -1,7 +1,9 @@
-"""Task-stage distillation configuration: teacher, student, data, kd, train. One YAML per run.
+"""Distillation configuration, one YAML per run: `stage`, then teacher, student, kd, and the stage's own
+sections (task: data, max_length, train; pretrain: the `pretrain` section, distill.pretrain_config).
 
 Unknown keys and impossible values are ConfigErrors naming the key, raised before any model is loaded
-(config.load → from_dict; the checks that need the teacher's config follow in task.run, still before work).
+(config.load → from_dict; the checks that need the teacher's config follow in task.run / pretrain.run, still
+before work). A section of the other stage is refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ from typing import Literal
 
 from ..config import require
 from ..finetuning.config import DataConfig
+from .pretrain_config import PretrainDistillConfig
+
+DEFAULT_TEACHER = {"task": "runs/finetune/best", "pretrain": "runs/pretrain/checkpoints/stage-2-seq128"}
 
 
 @dataclass
 class TeacherConfig:
-    checkpoint: str = "runs/finetune/best"  # a model fine-tuned by `obert finetune` (its best/ folder)
+    # task: a model fine-tuned by `obert finetune` (its best/ folder); pretrain: any masked-LM checkpoint (a
+    # pretraining stage folder, or a BERT-layout BertForMaskedLM folder). None: DEFAULT_TEACHER of the stage
+    checkpoint: str | None = None
 
 
 @dataclass
@@ -24,7 +31,7 @@ class StudentConfig:
     pick: Literal["bottom", "uniform"] = "bottom"  # the bottom k (as RBT3), or every (L/k)-th (uniform layer map)
     checkpoint: str | None = None  # instead of truncation: a smaller pretrained checkpoint, with a fresh task head
     preset: str | None = None  # or: a freshly initialised encoder of a model preset (model.PRESETS, e.g. "small")
-    classifier_dropout: float = 0.1  # the head's dropout while training (BERT's value)
+    classifier_dropout: float = 0.1  # task stage: the head's dropout while training (BERT's value)
 
     def __post_init__(self):
         from ..model.configuration import PRESETS
@@ -48,7 +55,9 @@ class KDConfig:
     # Hinton et al. 2015 multiply the KD term by T² so its gradients keep their size as T changes; TextBrewer
     # and TinyBERT leave it out (distill.losses)
     t_squared: bool = True
-    alpha: float = 0.5  # loss = alpha·KD + (1 − alpha)·CE(hard labels): 0.5 weighs them equally
+    # task stage: loss = alpha·KD + (1 − alpha)·CE(hard labels), 0.5 weighs them equally (the pretrain stage
+    # weighs its terms with pretrain.weights)
+    alpha: float = 0.5
 
     def __post_init__(self):
         require(
@@ -79,20 +88,57 @@ class TrainConfig:
         require(self.engine == "deepspeed" or self.zero_stage == 0, "zero_stage", "ZeRO needs engine: deepspeed")
 
 
+TASK_ONLY = "is read by stage task only"
+
+
 @dataclass
 class DistillConfig:
-    # "task": logit KD from a fine-tuned teacher on a task's training set. The pretraining-stage variant (MLM
-    # logits + hidden-state MSE, distill.losses has its losses) is not built yet.
-    stage: Literal["task"] = "task"
+    # task: logit KD from a fine-tuned teacher on a task's training set (distill.task); pretrain: MLM-logit KD and
+    # hidden-state MSE from a masked-LM teacher on a corpus (distill.pretrain)
+    stage: Literal["task", "pretrain"] = "task"
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    max_length: int = 128
+    data: DataConfig | None = None  # task stage (default: DataConfig())
+    max_length: int | None = None  # task stage (default 128)
     kd: KDConfig = field(default_factory=KDConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig | None = None  # task stage (default: TrainConfig())
+    pretrain: PretrainDistillConfig | None = None  # pretrain stage (default: PretrainDistillConfig())
     output_dir: str = "runs/distill"
     results_table: str | None = None  # default <output_dir>/results.csv
     overwrite: bool = False  # replace a finished run in output_dir (otherwise refused)
 
     def __post_init__(self):
+        if self.teacher.checkpoint is None:
+            self.teacher.checkpoint = DEFAULT_TEACHER[self.stage]
+        if self.stage == "pretrain":
+            self._check_pretrain()
+            return
+        require(
+            self.pretrain is None,
+            "pretrain",
+            "is read by stage pretrain only; set stage: pretrain, or remove the section for a task-stage run",
+        )
+        self.data = self.data if self.data is not None else DataConfig()
+        self.train = self.train if self.train is not None else TrainConfig()
+        self.max_length = 128 if self.max_length is None else self.max_length
         require(self.max_length >= 8, "max_length", f"{self.max_length} tokens cannot hold [CLS], a text and [SEP]")
+
+    def _check_pretrain(self) -> None:
+        """Keys of the task stage are refused in a pretrain-stage config, each pointing at its counterpart."""
+        for key, instead in (
+            ("data", "pretrain.corpus_dir names the corpus"),
+            ("max_length", "pretrain.train.seq_len sets the sequence length"),
+            ("train", "pretrain.train holds steps, batch and lr, pretrain.zero_stage / precision the engine"),
+        ):
+            require(getattr(self, key) is None, key, f"{TASK_ONLY}; {instead} (remove {key}, or set stage: task)")
+        require(
+            self.kd.alpha == KDConfig.alpha,
+            "kd.alpha",
+            f"{TASK_ONLY}; the pretrain stage weighs its terms with pretrain.weights (kd, hidden, mlm, attention)",
+        )
+        require(
+            self.student.classifier_dropout == StudentConfig.classifier_dropout,
+            "student.classifier_dropout",
+            f"{TASK_ONLY} (a masked-LM student has no task head); remove it",
+        )
+        self.pretrain = self.pretrain if self.pretrain is not None else PretrainDistillConfig()

@@ -10,6 +10,10 @@ it out. With t_squared=False a run at T = 4 puts 16× less weight on KD than Hin
 
 Task loss: α·KD + (1 − α)·CE(z_s, y); α = 1 is pure distillation, α = 0 plain fine-tuning.
 
+Pretraining-stage loss (TinyBERT's general distillation plus the MLM-logit KD of Hinton's loss): w_kd·KD(T)
+over the masked positions only (the unmasked ones are copies of the input, which both models predict
+trivially) + w_hidden·hidden MSE + w_attention·attention MSE + w_mlm·CE(true tokens), each weight a setting.
+
 Hidden states (TinyBERT eq. 8): MSE(h_s·W + b, h_t) over the mapped layers (layer_map.py), with one linear W
 shared by all layers where the widths differ (TinyBERT's W_h). Attention scores (TinyBERT eq. 7): MSE of the
 pre-softmax scores, head by head. Both average over real (unpadded) tokens and over the mapped layer pairs
@@ -74,6 +78,38 @@ def task_distillation_loss(
     kd = kd_loss(student_logits, teacher_logits, temperature, t_squared)
     ce = F.cross_entropy(student_logits.float(), labels, ignore_index=-100)
     return {"loss": alpha * kd + (1.0 - alpha) * ce, "kd": kd, "ce": ce}
+
+
+def pretrain_distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    weights: dict[str, float],
+    temperature: float = 1.0,
+    t_squared: bool = True,
+    hidden: torch.Tensor | None = None,
+    attention: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Σ weights[name]·part over the parts kd, mlm, hidden, attention (a weight left out counts as 0).
+
+    logits [B, T, V]; labels [B, T]: the true token at a masked position, −100 elsewhere; the KD term scores
+    the masked positions only and `mlm` is the student's cross-entropy there (0 with no masked position).
+    hidden / attention: the MSE scalars (HiddenStateMSE, attention_score_mse), None when off. Returns
+    {"loss", "kd", "mlm"} and "hidden" / "attention" where given.
+    """
+    masked = labels != -100
+    parts = {"kd": kd_loss(student_logits, teacher_logits, temperature, t_squared, mask=masked)}
+    if masked.any():
+        flat = student_logits.float().reshape(-1, student_logits.shape[-1])
+        parts["mlm"] = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100)
+    else:
+        parts["mlm"] = student_logits.float().sum() * 0.0
+    for name, value in (("hidden", hidden), ("attention", attention)):
+        if value is not None:
+            parts[name] = value
+    total = sum(weights.get(name, 0.0) * value for name, value in parts.items() if weights.get(name, 0.0))
+    parts["loss"] = total if torch.is_tensor(total) else parts["kd"] * 0.0
+    return parts
 
 
 def _masked_mse(student: torch.Tensor, teacher: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

@@ -49,6 +49,8 @@ def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) ->
     from ..finetuning.examples import load_task
 
     cfg = cfgmod.load(DistillConfig, cfg)
+    if cfg.stage != "task":
+        raise ConfigError(f"stage: {cfg.stage!r} is not task; distill.run dispatches each stage to its loop")
     out = check_output_dir(cfg.output_dir)
     _refuse_finished(out, cfg)
     teacher_path = _check_teacher(cfg)

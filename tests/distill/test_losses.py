@@ -13,6 +13,7 @@ from obert_lib.distill import (
     attention_score_mse,
     check_layer_map,
     kd_loss,
+    pretrain_distillation_loss,
     task_distillation_loss,
     uniform_layer_map,
 )
@@ -66,6 +67,26 @@ def test_task_loss_mixes_kd_and_hard_labels_by_alpha():
     assert close(out["loss"], 4.0 * KL)
     with pytest.raises(ValueError, match="alpha"):
         task_distillation_loss(STUDENT, TEACHER, labels, alpha=1.5)
+
+
+def test_pretrain_loss_scores_masked_positions_only_and_weighs_its_parts():
+    # [B=1, T=3, V=2]: position 0 is unmasked (label -100) and far apart; positions 1, 2 are the rows above
+    teacher = torch.cat([torch.tensor([[5.0, -5.0]]), TEACHER]).unsqueeze(0)
+    student = torch.cat([torch.tensor([[-5.0, 5.0]]), STUDENT]).unsqueeze(0)
+    labels = torch.tensor([[-100, 0, 1]])
+    ce = (math.log(2.0) - math.log(16 / 17)) / 2  # the student's CE at positions 1, 2 (as in the task test)
+    hidden, attention = torch.tensor(0.3), torch.tensor(0.2)
+    weights = {"kd": 1.0, "hidden": 2.0, "mlm": 0.5, "attention": 0.0}
+    out = pretrain_distillation_loss(student, teacher, labels, weights, 2.0, True, hidden=hidden, attention=attention)
+    assert close(out["kd"], 4.0 * KL) and close(out["mlm"], ce)
+    assert close(out["hidden"], 0.3) and close(out["attention"], 0.2)  # weight 0: reported, not in the total
+    assert close(out["loss"], 4.0 * KL + 2.0 * 0.3 + 0.5 * ce)
+    out = pretrain_distillation_loss(student, teacher, labels, {"kd": 1.0}, 2.0, t_squared=False)
+    assert close(out["loss"], KL) and "hidden" not in out and "attention" not in out
+    # nothing masked: KD and MLM are 0 (not NaN) and the total is the hidden term alone
+    none = torch.full_like(labels, -100)
+    out = pretrain_distillation_loss(student, teacher, none, weights, 2.0, True, hidden=hidden)
+    assert close(out["kd"], 0.0) and close(out["mlm"], 0.0) and close(out["loss"], 0.6)
 
 
 def test_kd_refuses_bad_inputs():
