@@ -89,7 +89,8 @@ class UncertaintyWeighting(nn.Module):
         weights = self.factor * torch.exp(-s)
         reg = F.softplus(s) if self.method == "liebel" else 0.5 * s  # log(1 + σ²) or log σ = s/2
         total = (weights * stacked + reg).sum()
-        return WeightedLoss(total, weights.detach(), stacked.detach(), s.detach())
+        # a copy of the s_i: the parameter itself changes in place at the optimiser step (and ZeRO-3 frees it)
+        return WeightedLoss(total, weights.detach(), stacked.detach(), s.detach().clone())
 
 
 def param_groups(
