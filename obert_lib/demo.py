@@ -46,8 +46,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "07_kgclue_kbqa": {"max_train_rows": 200, "max_eval_rows": 50},
         # the tiny experiment file as it is (two variants of 8 steps), one zero-shot task instead of two
         "08_experiment": {"overrides": {"zeroshot.tasks": ["eprstmt"]}},
-        # 2 tasks x (a 1-epoch teacher, a 1-epoch 1-layer student)
-        "09_distillation": {"teacher_epochs": 1, "epochs": 1, "max_length": 64},
+        # 2 tasks x (a 1-epoch teacher, a 1-epoch 1-layer student), and 6 pretraining-stage distillation steps
+        "09_distillation": {"teacher_epochs": 1, "epochs": 1, "max_length": 64, "pretrain_steps": 6},
     },
 }
 

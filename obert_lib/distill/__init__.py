@@ -4,9 +4,10 @@ layer_map.py: which student layer learns from which teacher layer; `run(cfg)` (d
 task.py, a fine-tuned teacher's logits into a truncated or smaller student, or pretrain.py, a masked-LM teacher's
 MLM logits and hidden states into a student on a corpus through DeepSpeed (checks in pretrain_checks.py,
 attention scores from hooks in attention.py); retention.py: the retention table of finished task runs (student
-against teacher: dev metric, size, speed) and its figure."""
+against teacher: dev metric, size, speed) and its figure; curves.py: a pretraining-stage run's loss curves."""
 
 from .config import DistillConfig
+from .curves import plot_pretrain_losses
 from .dispatch import run
 from .layer_map import LayerMap, check_layer_map, uniform_layer_map
 from .losses import HiddenStateMSE, attention_score_mse, kd_loss, pretrain_distillation_loss, task_distillation_loss
@@ -19,6 +20,7 @@ __all__ = [
     "DistillResult",
     "PretrainDistillResult",
     "run",
+    "plot_pretrain_losses",
     "plot_retention",
     "retention_table",
     "LayerMap",
