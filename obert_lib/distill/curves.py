@@ -11,13 +11,12 @@ PART_LABELS = {
     "kd": "KD (masked positions)",
     "hidden": "hidden-state MSE",
     "attention": "attention-score MSE",
-    "mlm": "student MLM CE",
-}
+}  # the hard MLM term is on the right panel, beside the teacher's
 
 
 def plot_pretrain_losses(history: pd.DataFrame | str | Path):
-    """Left: the total loss and each part that was computed, per step (log scale: the parts differ by orders of
-    magnitude). Right: the student's MLM cross-entropy on the true tokens against the teacher's on the same
+    """Left: the total loss and each distillation part that was computed, per step (log scale: the parts differ by
+    orders of magnitude). Right: the student's MLM cross-entropy on the true tokens against the teacher's on the same
     masked batches, what the student keeps of the teacher's language model.
 
     history: a PretrainDistillResult.history, or the metrics.csv / run folder it was written to."""
