@@ -33,6 +33,8 @@ reports_dir = "../runs/demo/reports"
 plan_name = "tiny"
 plan_overrides = {}
 zero_stage = 2
+multitask_plan = "tiny-multitask"
+multitask_overrides = {"stages.0.steps": 8, "stages.1.steps": 4, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1}
 
 # %% [markdown]
 # ## The plan
@@ -153,3 +155,30 @@ pretraining.checkpoint_table(handle)
 #    `pretraining.launch(plan, speed, hostfile=..., resume=True)` or by adding `--resume` to the command.
 #    Resume points are also written every `speed.checkpoint_every` steps, so a crashed job loses at most
 #    that many steps.
+
+# %% [markdown]
+# ## Multi-task pretraining with learned uncertainty weights
+#
+# A plan may list auxiliary tasks beside MLM (`aux_tasks`, docs/multitask.md): here a sentence-pair task
+# from a query-title click log (`data/sample/click_pairs.jsonl`, 48 hand-written pairs) and one built from
+# the corpus itself (are two paragraphs from the same document?). Each loss L_i gets a learned
+# log-variance s_i: L = Σ exp(−s_i)·L_i + s_i/2 (Kendall, Gal and Cipolla 2018). The stage checkpoints stay
+# plain masked-LM folders; the heads and s_i sit beside them in `multitask.safetensors`. The cell runs
+# `multitask_overrides` (a few steps); leave them out (`{}`) for the preset's 60 + 20 steps.
+
+# %%
+mt_plan = pretraining.load_plan(multitask_plan, corpus_dir=f"{workdir}/corpus", output_dir=f"{workdir}/pretrain-multitask", **multitask_overrides)
+mt_handle = pretraining.launch(mt_plan, speed)
+pretraining.run_summary(mt_handle)
+
+# %% [markdown]
+# Each task's weight exp(−s_i) and its unweighted loss per step (`metrics.csv` columns `weight/<task>`,
+# `loss/<task>`, `log_var/<task>`, `loss/total`; TensorBoard under `multitask/`). A task whose loss stays
+# high gets a smaller weight: Kendall's optimum is exp(−s_i) = 1/(2·L_i).
+
+# %%
+from obert_lib import multitask
+
+mt_metrics = mt_handle.metrics()
+fig_weights = multitask.plot_task_weights(mt_metrics)
+weight_files = reports.save_figure(fig_weights, "03_multitask_weights", reports_dir)

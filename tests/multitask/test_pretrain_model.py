@@ -114,3 +114,28 @@ def test_a_checkpoint_is_the_plain_masked_lm_plus_the_heads_and_log_variances_be
     (tmp_path / STATE_FILE).unlink()
     with pytest.raises(FileNotFoundError, match="trained without aux tasks"):
         warm.load_aux_state(tmp_path)
+
+
+def test_the_weights_plot_draws_each_task_and_refuses_a_run_without_aux_tasks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from obert_lib.multitask import plot_task_weights
+    from obert_lib.multitask.plots import task_names
+
+    metrics = pd.DataFrame(
+        {
+            "global_step": [1, 2, 3],
+            "stage": [1, 1, 2],
+            "loss": [7.0, 6.9, 6.8],
+            **{f"loss/{t}": [1.0, 0.9, 0.8] for t in ("mlm", "click")},
+            **{f"weight/{t}": [1.0, 0.99, 0.98] for t in ("mlm", "click")},
+        }
+    )
+    assert task_names(metrics) == ["mlm", "click"]
+    fig = plot_task_weights(metrics)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 3]  # two tasks and the stage-2 boundary
+    with pytest.raises(ValueError, match="no weight/<task> columns"):
+        plot_task_weights(metrics[["global_step", "loss"]])
