@@ -68,6 +68,7 @@ def test_all_notebooks_execute_in_order(tmp_path):
         "02_masked_pos",
         "03_plan",
         "03_pretraining_loss",
+        "03_multitask_weights",
         "04_zeroclue_accuracy",
         "04_zeroclue_comparison",
         "04_zeroclue_confusion_tnews",
