@@ -3,13 +3,8 @@ an uninterrupted one, and a plan without aux tasks trains exactly as before."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -23,6 +18,7 @@ from obert_lib import config as cfgmod
 from obert_lib import pretraining
 from obert_lib.pretraining.resume import mark_stage_done
 from obert_lib.pretraining.run_dir import METRIC_COLUMNS, RunDir
+from tests.pretraining.kill import run_and_kill
 
 TASKS = [
     {"name": "click", "kind": "pairs", "path": "sample:click_pairs.jsonl"},
@@ -164,21 +160,7 @@ def test_a_killed_two_task_run_resumes_to_the_uninterrupted_runs_losses_weights_
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "obert_lib.cli", "pretrain", "--plan", str(plan_file), "--output", str(out)]
     args += ["--speed", "checkpoint_every=2", "--speed", f"zero_stage={zero}"]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")
-    }
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    latest = out / "checkpoints" / "resume" / "latest.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:  # kill after the step-4 resume point of stage 1
-        if latest.exists() and json.loads(latest.read_text())["global_step"] >= 4:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run_and_kill(args, out, global_step=4)  # kill after the step-4 resume point of stage 1
     point = pretraining.resume_point(out)
     assert point["global_step"] >= 4
 

@@ -1,17 +1,14 @@
 """Exact resume: a run killed with SIGKILL and resumed matches an uninterrupted run step for step."""
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
 
 from obert_lib import pretraining
 from obert_lib.config import ConfigError
+from tests.pretraining.kill import run_and_kill
 
 STEPS = {"stages.0.steps": 6, "stages.1.steps": 4, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1}
 
@@ -43,21 +40,7 @@ def test_killed_run_resumes_at_the_same_step_with_the_same_losses(sample_corpus,
         "checkpoint_every=2",
     ]
     args += [a for k, v in STEPS.items() for a in ("--set", f"{k}={v}")]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")
-    }
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    latest = out / "checkpoints" / "resume" / "latest.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:  # kill mid-way through stage 1, after its step-4 point
-        if latest.exists() and json.loads(latest.read_text())["global_step"] >= 4:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run_and_kill(args, out, global_step=4)  # kill mid-way through stage 1, after its step-4 point
     point = pretraining.resume_point(out)
     assert point["global_step"] >= 4 and (point["stage"], point["stage_step"]) in ((0, 4), (1, 0), (1, 2))
 
