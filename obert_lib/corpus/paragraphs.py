@@ -16,7 +16,8 @@ class ParagraphSplit(PipelineStep):
     """Split kept documents into paragraph documents (id '<doc>#<index>').
 
     Paragraphs shorter than `min_paragraph_chars` are headings or fragments and are not training text.
-    Repeated paragraphs are removed afterwards, across all tasks, by the exact-dedup stages over them.
+    The corpus stage splits with kept_paragraphs.KeptParagraphs, which also applies the dedup decisions;
+    this step is the split alone (web_eval, the single-pass benchmark).
     """
 
     name = "split paragraphs"
@@ -29,23 +30,29 @@ class ParagraphSplit(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         # summed in locals and reported once: per-document stat updates cost more than the split itself
         kept = chars = 0
-        min_chars = self.min_paragraph_chars
         for doc in data:
-            text = doc.text
             kept += 1
-            chars += len(text)
-            source = doc.metadata.get("source", "")
-            if type(source) is not str:
-                source = str(source)
-            for idx, para in enumerate(text.split("\n")) if "\n" in text else ((0, text),):
-                if len(para) < min_chars:
-                    continue
-                yield Document(
-                    text=para, id=f"{doc.id}#{idx}", metadata={"doc_id": doc.id, "source": source, "paragraph": idx}
-                )
+            chars += len(doc.text)
+            for _, para in paragraph_documents(doc, self.min_paragraph_chars):
+                yield para
         for label, value in (("documents_kept", kept), ("chars_after", chars)):
             if value:
                 self.stat_update(label, value=value)
+
+
+def paragraph_documents(doc: Document, min_chars: int):
+    """(index in text.split("\\n"), paragraph document) of each paragraph of `doc` with >= min_chars characters."""
+    text = doc.text
+    source = doc.metadata.get("source", "")
+    if type(source) is not str:
+        source = str(source)
+    for idx, para in enumerate(text.split("\n")) if "\n" in text else ((0, text),):
+        if len(para) < min_chars:
+            continue
+        yield (
+            idx,
+            Document(text=para, id=f"{doc.id}#{idx}", metadata={"doc_id": doc.id, "source": source, "paragraph": idx}),
+        )
 
 
 class Annotate(PipelineStep):

@@ -1,15 +1,18 @@
 """Corpus stage: read -> normalise -> line rules -> quality rules -> dedup -> split -> annotate -> tokenise -> Parquet.
 
+Three stages: clean (read, clean, write the cleaned documents once, hash them), dedup (one task decides over the
+whole corpus from the hashes alone), annotate (read the cleaned documents once more, apply the decisions, split,
+annotate, tokenise, write the shards).
+
 The stage graph is data, as datatrove's own examples/fineweb.py declares its pipeline: one small function per
 stage returns that stage's datatrove steps, STAGES lists the stages in order, and run() runs the table. The
-settings are in config.py; the steps in cleaning.py, main_text.py, language.py, dedup.py, boilerplate.py,
+settings are in config.py; the steps in cleaning.py, main_text.py, language.py, dedup_index.py, kept_paragraphs.py,
 paragraphs.py, shards.py and stage_io.py; the worker processes in workers.py; the stats, the in = kept + dropped
 check and the dataset card in report.py.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import time
@@ -74,39 +77,6 @@ class Plan:
         return RankJsonlReader(str(self.work / folder))
 
 
-def exact_config():
-    """datatrove's exact-dedup settings for documents (dedup.exact_dedup_key)."""
-    from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
-
-    from .dedup import exact_dedup_key
-
-    return ExactDedupConfig(content_getter=exact_dedup_key)
-
-
-def minhash_config(p: Plan):
-    """datatrove's MinHash settings: 64-bit hashes, dedup.bands buckets of num_perm / bands hashes."""
-    from datatrove.pipeline.dedup.minhash import MinhashConfig
-    from datatrove.utils.hashing import HashConfig
-
-    d = p.cfg.dedup
-    return MinhashConfig(
-        hash_config=HashConfig(precision=64),
-        num_buckets=d.bands,
-        hashes_per_bucket=d.num_perm // d.bands,
-        n_grams=d.shingle_size,
-    )
-
-
-def paragraph_config(p: Plan):
-    """datatrove's exact-dedup settings for paragraphs (dedup.paragraph_dedup_key)."""
-    from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig
-
-    from .dedup import paragraph_dedup_key
-
-    key = functools.partial(paragraph_dedup_key, min_chars=p.cfg.dedup.min_paragraph_chars)
-    return ExactDedupConfig(content_getter=key)
-
-
 def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None, html: bool = False) -> list:
     """The document cleaning steps after the reader, in order: reader drops, ExtractMainText (`html`: pages
     read from WARC or HTML files), length guard, Normalize, LineRules, PageLineRules (lines.page_furniture),
@@ -159,124 +129,47 @@ def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None, html: bool = False)
     return steps
 
 
-def clean(p: Plan) -> list:
-    """Read; drop unreadable and too long documents; normalise; line rules; quality rules; exact-dedup signatures."""
-    from .stage_io import FirstCopyDedupSignature
+def dedup_on(cfg: CorpusConfig) -> bool:
+    """Whether any dedup rule is on (otherwise the dedup stage does not run and every document is kept)."""
+    d = cfg.dedup
+    return d.exact or d.near or d.paragraphs or d.repeated_lines
 
+
+def clean(p: Plan) -> list:
+    """Read; drop unreadable and too long documents; normalise; line rules; quality rules; write the cleaned
+    documents; hash them for the dedup decision (dedup_index.DedupSignatures)."""
     steps = [
         input_reader(p.fmt, p.work / "inputs.txt", p.cfg),
         *cleaning_steps(p.cfg, p.removed_writer("${filter_reason}"), html=p.fmt in MARKUP_FORMATS),
         p.jsonl_writer("cleaned"),
     ]
-    if p.cfg.dedup.exact:
-        steps.append(FirstCopyDedupSignature(str(p.work / "exact_sigs"), config=exact_config()))
+    if dedup_on(p.cfg):
+        from .dedup_index import DedupSignatures
+
+        steps.append(DedupSignatures(str(p.work / "dedup_signatures"), p.cfg.dedup, p.cfg.min_paragraph_chars))
     return steps
 
 
-def exact_find(p: Plan) -> list:
-    """Find the exact duplicates among all tasks' signatures (the first copy in input order is kept)."""
-    from datatrove.pipeline.dedup.exact_dedup import ExactFindDedups
+def dedup(p: Plan) -> list:
+    """Decide over the whole corpus what goes: exact and near duplicate documents, duplicate paragraphs,
+    repeated lines (dedup_index.DedupDecisions)."""
+    from .dedup_index import DedupDecisions
 
-    return [ExactFindDedups(str(p.work / "exact_sigs"), str(p.work / "exact_dups"), config=exact_config())]
-
-
-def exact_filter(p: Plan) -> list:
-    """Drop exact duplicates; MinHash signatures of the rest."""
-    from datatrove.pipeline.dedup.exact_dedup import ExactDedupFilter
-
-    from .dedup import CharMinhashSignature
-
-    d = p.cfg.dedup
-    steps = [p.rank_reader("cleaned")]
-    if d.exact:
-        steps.append(
-            ExactDedupFilter(
-                str(p.work / "exact_dups"), config=exact_config(), exclusion_writer=p.removed_writer("exact_duplicate")
-            )
-        )
-    steps.append(p.jsonl_writer("deduped"))
-    if d.near:
-        steps.append(
-            CharMinhashSignature(str(p.work / "minhash_sigs"), config=minhash_config(p), shingle_size=d.shingle_size)
-        )
-    return steps
-
-
-def minhash_buckets(p: Plan) -> list:
-    """Match the MinHash signatures bucket by bucket (one task per bucket)."""
-    from .dedup import SortedMinhashBuckets
-
-    return [
-        SortedMinhashBuckets(str(p.work / "minhash_sigs"), str(p.work / "minhash_buckets"), config=minhash_config(p))
-    ]
-
-
-def minhash_cluster(p: Plan) -> list:
-    """Cluster the bucket matches: which documents are near duplicates of an earlier one."""
-    from datatrove.pipeline.dedup import MinhashDedupCluster
-
-    return [
-        MinhashDedupCluster(str(p.work / "minhash_buckets"), str(p.work / "minhash_remove"), config=minhash_config(p))
-    ]
-
-
-def paragraphs(p: Plan) -> list:
-    """Drop near duplicates; keep the documents; split them into paragraphs; paragraph signatures."""
-    from datatrove.pipeline.dedup import MinhashDedupFilter
-
-    from .paragraphs import ParagraphSplit
-    from .stage_io import FirstCopyDedupSignature
-
-    d = p.cfg.dedup
-    steps = [p.rank_reader("deduped")]
-    if d.near:
-        steps.append(
-            MinhashDedupFilter(str(p.work / "minhash_remove"), exclusion_writer=p.removed_writer("near_duplicate"))
-        )
-    steps += [p.jsonl_writer("kept"), ParagraphSplit(p.cfg.min_paragraph_chars), p.jsonl_writer("paragraphs")]
-    if d.repeated_lines:  # passes the paragraphs on; the dedup signature below is the last step (it yields none)
-        from .boilerplate import LineDocumentHashes
-
-        steps.append(LineDocumentHashes(str(p.work / "line_hashes")))
-    if d.paragraphs:
-        steps.append(FirstCopyDedupSignature(str(p.work / "para_sigs"), config=paragraph_config(p)))
-    return steps
-
-
-def paragraph_find(p: Plan) -> list:
-    """Find the paragraphs already seen in an earlier kept document."""
-    from datatrove.pipeline.dedup.exact_dedup import ExactFindDedups
-
-    return [ExactFindDedups(str(p.work / "para_sigs"), str(p.work / "para_dups"), config=paragraph_config(p))]
-
-
-def repeated_lines(p: Plan) -> list:
-    """Count every line by the documents it is found in; keep the hashes of those in enough documents."""
-    from .boilerplate import RepeatedLineCount
-
-    d = p.cfg.dedup
-    return [
-        RepeatedLineCount(
-            str(p.work / "line_hashes"), str(p.work / "repeated_lines.npy"), d.repeated_line_min_documents
-        )
-    ]
+    return [DedupDecisions(str(p.work / "dedup_signatures"), str(p.work / "dedup_decisions"), p.tasks, p.cfg.dedup)]
 
 
 def annotate(p: Plan) -> list:
-    """Drop repeated paragraphs; annotate and tokenise; write the Parquet shards."""
-    from datatrove.pipeline.dedup.exact_dedup import ExactDedupFilter
-
+    """Drop what the dedup stage decided against; split the kept documents into paragraphs; annotate and
+    tokenise them; write the Parquet shards."""
+    from .kept_paragraphs import KeptParagraphs
     from .paragraphs import Annotate
     from .shards import ShardWriter
 
-    steps = [p.rank_reader("paragraphs")]
-    if p.cfg.dedup.paragraphs:
-        steps.append(ExactDedupFilter(str(p.work / "para_dups"), config=paragraph_config(p)))
-    if p.cfg.dedup.repeated_lines:
-        from .boilerplate import RepeatedLineFilter
-
-        steps.append(RepeatedLineFilter(str(p.work / "repeated_lines.npy")))
-    steps += [
+    removed = {reason: p.removed_writer(reason) for reason in ("exact_duplicate", "near_duplicate")}
+    decisions = str(p.work / "dedup_decisions") if dedup_on(p.cfg) else None
+    return [
+        p.rank_reader("cleaned"),
+        KeptParagraphs(decisions, p.cfg.min_paragraph_chars, str(p.work / "kept"), removed),
         Annotate(
             str(p.tokenizer_dir),
             str(p.knowledge_base) if p.knowledge_base else None,
@@ -286,23 +179,22 @@ def annotate(p: Plan) -> list:
         ),
         ShardWriter(str(p.out / "shards")),
     ]
-    return steps
 
 
 def prepare_tokenizer(p: Plan) -> None:
-    """tokenizer/ from the given vocab, or trained on the deduplicated documents; kept when already there."""
-    from .stage_io import paragraph_texts
-    from .tokenizer import load_vocab_tokenizer, train_tokenizer
+    """tokenizer/ from the given vocab, or trained on the kept documents; kept when already there."""
+    from .kept_paragraphs import kept_documents
+    from .tokenizer import save_vocab_tokenizer, train_tokenizer
     from .wordpiece import save_char_tables
 
     if (p.tokenizer_dir / "tokenizer.json").is_file():
         return
     if p.vocab:
-        tokenizer = load_vocab_tokenizer(p.vocab)
+        save_vocab_tokenizer(p.vocab, p.tokenizer_dir)
     else:
         tok = p.cfg.tokenizer
-        tokenizer = train_tokenizer(paragraph_texts(p.work / "deduped"), tok.vocab_size, tok.min_frequency)
-    tokenizer.save_pretrained(p.tokenizer_dir)
+        texts = (para for doc in kept_documents(p.work) for para in doc["text"].split("\n"))
+        train_tokenizer(texts, tok.vocab_size, tok.min_frequency).save_pretrained(p.tokenizer_dir)
     save_char_tables(p.tokenizer_dir)  # the C WordPiece encoder's character tables, probed once for all workers
 
 
@@ -325,20 +217,10 @@ def one(p: Plan) -> int:
     return 1
 
 
-def per_band(p: Plan) -> int:
-    return p.cfg.dedup.bands
-
-
 STAGES = (
     Stage("clean", clean, per_input),
-    Stage("exact-find", exact_find, one, runs_if=lambda cfg: cfg.dedup.exact),
-    Stage("exact-filter", exact_filter, per_input),
-    Stage("minhash-buckets", minhash_buckets, per_band, runs_if=lambda cfg: cfg.dedup.near),
-    Stage("minhash-cluster", minhash_cluster, one, runs_if=lambda cfg: cfg.dedup.near),
-    Stage("paragraphs", paragraphs, per_input, before=prepare_tokenizer),
-    Stage("paragraph-find", paragraph_find, one, runs_if=lambda cfg: cfg.dedup.paragraphs),
-    Stage("repeated-lines", repeated_lines, one, runs_if=lambda cfg: cfg.dedup.repeated_lines),
-    Stage("annotate", annotate, per_input),
+    Stage("dedup", dedup, one, runs_if=dedup_on),
+    Stage("annotate", annotate, per_input, before=prepare_tokenizer),
 )
 
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from ..results import hash_files
 from .config import CorpusConfig
-from .tokenizer import load_saved_tokenizer
+from .tokenizer import saved_vocab_size
 
 
 @dataclass
@@ -41,8 +41,6 @@ def collect(
     out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, stage_seconds: dict[str, float]
 ) -> CorpusResult:
     """Gather stats from the stages' logs and the removed/ folder; check in = kept + dropped."""
-    import gzip
-
     import pandas as pd
 
     logs = out / "_work" / "logs"
@@ -53,9 +51,9 @@ def collect(
         with open(f, encoding="utf-8") as fh:
             removed.setdefault(f.parent.name, []).extend(json.loads(line) for line in fh)
     documents_in = sum(c.get("documents", 0) for c in clean.values())  # only readers count "documents"
-    kept_docs: list[dict] = []
-    for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz")):
-        with gzip.open(f, "rt", encoding="utf-8") as fh:
+    kept_docs: list[dict] = []  # {id, chars_before, chars_after} of each kept document (kept_paragraphs.py)
+    for f in sorted((out / "_work" / "kept").glob("*.jsonl")):
+        with open(f, encoding="utf-8") as fh:
             kept_docs.extend(json.loads(line) for line in fh)
     line_stats = Counter()
     for c in (*clean.values(), *annotate.values()):
@@ -65,10 +63,8 @@ def collect(
             elif k == "private_spans_removed":
                 line_stats[k] += v
     ann = Counter()
-    for name, c in annotate.items():
+    for c in annotate.values():
         ann.update({k: v for k, v in c.items() if k in ("paragraphs_out", "tokens_out")})
-        if "exact-deduplication" in name and c.get("dropped"):
-            line_stats["duplicate_paragraph"] += c["dropped"]
     dropped = {reason: len(items) for reason, items in sorted(removed.items())}
     records = Counter()  # WARC records that are not documents, and how pages' charsets were found (html_input.py)
     for c in clean.values():
@@ -81,7 +77,7 @@ def collect(
         "lines_removed": dict(sorted(line_stats.items())),
         "paragraphs_out": ann["paragraphs_out"],
         "tokens_out": ann["tokens_out"],
-        "vocab_size": len(load_saved_tokenizer(out / "tokenizer")),
+        "vocab_size": saved_vocab_size(out / "tokenizer"),
         "bytes_in": sum(f.stat().st_size for f in files),
         "bytes_out": sum(p.stat().st_size for p in (out / "shards").glob("*.parquet")),
         "data_hash": hash_files(files),
@@ -99,7 +95,7 @@ def collect(
         {
             "doc_id": [r["id"] for r in kept_docs],
             "chars_before": [r.get("chars_before") for r in kept_docs],
-            "chars_after": [len(r["text"]) for r in kept_docs],
+            "chars_after": [r["chars_after"] for r in kept_docs],
         }
     )
     dropped = [i for items in removed.values() for i in items]

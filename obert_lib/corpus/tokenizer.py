@@ -29,6 +29,49 @@ def load_vocab_tokenizer(vocab_file: str | Path) -> BertTokenizer:
     return _wrap(BertWordPieceTokenizer(str(path), handle_chinese_chars=True, strip_accents=False, lowercase=True))
 
 
+# tokenizer_config.json of a BERT tokenizer as transformers' save_pretrained writes it (int(1e30) is transformers'
+# VERY_LARGE_INTEGER, "no limit"); tests/corpus/test_tokenizer.py checks the files against save_pretrained's
+SAVED_CONFIG = {
+    "backend": "tokenizers",
+    "cls_token": "[CLS]",
+    "do_lower_case": True,
+    "mask_token": "[MASK]",
+    "model_max_length": int(1e30),
+    "pad_token": "[PAD]",
+    "sep_token": "[SEP]",
+    "strip_accents": None,
+    "tokenize_chinese_chars": True,
+    "tokenizer_class": "BertTokenizer",
+    "unk_token": "[UNK]",
+}
+
+
+def save_vocab_tokenizer(vocab_file: str | Path, folder: str | Path) -> None:
+    """Write load_vocab_tokenizer(vocab_file).save_pretrained(folder)'s files without importing transformers
+    (one to two seconds of a corpus run): tokenizer.json with BERT's [CLS] A [SEP] B [SEP] template, and
+    tokenizer_config.json. Any transformers tokenizer loader reads them back."""
+    import json
+
+    from tokenizers.processors import TemplateProcessing
+
+    path = Path(vocab_file)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"tokenizer.vocab_file: {path} does not exist; give a BERT vocab.txt or null to train one"
+        )
+    backend = BertWordPieceTokenizer(str(path), handle_chinese_chars=True, strip_accents=False, lowercase=True)
+    tok = backend._tokenizer
+    tok.post_processor = TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[(t, tok.token_to_id(t)) for t in ("[CLS]", "[SEP]")],
+    )
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out / "tokenizer.json"), pretty=True)
+    (out / "tokenizer_config.json").write_text(json.dumps(SAVED_CONFIG, indent=2, sort_keys=True) + "\n")
+
+
 # Either file holds the vocabulary, so either makes a loadable tokenizer; tokenizer_config.json alone does not.
 SAVED_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
@@ -52,6 +95,14 @@ def load_saved_tokenizer(folder: str | Path):
             "`obert preprocess` finished, or run it first"
         )
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def saved_vocab_size(folder: str | Path) -> int:
+    """len() of the tokenizer saved in `folder` (added tokens included), read from its tokenizer.json with the
+    `tokenizers` library: a few ms, where load_saved_tokenizer imports transformers (one to two seconds)."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(Path(folder) / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 1) -> BertTokenizer:
