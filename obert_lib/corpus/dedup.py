@@ -4,7 +4,7 @@ corpus at once, what goes; kept_paragraphs.py applies the decisions.
 
 MinHash/LSH follows Broder (1997) and Leskovec et al., Mining of Massive Datasets, ch. 3, with datatrove's hash
 family and parameters (MinhashDedupSignature.get_signature): the C module _minhash computes the signatures;
-`shingles` and `minhash_reference` here are its Python references (tests/corpus/test_minhash.py).
+`shingles` and `minhash_reference` here are its Python references (tests/corpus/test_dedup.py).
 """
 
 from __future__ import annotations

@@ -60,15 +60,14 @@ def save_vocab_tokenizer(vocab_file: str | Path, folder: str | Path) -> None:
             f"tokenizer.vocab_file: {path} does not exist; give a BERT vocab.txt or null to train one"
         )
     backend = BertWordPieceTokenizer(str(path), handle_chinese_chars=True, strip_accents=False, lowercase=True)
-    tok = backend._tokenizer
-    tok.post_processor = TemplateProcessing(
+    backend.post_processor = TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0",
         pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-        special_tokens=[(t, tok.token_to_id(t)) for t in ("[CLS]", "[SEP]")],
+        special_tokens=[(t, backend.token_to_id(t)) for t in ("[CLS]", "[SEP]")],
     )
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    tok.save(str(out / "tokenizer.json"), pretty=True)
+    backend.save(str(out / "tokenizer.json"), pretty=True)
     (out / "tokenizer_config.json").write_text(json.dumps(SAVED_CONFIG, indent=2, sort_keys=True) + "\n")
 
 

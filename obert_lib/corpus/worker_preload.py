@@ -14,7 +14,20 @@ import logging
 import pyarrow as pa
 
 # imported for the workers forked after this
-from . import cleaning, dedup, normalize, paragraphs, pipeline, readers, shards, stage_io, workers  # noqa: F401
+from . import (  # noqa: F401
+    _minhash,
+    cleaning,
+    dedup,
+    dedup_index,
+    kept_paragraphs,
+    normalize,
+    paragraphs,
+    pipeline,
+    readers,
+    shards,
+    stage_io,
+    workers,
+)
 from .paragraph_annotator import load_shared_tables
 
 workers.cache_loguru_lib_dirs()  # before any worker forks from this process

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from obert_lib.corpus.kept_paragraphs import kept_documents
 from obert_lib.corpus.readers import DROP_KEY, ObertJsonlReader, ObertTextReader
 from tests.corpus.sentences import DISTINCT_SENTENCES
 from tests.corpus.small_runs import preprocess_cli
@@ -108,11 +109,7 @@ def test_bad_jsonl_files_in_one_folder(tmp_path, capsys, no_network):
     stats = _check_balance(out)
     assert _removed_by_file(out) == {name: Counter(drops) for name, (_, _, drops) in JSONL_CASES.items() if drops}
     assert stats["documents_kept"] == sum(kept for _, kept, _ in JSONL_CASES.values())
-    kept_texts = [
-        json.loads(line)["text"]
-        for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
-        for line in gzip.open(f, "rt", encoding="utf-8")
-    ]
+    kept_texts = [doc["text"] for doc in kept_documents(out / "_work")]
     assert sorted(kept_texts) == sorted(GOOD[:9])  # the BOM files' first documents included, without a BOM
 
 
@@ -157,11 +154,7 @@ def test_text_inputs_with_bom_and_bad_files(tmp_path, capsys):
         "binary.txt": Counter(invalid_utf8=1),
         "corrupt.txt.gz": Counter(unreadable_file=1),
     }
-    kept = [
-        json.loads(line)
-        for f in sorted((out / "_work" / "kept").glob("*.jsonl.gz"))
-        for line in gzip.open(f, "rt", encoding="utf-8")
-    ]
+    kept = list(kept_documents(out / "_work"))
     assert sorted(r["text"] for r in kept) == sorted(GOOD[:3]) and stats["documents_kept"] == 3
 
 

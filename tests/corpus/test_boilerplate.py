@@ -2,21 +2,15 @@
 
 import json
 
-import numpy as np
 import pytest
 from datatrove.data import Document
 
 from obert_lib import corpus
 from obert_lib.config import ConfigError
-from obert_lib.corpus.boilerplate import (
-    REASON,
-    LineDocumentHashes,
-    RepeatedLineCount,
-    RepeatedLineFilter,
-    line_hash,
-    line_key,
-)
-from obert_lib.corpus.config import load_config
+from obert_lib.corpus.boilerplate import REASON, line_hash, line_key
+from obert_lib.corpus.config import DedupConfig, load_config
+from obert_lib.corpus.dedup_index import DedupDecisions, DedupSignatures
+from obert_lib.corpus.kept_paragraphs import KeptParagraphs
 
 FOOTER = "欢迎访问某某旅游网，这里有最全面最及时的旅游资讯和攻略"  # no keyword of the line rules
 QUOTE = "读万卷书，行万里路，这是古人留给我们的学习方法。"
@@ -35,31 +29,38 @@ def test_line_key_and_hash():
     assert line_hash("关于我们 2023") == line_hash("关于我们2024")
 
 
-def _paragraph_docs(texts_by_doc):
-    return [
-        Document(text=line, id=f"{doc_id}#{i}", metadata={"doc_id": doc_id})
-        for doc_id, lines in texts_by_doc
-        for i, line in enumerate(lines)
-    ]
+def _three_steps(tmp_path, tasks, min_documents):
+    """DedupSignatures per task, DedupDecisions, KeptParagraphs per task: the kept paragraph texts and the
+    KeptParagraphs counts."""
+    cfg = DedupConfig(repeated_lines=True, repeated_line_min_documents=min_documents)
+    sigs, decisions = str(tmp_path / "sigs"), str(tmp_path / f"decisions-{min_documents}")
+    for rank, docs in enumerate(tasks):
+        texts = ["\n".join(lines) for _, lines in docs]
+        signer = DedupSignatures(sigs, cfg, split_min_chars=1)
+        list(signer.run((Document(text=t, id=d) for (d, _), t in zip(docs, texts)), rank=rank))
+    list(DedupDecisions(sigs, decisions, tasks=len(tasks), dedup=cfg).run())
+    kept, counts = [], {}
+    for rank, docs in enumerate(tasks):
+        step = KeptParagraphs(decisions, 1, str(tmp_path / "kept"), removed={})
+        kept += [p.text for p in step.run((Document(text="\n".join(lines), id=d) for d, lines in docs), rank=rank)]
+        for k, v in step.stats.stats.items():
+            counts[k] = counts.get(k, 0) + v.total
+    return kept, counts
 
 
-def test_three_steps_on_paragraph_documents(tmp_path):
+def test_signatures_decisions_and_kept_paragraphs(tmp_path):
     docs = [(f"d{i}", [ARTICLES[i], FOOTER, FOOTER]) for i in range(3)]  # footer twice in a page: counted once
     docs.append(("d3", [ARTICLES[3], QUOTE]))
     docs.append(("d4", [QUOTE]))
-    signer = LineDocumentHashes(str(tmp_path / "sigs"))
-    assert len(list(signer.run(_paragraph_docs(docs[:3]), rank=0))) == 9
-    assert len(list(signer.run(_paragraph_docs(docs[3:]), rank=1))) == 3
-    assert sorted(p.name for p in (tmp_path / "sigs").iterdir()) == ["00000.npy", "00001.npy"]
-    list(RepeatedLineCount(str(tmp_path / "sigs"), str(tmp_path / "rep.npy"), min_documents=3).run())
-    assert np.load(tmp_path / "rep.npy").tolist() == [line_hash(FOOTER)]  # FOOTER in 3 documents, QUOTE in 2
-    f = RepeatedLineFilter(str(tmp_path / "rep.npy"))
-    kept = [d.text for d in f.run(_paragraph_docs(docs))]
-    assert kept == ARTICLES + [QUOTE, QUOTE]
-    assert {k: v.total for k, v in f.stats.stats.items() if k.startswith("line_")} == {f"line_removed_{REASON}": 6}
-    # at min_documents 4 nothing is repeated enough
-    list(RepeatedLineCount(str(tmp_path / "sigs"), str(tmp_path / "rep4.npy"), min_documents=4).run())
-    assert np.load(tmp_path / "rep4.npy").size == 0
+    kept, counts = _three_steps(tmp_path, [docs[:3], docs[3:]], min_documents=3)
+    # FOOTER (27 characters, >= dedup.min_paragraph_chars) is in 3 documents: its 5 later copies go as duplicate
+    # paragraphs first, its first copy as repeated_line; QUOTE (2 documents) is no furniture: its first copy stays
+    assert kept == ARTICLES + [QUOTE]
+    assert counts[f"line_removed_{REASON}"] == 1 and counts["line_removed_duplicate_paragraph"] == 5 + 1
+    assert counts["documents_kept"] == 5
+    # at min_documents 4 nothing is repeated enough: the footer's first copy stays
+    kept, counts = _three_steps(tmp_path, [docs[:3], docs[3:]], min_documents=4)
+    assert kept == [ARTICLES[0], FOOTER] + ARTICLES[1:] + [QUOTE] and f"line_removed_{REASON}" not in counts
 
 
 def test_pipeline_removes_site_furniture(tmp_path):

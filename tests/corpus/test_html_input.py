@@ -5,7 +5,6 @@ only), bookkeeping records, a PDF, an empty page, a page without text, a 404, a 
 records of three kinds.
 """
 
-import gzip
 import io
 import json
 
@@ -15,6 +14,7 @@ from warcio.warcwriter import WARCWriter
 
 from obert_lib.config import ConfigError
 from obert_lib.corpus.config import load_config
+from obert_lib.corpus.kept_paragraphs import kept_documents
 from tests.corpus.sentences import DISTINCT_SENTENCES
 from tests.corpus.small_runs import preprocess_cli
 
@@ -101,7 +101,7 @@ def test_warc_through_obert_preprocess(crawl, tmp_path):
         "records_skipped_request": 1,
         "records_skipped_warcinfo": 1,
     }
-    texts = [json.loads(line)["text"] for f in sorted((out / "_work/kept").glob("*.jsonl.gz")) for line in gzip.open(f)]
+    texts = [doc["text"] for doc in kept_documents(out / "_work")]
     for i in range(6):  # every page's article, GBK pages decoded right; menu, title and footer gone
         assert "\n".join(DISTINCT_SENTENCES[2 * i : 2 * i + 2]) in texts
     details = {
@@ -131,7 +131,7 @@ def test_html_folder(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["documents_in"] == 4 and stats["documents_kept"] == 2
     assert stats["documents_dropped"] == {"empty_page": 1, "not_html": 1}
-    texts = [json.loads(line)["text"] for f in sorted((out / "_work/kept").glob("*.jsonl.gz")) for line in gzip.open(f)]
+    texts = [doc["text"] for doc in kept_documents(out / "_work")]
     assert sorted(texts) == sorted("\n".join(DISTINCT_SENTENCES[2 * i : 2 * i + 2]) for i in range(2))
 
 
