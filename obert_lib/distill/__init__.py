@@ -3,8 +3,10 @@
 layer_map.py: which student layer learns from which teacher layer; `run(cfg)` (dispatch.py) picks the stage:
 task.py, a fine-tuned teacher's logits into a truncated or smaller student, or pretrain.py, a masked-LM teacher's
 MLM logits and hidden states into a student on a corpus through DeepSpeed (checks in pretrain_checks.py,
-attention scores from hooks in attention.py); retention.py: the retention table of finished task runs (student
-against teacher: dev metric, size, speed) and its figure; curves.py: a pretraining-stage run's loss curves."""
+attention scores from hooks in attention.py); resume.py: what a rerun finds in its folder (an unfinished run of
+the same config resumes exactly, a finished one is returned); retention.py: the retention table of finished task
+runs (student against teacher: dev metric, size, speed) and its figure; curves.py: a pretraining-stage run's loss
+curves."""
 
 from .config import DistillConfig
 from .curves import plot_pretrain_losses

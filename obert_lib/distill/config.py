@@ -80,9 +80,18 @@ class TrainConfig:
     zero_stage: Literal[0, 2] = 0  # DeepSpeed only
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"  # fp16/bf16 need a GPU and DeepSpeed
     gradient_clipping: float = 1.0
+    # also a resume point every N optimiser steps (0: at each epoch's end only, as `obert finetune`); a rerun of
+    # the same config continues from the latest (docs/distillation.md)
+    resume_every: int = 0
 
     def __post_init__(self):
         require(self.epochs >= 1, "epochs", "must be >= 1")
+        require(
+            self.resume_every >= 0,
+            "resume_every",
+            f"{self.resume_every} steps is impossible; use N >= 1 for a resume point every N optimiser steps, "
+            "or 0 for one at each epoch's end only",
+        )
         require(self.lr > 0, "lr", "must be > 0")
         require(self.batch_size >= 1, "batch_size", f"{self.batch_size} rows per step is impossible; use >= 1")
         require(self.engine == "deepspeed" or self.zero_stage == 0, "zero_stage", "ZeRO needs engine: deepspeed")
@@ -105,7 +114,9 @@ class DistillConfig:
     pretrain: PretrainDistillConfig | None = None  # pretrain stage (default: PretrainDistillConfig())
     output_dir: str = "runs/distill"
     results_table: str | None = None  # default <output_dir>/results.csv
-    overwrite: bool = False  # replace a finished run in output_dir (otherwise refused)
+    # start afresh in output_dir: replace a finished run or drop an unfinished one's resume points (otherwise a
+    # rerun of the same config returns the finished result or resumes, and another config is refused)
+    overwrite: bool = False
 
     def __post_init__(self):
         if self.teacher.checkpoint is None:

@@ -1,20 +1,23 @@
 """Pretraining-stage distillation: `run(cfg) -> PretrainDistillResult`, a masked-LM teacher into a smaller student
 on a corpus (TinyBERT's general distillation, Jiao et al. 2020, with Hinton et al. 2015's logit KD; TextBrewer).
 
-Reads like a table of contents: check everything (pretrain_checks.check); load the teacher and the corpus; build
-the student (the teacher cut to k layers as RBT3, a fresh preset, or a smaller checkpoint) and wrap it with the
-hidden-state projection into one module inside a DeepSpeed engine (pretraining.engine.build_engine: the
-pretraining stage's optimiser, schedule and ZeRO); the teacher stays frozen in eval mode outside it. Each step
-masks a batch with the pretraining MaskingCollator and back-propagates distill.losses.pretrain_distillation_loss.
+Reads like a table of contents: check everything (pretrain_checks.check) and what an earlier run of the folder
+left (distill.resume: a finished run of this config is returned, an unfinished one continued from its latest
+resume point); load the teacher and the corpus; build the student (the teacher cut to k layers as RBT3, a fresh
+preset, or a smaller checkpoint) and wrap it with the hidden-state projection into one module inside a DeepSpeed
+engine (pretraining.engine.build_engine: the pretraining stage's optimiser, schedule and ZeRO); the teacher stays
+frozen in eval mode outside it. Each step
+masks a batch with the pretraining MaskingCollator and back-propagates distill.losses.pretrain_distillation_loss;
+every `pretrain.checkpoint_every` steps a resume point (pretraining.resume.save_resume: engine, RNG states, step).
 Writes into `output_dir`:
     config.json, metrics.csv, metrics.json   resolved config, one row per step, the final metrics
     student/                                 the student as a plain masked-LM folder (a pretraining stage's layout)
+    checkpoints/resume/                      the latest resume point while the run is unfinished (then removed)
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import logging
 import shutil
@@ -35,9 +38,10 @@ from .attention import AttentionScores
 from .config import DistillConfig
 from .layer_map import uniform_layer_map
 from .losses import HiddenStateMSE, attention_score_mse, pretrain_distillation_loss
-from .pretrain_checks import FINISHED, Plan, check
+from .pretrain_checks import Plan, check
+from .resume import FINISHED, StepLog, latest, prior_run, read_step_log, remove_points
 
-RUN_FILES = ("student", FINISHED, "metrics.csv", "config.json")
+RUN_FILES = ("student", FINISHED, "metrics.csv", "config.json", "checkpoints")
 COLUMNS = ("step", "loss", "kd", "hidden", "attention", "mlm", "teacher_mlm", "mlm_accuracy", "lr", "seconds")
 PARTS = ("loss", "kd", "hidden", "attention", "mlm", "teacher_mlm")
 
@@ -54,35 +58,73 @@ class PretrainDistillResult:
 
 
 def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) -> PretrainDistillResult:
-    """Distil `cfg.teacher.checkpoint` into a student on `cfg.pretrain.corpus_dir`; all checks come first."""
+    """Distil `cfg.teacher.checkpoint` into a student on `cfg.pretrain.corpus_dir`; all checks come first.
+
+    A rerun of the same config continues an unfinished run from its latest resume point, at the same step
+    with the same batches and RNG states, and returns a finished run's result without training (distill.resume).
+    """
     cfg = cfgmod.load(DistillConfig, cfg)
     if cfg.stage != "pretrain":
         raise ConfigError(f"stage: {cfg.stage!r} is not pretrain; distill.run dispatches each stage to its loop")
     plan = check(cfg)
+    prior = prior_run(plan.out, cfg)
+    if prior == "finished":
+        return _finished(plan.out)
     p = cfg.pretrain
     teacher, rows = _load_teacher_and_rows(cfg, plan)
     torch.manual_seed(p.seed)
     module = DistillModule(build_student(cfg, teacher, plan), teacher, cfg, plan)
     engine = _engine(module, cfg, plan)
     teacher.to(engine.device).eval().requires_grad_(False)
-    out = _fresh_output(cfg, plan.out)
     collator = _collator(cfg, plan, teacher, rows)
-    batches = _batches(rows, p.train.micro_batch, collator, p.seed)
-    bar = tqdm(range(p.train.steps), desc="distil (pretraining)", disable=not progress)
-    with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
-        log = csv.DictWriter(fh, COLUMNS)
-        log.writeheader()
-        records = []
+    start = _resume(engine, collator, plan.out) if prior == "resume" else 0
+    out = _output(cfg, plan.out, fresh=prior == "fresh")
+    batches = _batches(rows, p.train.micro_batch, collator, p.seed, start=start * plan.accumulation)
+    bar = tqdm(range(start, p.train.steps), desc="distil (pretraining)", disable=not progress, initial=start,
+               total=p.train.steps)  # fmt: skip
+    with StepLog(out / "metrics.csv", COLUMNS, keep_until=start if start else None) as log:
         for step in bar:
             collator.set_step(step)  # a mask schedule counts optimiser steps
-            records.append(_train_step(engine, teacher, module, batches, plan.accumulation, step))
-            log.writerow(records[-1])
-            fh.flush()
-            bar.set_postfix(loss=f"{records[-1]['loss']:.3f}", kd=f"{records[-1]['kd']:.3f}")
+            log.append(_train_step(engine, teacher, module, batches, plan.accumulation, step))
+            bar.set_postfix(loss=f"{log.rows[-1]['loss']:.3f}", kd=f"{log.rows[-1]['kd']:.3f}")
+            _maybe_save_point(engine, collator, out, step + 1, p.checkpoint_every, p.train.steps)
+        records = log.rows
     student_dir = _save_student(engine, plan.tokenizer, cfg, out)
     student = _in_memory(engine, student_dir)
     engine.destroy()
     return _finish(cfg, plan, records, teacher, student, out, student_dir)
+
+
+def _resume(engine, collator, out: Path) -> int:
+    """Engine state (student, projection, optimiser, schedule) and RNG states of the latest resume point; the
+    optimiser steps it had taken."""
+    from ..pretraining.resume import read_rng_states, set_rng_states
+
+    point = latest(out)
+    path, _ = engine.load_checkpoint(point["path"] + "/deepspeed", tag="resume")
+    if path is None:
+        raise FileNotFoundError(f"resume: {point['path']}/deepspeed holds no DeepSpeed state; set overwrite=true")
+    set_rng_states(read_rng_states(Path(point["path"]), 0), collator)
+    return int(point["global_step"])
+
+
+def _maybe_save_point(engine, collator, out: Path, done: int, every: int, steps: int) -> None:
+    """A resume point after every `every` optimiser steps (not after the last: the student is saved then)."""
+    from ..pretraining.resume import save_resume
+    from ..pretraining.run_dir import RunDir
+
+    if every and done % every == 0 and done < steps:
+        save_resume(engine, RunDir(out), {"stage": 0, "stage_step": done, "global_step": done}, collator, rank=0)
+
+
+def _finished(out: Path) -> PretrainDistillResult:
+    """The result of the finished run of this config in `out`, read from its files; nothing is trained."""
+    from ..model import load_masked_lm
+
+    metrics = json.loads((out / FINISHED).read_text(encoding="utf-8"))
+    history = pd.DataFrame(read_step_log(out / "metrics.csv", COLUMNS), columns=list(COLUMNS))
+    student_dir = out / "student"
+    return PretrainDistillResult(metrics, history, out, student_dir, load_masked_lm(student_dir).eval())
 
 
 def _load_teacher_and_rows(cfg: DistillConfig, plan: Plan):
@@ -193,9 +235,10 @@ def _engine(module: DistillModule, cfg: DistillConfig, plan: Plan):
     return engine
 
 
-def _fresh_output(cfg: DistillConfig, out: Path) -> Path:
-    """Remove what an earlier run (overwrite: true) left, then write the resolved config."""
-    for name in RUN_FILES:
+def _output(cfg: DistillConfig, out: Path, fresh: bool) -> Path:
+    """A fresh run first removes what an earlier run (overwrite: true, or one stopped before its first resume
+    point) left; then the resolved config is written."""
+    for name in RUN_FILES if fresh else ():
         path = out / name
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,14 +260,16 @@ def _collator(cfg: DistillConfig, plan: Plan, teacher: nn.Module, rows: list[dic
     return MaskingCollator(plan.tokenizer, mask, p.train.seq_len, seed=p.seed, knowledge=knowledge, synonyms=synonyms)
 
 
-def _batches(rows: list[dict], micro_batch: int, collator, seed: int):
-    """Endless micro-batches; epoch e visits the rows in permutation (seed, e)."""
-    per_epoch, epoch = len(rows) // micro_batch, 0
+def _batches(rows: list[dict], micro_batch: int, collator, seed: int, start: int = 0):
+    """Endless micro-batches from micro-batch index `start`; epoch e visits the rows in permutation (seed, e), so
+    a resumed run jumps to the batch it stopped at (the collator's own RNG state comes from the resume point)."""
+    per_epoch = len(rows) // micro_batch
+    epoch, offset = divmod(start, per_epoch)
     while True:
         order = np.random.default_rng([seed, epoch]).permutation(len(rows))
-        for k in range(per_epoch):
+        for k in range(offset, per_epoch):
             yield collator([rows[i] for i in order[k * micro_batch : (k + 1) * micro_batch]])
-        epoch += 1
+        epoch, offset = epoch + 1, 0
 
 
 def _teacher_outputs(teacher: nn.Module, module: DistillModule, batch: dict) -> dict:
@@ -310,6 +355,7 @@ def _finish(cfg: DistillConfig, plan: Plan, records: list[dict], teacher, studen
         "layer_map": [list(pair) for pair in plan.layer_map] if plan.layer_map else None,
     }
     write_text_atomic(out / FINISHED, json.dumps(metrics, ensure_ascii=False, indent=2))
+    remove_points(out)
     stats = plan.corpus_dir / "stats.json"
     data_hash = json.loads(stats.read_text(encoding="utf-8")).get("data_hash", "") if stats.is_file() else ""
     keys = ("final_loss", "final_kd", "final_hidden", "final_mlm", "final_teacher_mlm", "student_params", "steps")

@@ -1,9 +1,10 @@
 """Everything a pretraining-stage distillation checks before any model is loaded or anything is written.
 
-`check(cfg) -> Plan`: the output folder, the teacher (a masked-LM checkpoint: config.json, weights, tokenizer),
-the corpus and its vocabulary, the student's shape (from config.json files and model presets only), the layer
-map, the attention-score option, sequence length against the position tables, and the DeepSpeed settings
-(pretraining.plan.validate on the `train` stage, its messages renamed to this config's keys).
+`check(cfg) -> Plan`: the output folder (what an earlier run left in it is distill.resume.prior_run's), the
+teacher (a masked-LM checkpoint: config.json, weights, tokenizer), the corpus and its vocabulary, the student's
+shape (from config.json files and model presets only), the layer map, the attention-score option, sequence length
+against the position tables, and the DeepSpeed settings (pretraining.plan.validate on the `train` stage, its
+messages renamed to this config's keys).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from ..paths import check_output_dir
 from ..pretraining.plan import PretrainConfig, SpeedConfig, validate
 from .config import DistillConfig
 from .layer_map import LayerMap, check_layer_map, uniform_layer_map
-
-FINISHED = "metrics.json"  # written last: its presence marks a finished run
 
 
 @dataclass
@@ -53,11 +52,7 @@ class Plan:
 def check(cfg: DistillConfig) -> Plan:
     """The Plan of a stage-pretrain config, or a ConfigError naming the key and the fix."""
     p = cfg.pretrain
-    out = check_output_dir(cfg.output_dir)
-    if (out / FINISHED).is_file() and not cfg.overwrite:
-        raise ConfigError(
-            f"output_dir: {out} holds a finished distillation run; give another folder or set overwrite=true"
-        )
+    out = check_output_dir(cfg.output_dir)  # what an earlier run left there: distill.resume.prior_run
     teacher_path = Path(cfg.teacher.checkpoint)
     teacher = shape_of(check_checkpoint(teacher_path, masked_lm=True, key="teacher.checkpoint"))
     corpus_dir, tokenizer = _check_corpus(p.corpus_dir, teacher_path)

@@ -58,6 +58,9 @@ class PretrainDistillConfig:
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"  # fp16/bf16 need a GPU (the teacher stays fp32)
     deepspeed_config: str | None = None  # a JSON of extra DeepSpeed keys (env/deepspeed/*.json), as pretraining
     seed: int = 0
+    # a resume point (student, projection, optimiser, schedule, RNG states, step) every N optimiser steps; a rerun
+    # of the same config continues from the latest (docs/distillation.md). 0: none, a stopped run starts again
+    checkpoint_every: int = 50
 
     def __post_init__(self):
         for i, pair in enumerate(self.layer_map or []):
@@ -67,3 +70,9 @@ class PretrainDistillConfig:
                 f"{pair} is not a (student, teacher) pair; write each entry as [student_layer, teacher_layer]",
             )
         require(self.seed >= 0, "seed", f"{self.seed} must be >= 0 (numpy seeds the masking from it)")
+        require(
+            self.checkpoint_every >= 0,
+            "checkpoint_every",
+            f"{self.checkpoint_every} steps is impossible; use N >= 1 for a resume point every N optimiser steps, "
+            "or 0 for none",
+        )

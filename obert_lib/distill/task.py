@@ -1,11 +1,16 @@
 """Task-stage distillation: `run(cfg) -> DistillResult`, a fine-tuned teacher's logits into a smaller student.
 
-Reads like a table of contents: check the config, the teacher and the task; build the student (the teacher
-truncated to k layers, as RBT3 is, or a smaller pretrained checkpoint with a fresh head); score the teacher on
-dev once; then epochs of steps, each loss = α·KD(T) + (1 − α)·CE (distill.losses.task_distillation_loss) with
-the teacher frozen in eval mode; the best student by dev metric kept; one results row. Writes into `output_dir`:
+Reads like a table of contents: check the config, what an earlier run of the folder left (distill.resume: a
+finished run of this config is returned, an unfinished one continued from its latest resume point), the teacher
+and the task; build the student (the teacher truncated to k layers, as RBT3 is, or a smaller pretrained
+checkpoint with a fresh head); score the teacher on dev once; then epochs of steps, each loss = α·KD(T) +
+(1 − α)·CE (distill.losses.task_distillation_loss) with the teacher frozen in eval mode; the best student by dev
+metric kept; a resume point after each epoch but the last and every `train.resume_every` steps; one results
+row. Writes into `output_dir`:
     config.json, history.csv, metrics.json   resolved config, one row per epoch, the final metrics
+    steps.csv                                one row per optimiser step (step, epoch, loss, kd, ce)
     student/                                 the best student (finetuning.model.save layout: fine-tune it, serve it)
+    checkpoints/resume/                      the latest resume point while the run is unfinished (then removed)
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ from tqdm.auto import tqdm
 from .. import config as cfgmod
 from ..config import ConfigError
 from ..finetuning import model as ftmodel
+from ..finetuning.resume_state import ResumeState
 from ..model.checkpoint_check import check_checkpoint, load_tokenizer
 from ..paths import check_output_dir
 from ..results import append_result, hash_files, write_text_atomic
 from .config import DistillConfig
 from .layer_map import uniform_layer_map
 from .losses import task_distillation_loss
+from .resume import FINISHED, StepLog, load_task_point, prior_run, read_step_log, remove_points, save_task_point
 
-RUN_FILES = ("student", "metrics.json", "history.csv", "config.json")
+RUN_FILES = ("student", FINISHED, "history.csv", "config.json", "steps.csv", "checkpoints")
+STEP_COLUMNS = ("step", "epoch", "loss", "kd", "ce")
 
 
 @dataclass
@@ -45,14 +53,19 @@ class DistillResult:
 
 
 def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) -> DistillResult:
-    """Distil `cfg.teacher.checkpoint` into a student on `cfg.data.task`; every named thing is checked first."""
+    """Distil `cfg.teacher.checkpoint` into a student on `cfg.data.task`; every named thing is checked first.
+
+    A rerun of the same config continues an unfinished run from its latest resume point (same batches, dropout
+    draws and optimiser state) and returns a finished run's result without training (distill.resume)."""
     from ..finetuning.examples import load_task
 
     cfg = cfgmod.load(DistillConfig, cfg)
     if cfg.stage != "task":
         raise ConfigError(f"stage: {cfg.stage!r} is not task; distill.run dispatches each stage to its loop")
     out = check_output_dir(cfg.output_dir)
-    _refuse_finished(out, cfg)
+    prior = prior_run(out, cfg)
+    if prior == "finished":
+        return _finished(out)
     teacher_path = _check_teacher(cfg)
     task = load_task(cfg.data.source(), cfg.data.train_split, cfg.data.eval_split)
     teacher, info = ftmodel.load(teacher_path)
@@ -71,12 +84,13 @@ def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) ->
     device = next(engine.module.parameters()).device
     teacher.to(device).eval().requires_grad_(False)
     teacher_metric, _ = _score(teacher, task, tokenizer, cfg.max_length)
-    for name in RUN_FILES:
+    state = load_task_point(out, engine) if prior == "resume" else ResumeState()
+    for name in RUN_FILES if prior == "fresh" else ():
         path = out / name
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     cfgmod.save(cfg, out / "config.json")
-    history, steps, best = _train(cfg, task, tokenizer, teacher, engine, out, progress)
+    history, steps, best = _train(cfg, task, tokenizer, teacher, engine, out, progress, state)
     sizes = {"teacher_params": _count(teacher), "student_params": _count(engine.module)}
     best_student, _ = ftmodel.load(out / "student")
     teacher_seconds = _seconds_per_example(teacher, task, tokenizer, cfg.max_length)
@@ -85,11 +99,11 @@ def run(cfg: DistillConfig | dict | str | None = None, progress: bool = True) ->
     return _finish(cfg, task, history, steps, best, teacher_metric, sizes, speeds, out)
 
 
-def _refuse_finished(out: Path, cfg: DistillConfig) -> None:
-    if (out / "metrics.json").is_file() and not cfg.overwrite:
-        raise ConfigError(
-            f"output_dir: {out} holds a finished distillation run; give another folder or set overwrite=true"
-        )
+def _finished(out: Path) -> DistillResult:
+    """The result of the finished run of this config in `out`, read from its files; nothing is trained."""
+    metrics = json.loads((out / FINISHED).read_text(encoding="utf-8"))
+    steps = [row["loss"] for row in read_step_log(out / "steps.csv", STEP_COLUMNS)]
+    return DistillResult(metrics, pd.read_csv(out / "history.csv"), steps, out)
 
 
 def _check_teacher(cfg: DistillConfig) -> Path:
@@ -235,39 +249,54 @@ def _step(cfg: DistillConfig, engine, teacher, batch: dict) -> dict[str, float]:
     return {k: float(v.detach()) for k, v in parts.items()}
 
 
-def _train(cfg: DistillConfig, task, tokenizer, teacher, engine, out: Path, progress: bool):
-    """Epochs of shuffled batches (epoch e's order seeded by (seed, e)), a dev score after each, best kept."""
+def _train(cfg: DistillConfig, task, tokenizer, teacher, engine, out: Path, progress: bool, state: ResumeState):
+    """Epochs of shuffled batches (epoch e's order seeded by (seed, e), so a resumed run continues with the very
+    batches the killed one would have taken), a dev score after each, best kept; `state` is where to start."""
     from ..finetuning.encoding import encode
 
     n, size = len(task.train), cfg.train.batch_size
-    per_epoch = -(-n // size)
-    bar = tqdm(total=cfg.train.epochs * per_epoch, desc=f"distil {cfg.data.task}", disable=not progress)
-    history, steps, seconds = [], [], 0.0
-    best = {"metric": -1.0, "epoch": 0}
-    for epoch in range(cfg.train.epochs):
-        order = np.random.default_rng([cfg.train.seed, epoch]).permutation(n)
-        engine.train(True)
-        teacher.eval()
-        records = []
-        for b in range(per_epoch):
-            rows = [task.train[i] for i in order[b * size : (b + 1) * size]]
-            t0 = time.perf_counter()
-            records.append(_step(cfg, engine, teacher, encode(task.kind, tokenizer, rows, cfg.max_length)))
-            seconds += time.perf_counter() - t0
-            steps.append(records[-1]["loss"])
-            bar.update(1)
-        metric, _ = _score(engine.module, task, tokenizer, cfg.max_length)
-        row = {"epoch": epoch + 1, **{f"train_{k}": float(np.mean([r[k] for r in records])) for k in records[0]}}
-        history.append({**row, "eval_metric": metric})
-        if metric > best["metric"]:
-            best = {"metric": metric, "epoch": epoch + 1}
-            extra = {"task": cfg.data.task, "epoch": epoch + 1, "eval_metric": metric, **_head_info(engine.module),
-                     "teacher": cfg.teacher.checkpoint, "distill": cfgmod.to_dict(cfg)}  # fmt: skip
-            ftmodel.save(engine.module, tokenizer, out / "student", task.labels, extra)
-        write_text_atomic(out / "history.csv", pd.DataFrame(history).to_csv(index=False))
+    per_epoch, every = -(-n // size), cfg.train.resume_every
+    bar = tqdm(total=cfg.train.epochs * per_epoch, initial=state.step, desc=f"distil {cfg.data.task}",
+               disable=not progress)  # fmt: skip
+    with StepLog(out / "steps.csv", STEP_COLUMNS, keep_until=state.step if state.step else None) as log:
+        while state.epoch < cfg.train.epochs:
+            epoch = state.epoch
+            order = np.random.default_rng([cfg.train.seed, epoch]).permutation(n)
+            engine.train(True)
+            teacher.eval()
+            for b in range(state.batch_in_epoch, per_epoch):
+                rows = [task.train[i] for i in order[b * size : (b + 1) * size]]
+                t0 = time.perf_counter()
+                record = _step(cfg, engine, teacher, encode(task.kind, tokenizer, rows, cfg.max_length))
+                state.step_seconds += time.perf_counter() - t0
+                state.step, state.batch_in_epoch = state.step + 1, b + 1
+                log.append({"step": state.step, "epoch": epoch + 1, **record})
+                bar.update(1)
+                if every and state.step % every == 0 and b + 1 < per_epoch:
+                    save_task_point(out, engine, state)
+            _end_epoch(cfg, task, tokenizer, engine, out, state, [r for r in log.rows if r["epoch"] == epoch + 1])
+            if state.epoch < cfg.train.epochs:
+                save_task_point(out, engine, state)
+        steps = [r["loss"] for r in log.rows]
     bar.close()
-    best["seconds_per_step"] = seconds / max(1, len(steps))
-    return pd.DataFrame(history), steps, best
+    best = {"metric": state.best_metric, "epoch": state.best_epoch}
+    best["seconds_per_step"] = state.step_seconds / max(1, state.step)
+    return pd.DataFrame(state.history), steps, best
+
+
+def _end_epoch(cfg: DistillConfig, task, tokenizer, engine, out: Path, state: ResumeState, records: list[dict]):
+    """Score the student on dev; the epoch's history row (mean losses of its steps); the best student kept."""
+    metric, _ = _score(engine.module, task, tokenizer, cfg.max_length)
+    epoch = state.epoch + 1
+    row = {"epoch": epoch, **{f"train_{k}": float(np.mean([r[k] for r in records])) for k in ("loss", "kd", "ce")}}
+    state.history.append({**row, "eval_metric": metric})
+    state.epoch, state.batch_in_epoch = epoch, 0
+    if metric > state.best_metric:
+        state.best_metric, state.best_epoch = metric, epoch
+        extra = {"task": cfg.data.task, "epoch": epoch, "eval_metric": metric, **_head_info(engine.module),
+                 "teacher": cfg.teacher.checkpoint, "distill": cfgmod.to_dict(cfg)}  # fmt: skip
+        ftmodel.save(engine.module, tokenizer, out / "student", task.labels, extra)
+    write_text_atomic(out / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
 
 
 def _finish(cfg, task, history, steps, best, teacher_metric, sizes, speeds, out: Path) -> DistillResult:
@@ -288,7 +317,8 @@ def _finish(cfg, task, history, steps, best, teacher_metric, sizes, speeds, out:
         "n_train": len(task.train),
         "n_eval": len(task.eval),
     }
-    write_text_atomic(out / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2))
+    write_text_atomic(out / FINISHED, json.dumps(metrics, ensure_ascii=False, indent=2))
+    remove_points(out)
     append_result(
         cfg.results_table or out / "results.csv",
         f"distill/{cfg.data.task}",

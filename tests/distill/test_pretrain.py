@@ -1,10 +1,14 @@
 """Pretraining-stage distillation on CPU through DeepSpeed: the tiny pretraining checkpoint (2 layers) as teacher,
 a student whose loss falls and whose saved copy loads as a masked LM; a BERT-layout teacher into a wider fresh
-student (projection) under ZeRO-3; config errors with their exact messages, raised before anything is written."""
+student (projection) under ZeRO-3; a run killed with SIGKILL and rerun matches an uninterrupted one; config errors
+with their exact messages, raised before anything is written."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -16,6 +20,8 @@ from obert_lib.cli import main
 from obert_lib.config import ConfigError
 from obert_lib.distill.pretrain import truncate
 from obert_lib.model import load_masked_lm
+from obert_lib.pretraining import resume_point
+from tests.pretraining.kill import LAUNCHER_ENV, run_and_kill
 
 STEPS = 24  # measured: the loss's last-5 mean is ~35% of its first-5 mean after 24 steps (docs/distillation.md)
 
@@ -77,12 +83,16 @@ def test_the_saved_student_is_a_masked_lm_that_matches_the_one_in_memory(fresh_r
     assert cfgmod.load(distill.DistillConfig, saved_cfg).pretrain.weights.attention == 1.0  # round trip
 
 
-def test_one_results_row_and_a_finished_run_is_not_overwritten(fresh_run, teacher, corpus):
+def test_one_results_row_and_a_finished_run_is_not_redone(fresh_run, teacher, corpus):
     r, tmp = fresh_run
     table = pd.read_csv(r.output_dir / "results.csv")
     assert list(table["stage"]) == ["distill/pretrain"]
     assert table["metric.final_loss"].iloc[0] == pytest.approx(r.metrics["final_loss"])
-    with pytest.raises(ConfigError, match="output_dir: .* holds a finished distillation run"):
+    # the same config again: the finished result, read back, nothing trained and no second row
+    again = distill.run(json.loads((r.output_dir / "config.json").read_text(encoding="utf-8")), progress=False)
+    assert again.metrics == r.metrics and again.history["loss"].tolist() == r.history["loss"].tolist()
+    assert len(pd.read_csv(r.output_dir / "results.csv")) == 1
+    with pytest.raises(ConfigError, match=r"output_dir: .* holds a finished distillation run of another config \("):
         distill.run(config(teacher, corpus, tmp), progress=False)
 
 
@@ -95,6 +105,50 @@ def test_truncation_keeps_the_bottom_or_the_uniformly_spaced_layers(teacher):
         assert all(torch.equal(a[k], b[k]) for k in a)
         # the MLM decoder stays tied to the copied word embeddings
         assert student.cls.predictions.decoder.weight is student.bert.embeddings.word_embeddings.weight
+
+
+def test_a_killed_run_rerun_with_its_config_resumes_to_the_uninterrupted_runs_losses(teacher, corpus, tmp_path):
+    """SIGKILL after a resume point, then the same config again: every step once, the losses, lr and final student
+    of an uninterrupted run (accumulation 2, dropout and masking draws restored from the resume point)."""
+    from safetensors.torch import load_file
+
+    train = {"seq_len": 32, "global_batch": 16, "micro_batch": 8, "steps": 30, "lr": 2e-3, "warmup_steps": 4}
+    cfg = config(teacher, corpus, tmp_path, train=train, checkpoint_every=3, weights={"mlm": 0.5})
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV}
+
+    def args(name: str) -> list[str]:  # every run in a fresh process (see test_task.run_cli for why)
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(json.dumps({**cfg, "output_dir": str(tmp_path / name)}), encoding="utf-8")
+        return [sys.executable, "-m", "obert_lib.cli", "distill", "--config", str(path), "--runtime", "progress=false"]
+
+    subprocess.run(args("reference"), env=env, check=True, stdout=subprocess.DEVNULL)
+    reference = distill.run({**cfg, "output_dir": str(tmp_path / "reference")}, progress=False)  # read back
+    assert not (tmp_path / "reference" / "checkpoints").exists()  # a finished run keeps no resume points
+
+    out = tmp_path / "killed"
+    run_and_kill(args("killed"), out, global_step=6)
+    point = resume_point(out)
+    assert point["global_step"] >= 6 and point["global_step"] % 3 == 0 and not (out / "metrics.json").exists()
+
+    changed = {**cfg, "output_dir": str(out), "kd": {"temperature": 3.0}}
+    with pytest.raises(
+        ConfigError, match=r"unfinished distillation run of another config \(kd.temperature: 2.0 -> 3.0\)"
+    ):
+        distill.run(changed, progress=False)
+    subprocess.run(args("killed"), env=env, check=True, stdout=subprocess.DEVNULL)
+    resumed = distill.run(str(tmp_path / "killed.yaml"), progress=False)  # the finished run, read back
+    metrics = pd.read_csv(out / "metrics.csv", float_precision="round_trip")
+    assert list(metrics["step"]) == list(range(1, 31))  # every step exactly once
+    columns = ["loss", "kd", "hidden", "mlm", "teacher_mlm", "mlm_accuracy", "lr"]
+    diff = (metrics[columns] - reference.history[columns]).abs().max().max()
+    assert diff < 1e-5, metrics[["step", "loss"]].assign(reference=reference.history["loss"])
+    assert resumed.history["loss"].tolist() == metrics["loss"].tolist()
+    final, expected = (
+        load_file(str(out / "student" / "model.safetensors")),
+        load_file(str(reference.student_dir / "model.safetensors")),
+    )
+    assert max(float((final[k] - expected[k]).abs().max()) for k in expected) < 1e-5
+    assert not (out / "checkpoints").exists() and len(pd.read_csv(out / "results.csv")) == 1
 
 
 def bert_teacher(folder, tokenizer):
@@ -138,7 +192,8 @@ def test_the_cli_runs_a_truncated_student_with_the_hard_mlm_loss(teacher, corpus
     assert h["attention"].isna().all()  # weight 0: not computed
 
 
-KEYS = "['corpus_dir', 'deepspeed_config', 'layer_map', 'precision', 'seed', 'train', 'weights', 'zero_stage']"
+KEYS = str(["checkpoint_every", "corpus_dir", "deepspeed_config", "layer_map", "precision", "seed", "train", "weights",
+            "zero_stage"])  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -181,6 +236,11 @@ KEYS = "['corpus_dir', 'deepspeed_config', 'layer_map', 'precision', 'seed', 'tr
             "pair; write each entry as [student_layer, teacher_layer]",
         ),
         ({"pretrain": {"zero_stage": 4}}, "pretrain.zero_stage: 4 is not allowed; use one of [0, 1, 2, 3]"),
+        (
+            {"pretrain": {"checkpoint_every": -1}},
+            "pretrain.checkpoint_every: -1 steps is impossible; use N >= 1 for a resume point every N optimiser "
+            "steps, or 0 for none",
+        ),
     ],
 )
 def test_impossible_settings_in_the_config_itself(change, message):

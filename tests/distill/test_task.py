@@ -1,9 +1,13 @@
 """Task-stage distillation end to end on CPU: a tiny fine-tuned teacher (eprstmt sample) into a 1-layer
-student whose loss falls; truncation; refusals before work; the `obert distill` subcommand."""
+student whose loss falls; truncation; refusals before work; the `obert distill` subcommand; a run killed with
+SIGKILL and rerun matches an uninterrupted one."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -14,6 +18,8 @@ from obert_lib.cli import main
 from obert_lib.config import ConfigError
 from obert_lib.distill.task import truncate
 from obert_lib.finetuning import model as ftmodel
+from obert_lib.pretraining import resume_point
+from tests.pretraining.kill import LAUNCHER_ENV, run_and_kill
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +55,57 @@ def test_a_truncated_student_learns_from_the_teacher_and_writes_a_results_row(te
     assert list(table["stage"]) == ["distill/eprstmt"]
     assert table["metric.student_metric"].iloc[0] == m["student_metric"]
     assert json.loads((r.output_dir / "metrics.json").read_text(encoding="utf-8")) == m
-    with pytest.raises(ConfigError, match="output_dir: .* finished distillation run"):
-        distill.run(config(teacher, tmp_path), progress=False)
+    assert not (r.output_dir / "checkpoints").exists()  # a finished run keeps no resume points
+    again = distill.run(config(teacher, tmp_path), progress=False)  # the same config: read back, not redone
+    assert again.metrics == m and again.step_losses == r.step_losses
+    assert again.history["eval_metric"].tolist() == r.history["eval_metric"].tolist()
+    assert len(pd.read_csv(r.output_dir / "results.csv")) == 1
+    with pytest.raises(ConfigError, match=r"output_dir: .* finished distillation run of another config \(kd.alpha"):
+        distill.run(config(teacher, tmp_path, kd={"alpha": 0.3}), progress=False)
+
+
+def cli_args(path) -> list[str]:
+    return [sys.executable, "-m", "obert_lib.cli", "distill", "--config", str(path), "--runtime", "progress=false"]
+
+
+def run_cli(path) -> None:
+    """`obert distill` in a fresh process. The reference and the resumed run train there, as the killed run does:
+    after an in-process ZeRO-3 run (test_pretrain.py) this process's CPU numerics differ from a fresh one's by
+    ~1e-7 per step, which Adam grows to ~1e-4 in the weights over 64 steps."""
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV}
+    subprocess.run(cli_args(path), env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def test_a_killed_run_rerun_with_its_config_resumes_to_the_uninterrupted_runs_step_losses(teacher, tmp_path):
+    """SIGKILL after a resume point (every 3 steps, mostly mid-epoch: 8 steps an epoch), then the same config:
+    every step once with the uninterrupted run's losses, dev metrics and best student."""
+    sets = {"train": {"epochs": 8, "batch_size": 2, "resume_every": 3}}
+    (tmp_path / "reference.yaml").write_text(json.dumps(config(teacher, tmp_path / "reference", **sets)), "utf-8")
+    run_cli(tmp_path / "reference.yaml")
+    reference = distill.run(config(teacher, tmp_path / "reference", **sets), progress=False)  # read back
+    assert reference.metrics["steps"] == 64 and not (reference.output_dir / "checkpoints").exists()
+
+    cfg = config(teacher, tmp_path / "killed", **sets)
+    out = tmp_path / "killed" / "distill"
+    path = tmp_path / "killed.yaml"
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    run_and_kill(cli_args(path), out, global_step=9)
+    assert resume_point(out)["global_step"] >= 9 and not (out / "metrics.json").exists()
+
+    run_cli(path)
+    resumed = distill.run(cfg, progress=False)  # the finished run, read back
+    steps = pd.read_csv(out / "steps.csv", float_precision="round_trip")
+    assert list(steps["step"]) == list(range(1, 65)) and list(steps["epoch"]) == [
+        e for e in range(1, 9) for _ in "12345678"
+    ]
+    diff = (steps["loss"] - pd.Series(reference.step_losses)).abs().max()
+    assert diff < 1e-5, steps[["step", "loss"]].assign(reference=reference.step_losses)
+    assert resumed.step_losses == steps["loss"].tolist()
+    assert resumed.history["eval_metric"].tolist() == reference.history["eval_metric"].tolist()
+    assert (resumed.history["train_loss"] - reference.history["train_loss"]).abs().max() < 1e-5
+    assert resumed.metrics["best_epoch"] == reference.metrics["best_epoch"]
+    a, b = ftmodel.load(out / "student")[0].state_dict(), ftmodel.load(reference.output_dir / "student")[0].state_dict()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
 
 
 def test_truncation_keeps_the_bottom_or_the_uniformly_spaced_layers(teacher):
@@ -70,6 +125,7 @@ def test_truncation_keeps_the_bottom_or_the_uniformly_spaced_layers(teacher):
         ({"kd": {"temprature": 2.0}}, "kd.temprature: unknown key"),
         ({"kd": {"alpha": 1.5}}, "kd.alpha"),
         ({"kd": {"temperature": 0.5}}, "kd.temperature"),
+        ({"train": {"resume_every": -2}}, "train.resume_every: -2 steps is impossible; use N >= 1"),
         ({"student": {"layers": 3}}, "student.layers: 3 is more than the teacher's 2 layers"),
         ({"student": {"checkpoint": "x"}}, "student.layers / checkpoint / preset: give exactly one"),
         ({"student": {"layers": None, "preset": "huge"}}, "student.preset: 'huge'"),
