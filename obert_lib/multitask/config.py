@@ -1,12 +1,14 @@
 """Auxiliary pretraining tasks beside MLM: what PretrainConfig.aux_tasks lists (docs/multitask.md).
 
 Each task adds a pooled-[CLS] head and a loss, weighted against MLM by a learned log-variance
-(Kendall, Gal and Cipolla 2018; uncertainty.py). Two kinds:
+(Kendall, Gal and Cipolla 2018; uncertainty.py). Three kinds:
 
 * pairs: sentence-pair classification (or regression) from a JSONL of {"text_a", "text_b", "label"} lines,
   e.g. Motian's query-title click/exposure log (pairs.py);
 * same_document: built from the corpus itself, so it runs on any corpus: are two paragraphs from the
-  same document? (corpus_tasks.py).
+  same document? (corpus_tasks.py);
+* sentence_order: also from the corpus: are two consecutive sentences (or paragraphs) of one document in
+  their original order or swapped? (ALBERT's sentence-order prediction, Lan et al. 2020; corpus_tasks.py).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ class AuxTaskConfig:
     """One auxiliary task: its data, its loss and its batch (per micro-batch, beside the MLM micro-batch)."""
 
     name: str = ""
-    kind: Literal["pairs", "same_document"] = "pairs"
-    path: str | None = None  # pairs: the JSONL file ('sample:' and 'shared:' prefixes work); same_document: none
+    kind: Literal["pairs", "same_document", "sentence_order"] = "pairs"
+    path: str | None = None  # pairs: the JSONL file ('sample:' and 'shared:' prefixes work); corpus kinds: none
     # classification: cross-entropy, Kendall's exp(-s)·L + s/2; regression: MSE on one output, 0.5·exp(-s)·L + s/2
     loss: Literal["classification", "regression"] = "classification"
     # classification: the number of classes (labels are integers 0..n-1) or their names in id order

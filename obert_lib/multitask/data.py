@@ -1,9 +1,10 @@
 """Auxiliary-task batches beside the MLM batches: deterministic given the seed, resumable by batch index.
 
 Like the trainer's MLM batches, epoch e of a task is a permutation drawn from (seed, e), dealt to ranks
-by rank::world, and micro-batch k of epoch e draws whatever else it needs (same_document's partners)
-from its own generator (seed, e, k, rank). A batch is therefore a function of its index only: a resumed
-run starts the stream at `start` (micro-batches done) and sees the very batches the uninterrupted run saw.
+by rank::world, and micro-batch k of epoch e draws whatever else it needs (same_document's partners,
+sentence_order's swaps) from its own generator (seed, e, k, rank). A batch is therefore a function of its
+index only: a resumed run starts the stream at `start` (micro-batches done) and sees the very batches the
+uninterrupted run saw.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from ..config import ConfigError
 from .config import AuxTaskConfig
-from .corpus_tasks import SameDocumentPairs
+from .corpus_tasks import SameDocumentPairs, SentenceOrderPairs
 from .pairs import pair_batch, read_pairs, tokenize_pairs
 
 
@@ -35,8 +36,10 @@ class PairSource:
 
 
 def build_sources(tasks: Sequence[AuxTaskConfig], rows: Sequence[dict[str, Any]], tokenizer) -> list:
-    """Each task's examples (a PairSource or SameDocumentPairs), in task order; bad files raise DataError."""
-    return [PairSource(t, tokenizer) if t.kind == "pairs" else SameDocumentPairs(rows) for t in tasks]
+    """Each task's examples (a PairSource, SameDocumentPairs or SentenceOrderPairs), in task order; bad files raise
+    DataError."""
+    corpus_kinds = {"same_document": SameDocumentPairs, "sentence_order": SentenceOrderPairs}
+    return [PairSource(t, tokenizer) if t.kind == "pairs" else corpus_kinds[t.kind](rows) for t in tasks]
 
 
 def check_sizes(tasks: Sequence[AuxTaskConfig], sources: Sequence, stage_micro_batches: Sequence[int], world: int):
@@ -88,7 +91,8 @@ def aux_batches(
     world: int = 1,
     start: int = 0,
 ) -> Iterator[dict[str, dict[str, torch.Tensor]]]:
-    """Endless {task name: batch} per micro-batch; task i's stream is seeded (*seed, i)."""
+    """Endless {task name: batch} per micro-batch; task i's stream is seeded (*seed, i), so a task appended to the
+    list leaves the other tasks' batches as they were."""
     streams = [
         task_batches(
             source,

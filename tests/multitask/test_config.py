@@ -81,8 +81,17 @@ def test_impossible_settings_name_the_key_and_the_fix():
         {"name": "doc", "kind": "same_document"},
     )
     _refused(
-        "aux_tasks[0].kind: 'sentence_order' is not allowed; use one of ['pairs', 'same_document']",
-        {"name": "doc", "kind": "sentence_order"},
+        "aux_tasks[0].kind: 'next_sentence' is not allowed; use one of ['pairs', 'same_document', 'sentence_order']",
+        {"name": "doc", "kind": "next_sentence"},
+    )
+    _refused(
+        "aux_tasks[0].path: task order (kind sentence_order) is built from the corpus; remove path",
+        {"name": "order", "kind": "sentence_order", "path": "x.jsonl"},
+    )
+    _refused(
+        "aux_tasks[0].loss: task order (kind sentence_order) is a two-class task; leave loss (classification) and "
+        "classes (2) out",
+        {"name": "order", "kind": "sentence_order", "loss": "regression"},
     )
     _refused("uncertainty: 'gradnorm' is not allowed; use one of ['kendall', 'liebel']", uncertainty="gradnorm")
     with pytest.raises(ConfigError, match=r"^aux_tasks\[0\]\.weight: unknown key in AuxTaskConfig; "):

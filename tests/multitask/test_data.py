@@ -1,4 +1,5 @@
-"""Aux-task batches: same_document pairs are right, every stream is a function of the seed and the batch index."""
+"""Aux-task batches: same_document and sentence_order pairs are right, every stream is a function of the seed and
+the batch index, and a task added to the list leaves the others' batches unchanged."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import torch
 
 from obert_lib.config import ConfigError, DataError
 from obert_lib.multitask.config import AuxTaskConfig
-from obert_lib.multitask.corpus_tasks import SameDocumentPairs
-from obert_lib.multitask.data import aux_batches, check_sizes, task_batches
+from obert_lib.multitask.corpus_tasks import SameDocumentPairs, SentenceOrderPairs
+from obert_lib.multitask.data import aux_batches, build_sources, check_sizes, task_batches
 
 from .test_pairs import CharTokenizer
 
@@ -83,3 +84,76 @@ def test_too_few_examples_for_a_micro_batch_are_refused_before_work():
         r"data_parallel_size\) but it has 5; give more examples or a smaller micro_batch$",
     ):
         check_sizes(tasks, [SameDocumentPairs(_rows())], [2, 3], world=2)
+
+
+def _sentence_rows():
+    """d1: paragraph 1 listed before paragraph 0; paragraph 0 has sentences [1, 2][3], paragraph 1 one sentence
+    [4, 5] plus an empty span; d2: one paragraph without sentence_spans, then one with sentences [8][9];
+    d3: a single sentence (no pair)."""
+    return [
+        {"doc_id": "d1", "paragraph": 1, "input_ids": [4, 5], "sentence_spans": [[0, 2], [2, 2]]},
+        {"doc_id": "d1", "paragraph": 0, "input_ids": [1, 2, 3], "sentence_spans": [[0, 2], [2, 3]]},
+        {"doc_id": "d2", "paragraph": 0, "input_ids": [6, 7]},
+        {"doc_id": "d2", "paragraph": 1, "input_ids": [8, 9], "sentence_spans": [[0, 1], [1, 2]]},
+        {"doc_id": "d3", "paragraph": 0, "input_ids": [10, 11], "sentence_spans": [[0, 2]]},
+    ]
+
+
+def test_sentence_order_pairs_are_consecutive_segments_of_one_document_in_or_out_of_order():
+    source = SentenceOrderPairs(_sentence_rows())
+    # consecutive segments in document order: within a paragraph and across paragraph boundaries, never across
+    # documents; a row without sentence spans is one segment; empty spans are skipped
+    assert source.pairs.tolist() == [
+        [1, 0, 2, 1, 2, 3],  # [1, 2] -> [3]
+        [1, 2, 3, 0, 0, 2],  # [3] -> [4, 5] (next paragraph)
+        [2, 0, 2, 3, 0, 1],  # [6, 7] -> [8]
+        [3, 0, 1, 3, 1, 2],  # [8] -> [9]
+    ]
+    ids, labels = source.examples([0, 1, 2, 3, 3, 2, 1, 0], np.random.default_rng(6))
+    assert labels == [0, 1, 1, 0, 1, 0, 1, 0]  # one integers(2) draw per example: 1 = original order, 0 = swapped
+    assert ids == [
+        ([3], [1, 2]),
+        ([3], [4, 5]),
+        ([6, 7], [8]),
+        ([9], [8]),
+        ([8], [9]),
+        ([8], [6, 7]),
+        ([3], [4, 5]),
+        ([3], [1, 2]),
+    ]
+    again = source.examples([0, 1, 2, 3, 3, 2, 1, 0], np.random.default_rng(6))
+    assert again == (ids, labels)  # deterministic given the generator
+
+
+def test_a_corpus_without_two_consecutive_segments_in_a_document_is_refused():
+    rows = [{"doc_id": "a", "input_ids": [1, 2], "sentence_spans": [[0, 2]]}, {"doc_id": "b", "input_ids": [3]}]
+    with pytest.raises(DataError, match="none of the corpus's 2 documents has two consecutive sentences"):
+        SentenceOrderPairs(rows)
+
+
+def test_a_sentence_order_batch_is_cls_first_sep_second_with_token_types():
+    source, tok = SentenceOrderPairs(_sentence_rows()), CharTokenizer()
+    batch = next(task_batches(source, 4, 16, tok, [0, 0, 0]))
+    assert batch["input_ids"].shape[0] == 4
+    ids, labels = source.examples(
+        np.random.default_rng([0, 0, 0, 0]).permutation(4)[:4], np.random.default_rng([0, 0, 0, 0, 0, 0])
+    )
+    for row, (a, b), label in zip(batch["input_ids"].tolist(), ids, labels):
+        assert row[: 3 + len(a) + len(b)] == [1, *a, 2, *b, 2]  # CharTokenizer: [CLS] = 1, [SEP] = 2
+    assert batch["labels"].tolist() == labels
+
+
+def test_adding_sentence_order_leaves_the_other_tasks_batches_unchanged():
+    """Task i's stream is seeded (*seed, i): appending a task draws nothing from the earlier tasks' generators."""
+    rows = _rows()
+    for r in rows:
+        r["sentence_spans"] = [[0, 1]]
+    rows[0]["input_ids"], rows[0]["sentence_spans"] = [100, 101], [[0, 1], [1, 2]]
+    doc = AuxTaskConfig(name="doc", kind="same_document", micro_batch=2)
+    order = AuxTaskConfig(name="order", kind="sentence_order", micro_batch=1)
+    tok = CharTokenizer()
+    alone = aux_batches([doc], build_sources([doc], rows, tok), tok, 2, 16, seed=[3, 0])
+    both = aux_batches([doc, order], build_sources([doc, order], rows, tok), tok, 2, 16, seed=[3, 0])
+    for _ in range(6):  # 3 epochs of same_document
+        a, b = next(alone), next(both)
+        assert list(b) == ["doc", "order"] and _equal(a["doc"], b["doc"])

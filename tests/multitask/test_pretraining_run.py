@@ -181,3 +181,19 @@ def test_a_run_resumed_at_a_stage_boundary_warm_starts_the_heads_and_log_varianc
     resumed = pretraining.run(_plan(corpus, out), {"checkpoint_every": 0}, progress=False, resume=True)
     assert resumed.status == "finished"
     _same_run(out, reference)
+
+
+def test_a_sentence_order_task_trains_beside_the_others_on_the_sample_corpus(sample_corpus, tmp_path):
+    """kind sentence_order through the real trainer: its columns are logged, finite, and start at the plain sum."""
+    tasks = [*TASKS, {"name": "order", "kind": "sentence_order", "micro_batch": 4}]
+    plan = pretraining.load_plan(
+        "tiny",
+        corpus_dir=str(sample_corpus.output_dir),
+        output_dir=str(tmp_path / "run"),
+        aux_tasks=tasks,
+        **{"stages.0.steps": 2, "stages.1.steps": 2, "stages.0.warmup_steps": 1, "stages.1.warmup_steps": 1},
+    )
+    metrics = pretraining.run(plan, {"checkpoint_every": 0}, progress=False).metrics
+    columns = [f"{kind}/order" for kind in ("loss", "weight", "log_var")]
+    assert set(columns) <= set(metrics.columns) and np.isfinite(metrics[columns].to_numpy()).all()
+    assert metrics["weight/order"].iloc[0] == 1.0 and 0.3 < metrics["loss/order"].iloc[0] < 1.2  # ~ln 2 at first
