@@ -76,10 +76,13 @@ def run_cli(path) -> None:
     subprocess.run(cli_args(path), env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def test_a_killed_run_rerun_with_its_config_resumes_to_the_uninterrupted_runs_step_losses(teacher, tmp_path):
+@pytest.mark.parametrize(
+    "engine", [{"engine": "torch"}, {"engine": "deepspeed", "zero_stage": 2}], ids=["torch", "zero2"]
+)
+def test_a_killed_run_rerun_with_its_config_resumes_to_the_uninterrupted_runs_step_losses(teacher, tmp_path, engine):
     """SIGKILL after a resume point (every 3 steps, mostly mid-epoch: 8 steps an epoch), then the same config:
     every step once with the uninterrupted run's losses, dev metrics and best student."""
-    sets = {"train": {"epochs": 8, "batch_size": 2, "resume_every": 3}}
+    sets = {"train": {"epochs": 8, "batch_size": 2, "resume_every": 3, **engine}}
     (tmp_path / "reference.yaml").write_text(json.dumps(config(teacher, tmp_path / "reference", **sets)), "utf-8")
     run_cli(tmp_path / "reference.yaml")
     reference = distill.run(config(teacher, tmp_path / "reference", **sets), progress=False)  # read back
