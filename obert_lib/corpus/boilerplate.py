@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 
-from datatrove.utils.hashing import HashConfig, create_hash_func
+from .dedup import HASH64
 
 REASON = "repeated_line"
 _NOT_WORD = re.compile(r"[\W_]+")
 _DIGIT = re.compile(r"\d")
-_HASH = create_hash_func(HashConfig(precision=64, hash_fc="xxhash"), bytes)
 
 
 def line_key(text: str) -> str:
@@ -35,4 +34,4 @@ def line_key(text: str) -> str:
 def line_hash(text: str) -> int | None:
     """The 64-bit hash of line_key(text); None for a line without letters or digits (nothing to count)."""
     key = line_key(text)
-    return _HASH(key.encode("utf-8")) if key else None
+    return HASH64(key.encode("utf-8")) if key else None

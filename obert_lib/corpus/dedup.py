@@ -13,13 +13,15 @@ import re
 import zlib
 
 import numpy as np
-from datatrove.utils.hashing import HashConfig, create_hash_func
+import xxhash
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 _NOT_WORD = re.compile(r"[\W_]+")
 MERSENNE_61 = np.uint64((1 << 61) - 1)  # the modulus of datatrove's MinHash permutations, a*x + b mod 2**61 - 1
 MINHASH_SEED = 1  # datatrove's MinhashConfig.seed: the same permutations as its MinHash steps draw
-HASH64 = create_hash_func(HashConfig(precision=64, hash_fc="xxhash"), bytes)  # exact, paragraph and line keys
+# Exact, paragraph and line keys: xxh64 as datatrove's HashConfig(precision=64, hash_fc="xxhash") hashes (tested).
+# Made without HashConfig, whose check that xxhash is installed parses every distribution's metadata (0.1-0.2 s).
+HASH64 = xxhash.xxh64_intdigest
 
 
 def minhash_parameters(num_perm: int, seed: int = MINHASH_SEED) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from . import _textscan
+from .char_class_cache import cached_classes
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _NAV_SPLIT = re.compile(r"\s*[|｜>»›/·]\s*|\s{1,}")
@@ -94,20 +95,29 @@ def _required_chars(pattern: str) -> str:
 _SPAM_SLOT, _BOILERPLATE_SLOT = 0, 1
 
 
-def _mark_classes() -> None:
-    """Mark the class bits that the scans of this module read, from the patterns they stand for."""
+def class_chars() -> dict[str, str]:
+    """The characters of each class bit that the scans of this module read (by its _textscan name), from the
+    patterns they stand for; the separators of the two splits are every character some match consumes."""
     everything = _textscan.code_points(0, sys.maxunicode + 1)
-    for pattern, bit in (
-        (_SPACE, _textscan.SPACE),
-        (_DIGIT, _textscan.DIGIT),
-        (_PUNCT, _textscan.PUNCT),
-        (_CJK, _textscan.CJK),
-        (_SENTENCE_END, _textscan.SENT_END),
-    ):
-        _textscan.mark("".join(pattern.findall(everything)), bit)
-    # Separators of the two splits (whitespace included): every character some match of the split consumes.
-    _textscan.mark("".join(_NAV_SPLIT.findall(everything)), _textscan.NAV_SEP)
-    _textscan.mark("".join(_SEO_SPLIT.findall(everything)), _textscan.SEO_SEP)
+    return {
+        name: "".join(pattern.findall(everything))
+        for name, pattern in (
+            ("SPACE", _SPACE),
+            ("DIGIT", _DIGIT),
+            ("PUNCT", _PUNCT),
+            ("CJK", _CJK),
+            ("SENT_END", _SENTENCE_END),
+            ("NAV_SEP", _NAV_SPLIT),
+            ("SEO_SEP", _SEO_SPLIT),
+        )
+    }
+
+
+def _mark_classes() -> None:
+    """Mark the class bits and keyword groups that the scans of this module read (class_chars, kept on disk by
+    char_class_cache)."""
+    for name, chars in cached_classes(__file__, class_chars).items():
+        _textscan.mark(chars, getattr(_textscan, name))
     _textscan.set_groups(_SPAM_SLOT, SPAM_KEYWORDS)
     _textscan.set_groups(_BOILERPLATE_SLOT, tuple(_required_chars(p) for p in BOILERPLATE_PATTERNS))
 

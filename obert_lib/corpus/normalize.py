@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import _textscan
+from .char_class_cache import cached_classes
 
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]*>")
 # Full-width Chinese punctuation that NFKC would fold to ASCII (，-> ,); Chinese BERT vocabularies
@@ -42,7 +43,6 @@ def _control_class() -> str:
     return "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges) + "]"
 
 
-_CONTROL = re.compile(_control_class())
 _SPACES = re.compile(r"[ \t\u3000\xa0]+")  # textscan.c whitespace_is_normal knows these four characters
 _CJK_OR_STOP = r"[\u3400-\u9fff，。！？：；、]"  # a space between two of these is a scraping artefact
 _SPACE_BETWEEN_CJK = re.compile(f"(?<={_CJK_OR_STOP}) (?={_CJK_OR_STOP})")
@@ -69,17 +69,32 @@ def _nfkc_unstable_chars() -> str:
     return "".join(c for c in chars if c not in _CJK_PUNCT)
 
 
-def _mark_classes() -> None:
-    """Mark the class bits that the scans of this module read, from the patterns they stand for."""
+def class_chars() -> dict[str, str]:
+    """The characters of each class bit that the scans of this module read (by its _textscan name), from the
+    patterns and the Unicode tables they stand for; "control_pattern" is the regex of _reference_remove_control."""
     everything = _textscan.code_points(0, sys.maxunicode + 1)
-    _textscan.mark("".join(re.findall(r"\s", everything)), _textscan.SPACE)
-    _textscan.mark("".join(_CONTROL.findall(everything)), _textscan.CONTROL)
-    _textscan.mark(_nfkc_unstable_chars(), _textscan.NFKC)
-    _textscan.mark("".join(re.findall(_CJK_OR_STOP, everything)), _textscan.CJK_STOP)
-    _textscan.mark("<&", _textscan.HTML)  # strip_html changes nothing in a text without a tag or an entity
+    control = _control_class()
+    return {
+        "control_pattern": control,
+        "SPACE": "".join(re.findall(r"\s", everything)),
+        "CONTROL": "".join(re.findall(control, everything)),
+        "NFKC": _nfkc_unstable_chars(),
+        "CJK_STOP": "".join(re.findall(_CJK_OR_STOP, everything)),
+        "HTML": "<&",  # strip_html changes nothing in a text without a tag or an entity
+    }
 
 
-_mark_classes()
+def _mark_classes() -> re.Pattern:
+    """Mark the class bits that the scans of this module read (class_chars, kept on disk by char_class_cache);
+    returns the compiled control-character pattern."""
+    classes = cached_classes(__file__, class_chars)
+    for name, chars in classes.items():
+        if name != "control_pattern":
+            _textscan.mark(chars, getattr(_textscan, name))
+    return re.compile(classes["control_pattern"])
+
+
+_CONTROL = _mark_classes()  # every Cc/Cf code point but \n and \t
 
 
 def _reference_strip_html(text: str) -> str:

@@ -57,13 +57,9 @@ class Plan:
         """The JSONL writer of dropped documents into removed/<folder>/ (None unless cfg.keep_removed)."""
         if not self.cfg.keep_removed:
             return None
-        from datatrove.pipeline.writers import JsonlWriter
+        from .stage_io import RemovedJsonlWriter
 
-        from .stage_io import removed_row
-
-        return JsonlWriter(
-            str(self.out / "removed"), output_filename=folder + "/${rank}.jsonl", adapter=removed_row, compression=None
-        )
+        return RemovedJsonlWriter(str(self.out / "removed"), folder + "/${rank}.jsonl")
 
     def jsonl_writer(self, folder: str):
         """The writer of one stage's intermediate documents into _work/<folder>/<rank>.jsonl.gz."""

@@ -3,9 +3,10 @@ notebook views of an output folder (shards as a table, counts, removed examples,
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,23 @@ class CorpusResult:
     shards: list[Path]
     stats: dict[str, Any] | None  # None when the stages were submitted to Slurm and have not run yet
     removed: dict[str, list[dict[str, Any]]]
-    lengths: Any = None  # DataFrame: chars_before, chars_after per kept document; chars_before of dropped ones
+    kept_lengths: list[dict[str, Any]] = field(default_factory=list, repr=False)  # {id, chars_before, chars_after}
+
+    @functools.cached_property
+    def lengths(self):
+        """DataFrame: doc_id, chars_before, chars_after per kept document; chars_before (chars_after NaN) of each
+        dropped one. Made on first use: importing pandas takes 0.3 s, which a run that never looks would pay."""
+        import pandas as pd
+
+        dropped = [i for items in self.removed.values() for i in items]
+        return pd.DataFrame(
+            {
+                "doc_id": [r["id"] for r in self.kept_lengths] + [i["id"] for i in dropped],
+                "chars_before": [r.get("chars_before") for r in self.kept_lengths]
+                + [i["chars_before"] for i in dropped],
+                "chars_after": [r["chars_after"] for r in self.kept_lengths] + [float("nan")] * len(dropped),
+            }
+        )
 
 
 def step_counters(logging_dir: Path) -> dict[str, Counter]:
@@ -42,8 +59,6 @@ def collect(
     out: Path, files: list[Path], cfg: CorpusConfig, seconds: float, stage_seconds: dict[str, float]
 ) -> CorpusResult:
     """Gather stats from the stages' logs and the removed/ folder; check in = kept + dropped."""
-    import pandas as pd
-
     logs = out / "_work" / "logs"
     clean = step_counters(logs / "clean")
     annotate = step_counters(logs / "annotate")
@@ -92,28 +107,13 @@ def collect(
         )
     (out / "stats.json").write_text(json.dumps(stats_out, ensure_ascii=False, indent=2), encoding="utf-8")
     (out / "README.md").write_text(dataset_card(stats_out, cfg), encoding="utf-8")
-    lengths = pd.DataFrame(
-        {
-            "doc_id": [r["id"] for r in kept_docs],
-            "chars_before": [r.get("chars_before") for r in kept_docs],
-            "chars_after": [r["chars_after"] for r in kept_docs],
-        }
-    )
-    dropped = [i for items in removed.values() for i in items]
-    dropped_lengths = pd.DataFrame(
-        {
-            "doc_id": [i["id"] for i in dropped],
-            "chars_before": [i["chars_before"] for i in dropped],
-            "chars_after": float("nan"),
-        }
-    )
     shards = sorted((out / "shards").glob("*.parquet"))
     return CorpusResult(
         output_dir=out,
         shards=shards,
         stats=stats_out,
         removed=removed,
-        lengths=pd.concat([lengths, dropped_lengths], ignore_index=True),
+        kept_lengths=kept_docs,
     )
 
 

@@ -149,8 +149,32 @@ class ShardWriter(PipelineStep):
             self.stat_update(StatHints.total, value=written)
 
 
+def int32_array(values) -> pa.Array:
+    """An int32 Arrow array over `values` (a sequence of ints or a numpy array), made from its buffer."""
+    data = np.ascontiguousarray(values, dtype=np.int32)
+    return pa.Array.from_buffers(pa.int32(), len(data), [None, pa.py_buffer(data)])
+
+
+def string_array(values: list) -> pa.Array:
+    """A string Arrow array of `values` (str or None), made from its buffers: UTF-8 bytes, int32 offsets, and a
+    validity bitmap when a value is None."""
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError(f"a shard batch holds {offsets[-1]} bytes of one string column; Arrow strings hold < 2 GiB")
+    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    buffers = [bitmap, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), len(encoded), buffers, null_count=int((~valid).sum()))
+
+
 def shard_batch(columns: dict[str, list], schema) -> "Any":
-    """An Arrow RecordBatch from shard columns (ShardColumns.columns) whose ids and spans are packed int32 bytes."""
+    """An Arrow RecordBatch from shard columns (ShardColumns.columns) whose ids and spans are packed int32 bytes.
+
+    Every array is made from its buffers: pa.array on a Python list or a numpy array first asks whether it is a
+    pandas object, which imports pandas (0.3 s in each process that writes shards; docs/performance.md, 2026-12-06).
+    """
 
     def int32_lists(chunks: list[bytes], width: int) -> pa.Array:
         values = np.frombuffer(b"".join(chunks), dtype=np.int32)
@@ -158,11 +182,14 @@ def shard_batch(columns: dict[str, list], schema) -> "Any":
         offsets = np.zeros(len(chunks) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
         if width == 1:
-            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.int32()))
-        inner = pa.ListArray.from_arrays(
-            pa.array(np.arange(0, len(values) + 1, width, dtype=np.int32)), pa.array(values, type=pa.int32())
-        )
-        return pa.ListArray.from_arrays(pa.array(offsets), inner)
+            return pa.ListArray.from_arrays(int32_array(offsets), int32_array(values))
+        inner = pa.ListArray.from_arrays(int32_array(np.arange(0, len(values) + 1, width)), int32_array(values))
+        return pa.ListArray.from_arrays(int32_array(offsets), inner)
+
+    def string_lists(lists: list[list[str]]) -> pa.Array:
+        offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+        np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)), out=offsets[1:])
+        return pa.ListArray.from_arrays(int32_array(offsets), string_array([s for row in lists for s in row]))
 
     arrays = []
     for field in schema:
@@ -171,6 +198,12 @@ def shard_batch(columns: dict[str, list], schema) -> "Any":
             arrays.append(int32_lists(col, 1))
         elif field.name.endswith("_spans"):
             arrays.append(int32_lists(col, 2))
+        elif field.type == pa.string():
+            arrays.append(string_array(col))
+        elif field.type == pa.int32():
+            arrays.append(int32_array(col))
+        elif field.type == pa.list_(pa.string()):
+            arrays.append(string_lists(col))
         else:
-            arrays.append(pa.array(col, type=field.type))
+            raise TypeError(f"shard_batch: no builder for column {field.name} of type {field.type}")
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

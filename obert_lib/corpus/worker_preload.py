@@ -2,16 +2,17 @@
 
 workers.prepare_workers makes the forkserver import this module, so that each worker forks from a
 process that already holds them (copy-on-write) and starts at once. A worker started from a fresh
-interpreter would import the pipeline, build the segmenter and keyword table, have pyarrow import pandas,
-run datatrove's dependency checks of the steps it unpickles and load OpenCC's t2s tables before its first
-shard: together a large share of a small task (measured in docs/performance.md, 2026-11-22).
+interpreter would import the pipeline, build the segmenter and keyword table and load OpenCC's t2s tables
+before its first shard: together a large share of a small task (measured in
+docs/performance.md, 2026-11-22). The steps of the default pipeline are this package's own, which declare no
+datatrove dependency check (a parse of every installed distribution's metadata per process); the WARC reader,
+datatrove's, does, in each worker of a WARC run. Workers import no pandas: shards.shard_batch makes its Arrow
+arrays from their buffers.
 """
 
 from __future__ import annotations
 
 import logging
-
-import pyarrow as pa
 
 # imported for the workers forked after this
 from . import (  # noqa: F401
@@ -32,32 +33,6 @@ from .paragraph_annotator import load_shared_tables
 
 workers.cache_loguru_lib_dirs()  # before any worker forks from this process
 
-
-def check_step_dependencies() -> None:
-    """Run datatrove's dependency checks of the steps corpus workers receive, here, once.
-
-    Making a datatrove step (and unpickling one in a worker) checks the distributions it requires (pyarrow
-    for the Parquet steps, orjson for the JSONL ones) by reading the metadata of every installed
-    distribution, cached per process (see docs/performance.md, 2026-11-22). Unchecked here, every
-    worker forked from this process would pay it before its first document. Making one of each does the check.
-    """
-    import tempfile
-
-    from datatrove.pipeline.readers import JsonlReader, ParquetReader
-    from datatrove.pipeline.writers import JsonlWriter
-
-    for step in (JsonlReader, ParquetReader, JsonlWriter):
-        try:
-            step(tempfile.gettempdir())  # nothing is read or written until the step runs
-        except ImportError:
-            pass  # the worker will raise it with the step that needs the package
-
-
-check_step_dependencies()
-
-# pyarrow imports pandas on its first array built from a Python list, which would otherwise
-# happen in each worker's first ShardWriter batch.
-pa.array([""], type=pa.string())
 
 try:
     load_shared_tables()

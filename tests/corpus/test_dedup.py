@@ -9,7 +9,14 @@ from datatrove.data import Document
 
 from obert_lib.corpus._minhash import bands, crc32
 from obert_lib.corpus.config import DedupConfig
-from obert_lib.corpus.dedup import CharacterShingles, exact_dedup_key, minhash_parameters, minhash_reference, shingles
+from obert_lib.corpus.dedup import (
+    HASH64,
+    CharacterShingles,
+    exact_dedup_key,
+    minhash_parameters,
+    minhash_reference,
+    shingles,
+)
 from obert_lib.corpus.dedup_index import (
     DUPLICATE_PARAGRAPH,
     EXACT,
@@ -53,6 +60,16 @@ def test_shingles_are_distinct_character_ngrams():
     assert len(shingles("北", 5)) == 1 and len(shingles("，。", 5)) == 0
     a, b = set(shingles("长江是中国第一长河", 3).tolist()), set(shingles("长江是中国第一大河", 3).tolist())
     assert len(a & b) == 5 and shingles("abc", 2).dtype == np.uint64
+
+
+def test_keys_hash_as_datatrove_hash_config_xxhash_64():
+    """HASH64 (exact, paragraph and line keys) is the function datatrove's 64-bit xxhash HashConfig makes."""
+    from datatrove.utils.hashing import HashConfig, create_hash_func
+
+    theirs = create_hash_func(HashConfig(precision=64, hash_fc="xxhash"), bytes)
+    for data in (b"", b"a", "长江".encode(), bytes(range(256)) * 3):
+        assert HASH64(data) == theirs(data)
+    assert HASH64(b"") == 0xEF46DB3751D8E999  # xxh64 of nothing, seed 0 (the xxHash reference's test vector)
 
 
 def test_c_crc32_is_zlibs():

@@ -60,6 +60,10 @@ def test_hand_written_corpus_exact_outcomes(tmp_path):
     assert json.loads((result.output_dir / "removed/exact_duplicate/00000.jsonl").read_text())["id"] == "b"
     bad = json.loads((result.output_dir / "removed/unreadable_line/00000.jsonl").read_text())
     assert bad["file"].endswith("in.jsonl") and bad["line"] == 6  # file and line of the bad input
+    lengths = result.lengths  # one row per document in: chars_after of the kept ones, NaN for the dropped
+    assert len(lengths) == 8 and lengths["chars_after"].notna().sum() == 2
+    kept = lengths.dropna().set_index("doc_id")["chars_after"].to_dict()
+    assert kept == {"a": len(GOOD), "h": len("长江是中国第一长河，全长约6300公里，流经重庆、武汉、南京与上海等城市。")}
 
 
 def test_spans_are_valid_token_ranges(sample_corpus):
