@@ -273,20 +273,16 @@ def prepare_output(p: Plan) -> None:
 def overlap_forkserver_start(p: Plan) -> Callable[[], None] | None:
     """With several forkserver workers, this process waits for the server's preload (the pipeline modules and
     jieba's tables, worker_preload) before the first clean task starts, one core idle. Do its own later work
-    meanwhile in a thread: the report's pandas import (0.2 s), and the tokenizer when a vocab is given (a
-    trained one needs the deduplicated documents). Returns the thread's join, which re-raises its error; None
-    where there is no such wait."""
+    meanwhile in a thread: the tokenizer, when a vocab is given (a trained one needs the deduplicated
+    documents). Returns the thread's join, which re-raises its error; None where there is no such wait."""
     r = p.runtime
-    if r.executor != "local" or r.start_method != "forkserver" or min(r.workers, p.tasks) <= 1:
+    if r.executor != "local" or r.start_method != "forkserver" or min(r.workers, p.tasks) <= 1 or not p.vocab:
         return None
     errors: list[BaseException] = []
 
     def work():
         try:
-            import pandas  # noqa: F401
-
-            if p.vocab:
-                prepare_tokenizer(p)
+            prepare_tokenizer(p)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread by join
             errors.append(exc)
 
