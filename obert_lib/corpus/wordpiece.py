@@ -21,6 +21,7 @@ from typing import Callable
 from tokenizers import Tokenizer
 
 from . import _wordpiece
+from .char_class_cache import cached_table
 
 # Character classes of native/wordpiece.c (CLASS_*).
 WORD, SPACE, DROP, ISOLATE, COMPLEX = range(5)
@@ -166,15 +167,25 @@ def _tables_header(config: dict) -> str:
 
 def save_char_tables(tokenizer_dir: str | Path) -> None:
     """Probe the character tables once and store them beside tokenizer.json, so that corpus workers load them
-    (a few ms) instead of probing 65,536 code points each (about 0.3 s per process)."""
+    (a few ms) instead of probing 65,536 code points each (about 0.3 s per process). The probe depends only on
+    the tokenizers version and the normalizer and pre-tokenizer, not the vocab: char_class_cache keeps it for
+    the next run."""
     path = Path(tokenizer_dir)
     text = (path / "tokenizer.json").read_text(encoding="utf-8")
     config = json.loads(text)
     if _native_settings(config) is not None:
         return
-    classes, lower = _char_tables(Tokenizer.from_str(text), json.dumps(config["normalizer"], sort_keys=True))
+    header = _tables_header(config)
+
+    def probe() -> bytes:
+        classes, lower = _char_tables(Tokenizer.from_str(text), json.dumps(config["normalizer"], sort_keys=True))
+        return classes + lower
+
+    body = cached_table("wordpiece-tables", header, probe)  # the same for every vocab of one tokenizers config
+    if len(body) != 3 * BMP:  # a damaged cache file
+        body = probe()
     tmp = path / (TABLES_FILE + ".tmp")
-    tmp.write_bytes(_tables_header(config).encode() + b"\n" + classes + lower)
+    tmp.write_bytes(header.encode() + b"\n" + body)
     tmp.replace(path / TABLES_FILE)  # atomic: a reader sees the old file or the whole new one
 
 

@@ -175,14 +175,17 @@ def test_unsupported_settings_always_fall_back(hand_dir, tmp_path):
     assert enc.fallbacks == len(MIXED)
 
 
-def test_saved_char_tables_are_loaded_and_checked(tmp_path):
+def test_saved_char_tables_are_loaded_and_checked(tmp_path, monkeypatch):
     from obert_lib.corpus import wordpiece
 
+    monkeypatch.setenv("OBERT_CACHE_DIR", str(tmp_path / "cache"))
     load_vocab_tokenizer(shared_file("vocab/bert-base-chinese-vocab.txt")).save_pretrained(tmp_path)
     wordpiece.save_char_tables(tmp_path)
     config = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
     key = json.dumps(config["normalizer"], sort_keys=True)
-    probed = wordpiece._tables.pop(key)
+    wordpiece._tables.pop(key, None)
+    probed = wordpiece._char_tables(Tokenizer.from_file(str(tmp_path / "tokenizer.json")), key)
+    wordpiece._tables.pop(key)
     wordpiece._load_char_tables(tmp_path, config)
     assert wordpiece._tables[key] == probed  # the file holds exactly the probed tables
     text = "Hello 世界！ÉCOLE ##x"
@@ -212,3 +215,26 @@ def test_backend_is_built_only_for_a_fallback(chinese_dir, monkeypatch):
     reference = Tokenizer.from_file(str(chinese_dir / "tokenizer.json")).encode("好😀", add_special_tokens=False)
     assert enc.encode("好😀") == (reference.ids, reference.offsets)
     assert enc._backend_value is not None and enc.fallbacks == 1
+
+
+def test_char_tables_are_probed_once_per_installation(hand_dir, tmp_path, monkeypatch):
+    """A second tokenizer folder of the same tokenizers config (another vocab) gets the same tables file without a
+    probe: char_class_cache kept it; a damaged cache file is probed again."""
+    from obert_lib.corpus import wordpiece
+
+    monkeypatch.setenv("OBERT_CACHE_DIR", str(tmp_path / "cache"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    load_vocab_tokenizer(shared_file("vocab/bert-base-chinese-vocab.txt")).save_pretrained(first)
+    load_vocab_tokenizer(hand_dir.parent / "vocab.txt").save_pretrained(second)
+    wordpiece.save_char_tables(first)
+    monkeypatch.setattr(wordpiece, "_char_tables", lambda *a: pytest.fail("probed again"))
+    wordpiece.save_char_tables(second)
+    assert (second / wordpiece.TABLES_FILE).read_bytes() == (first / wordpiece.TABLES_FILE).read_bytes()
+    (cached,) = (tmp_path / "cache").iterdir()
+    head = cached.read_bytes().partition(b"\n")[0]
+    cached.write_bytes(head + b"\n" + b"\0" * 10)  # cut short
+    probes = []
+    monkeypatch.setattr(wordpiece, "_char_tables", lambda *a: probes.append(1) or (b"\1" * 0x10000, b"\0" * 0x20000))
+    (second / wordpiece.TABLES_FILE).unlink()
+    wordpiece.save_char_tables(second)
+    assert probes == [1]
