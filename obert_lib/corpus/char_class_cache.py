@@ -4,7 +4,7 @@ filters.py and normalize.py mark, at import, the character classes their C scans
 code point that a regex class matches (`\\s`, `\\d`, punctuation, separators), every Cc/Cf control, every
 character NFKC may change. Finding them tests up to 1.1 million code points: 0.15 to 0.3 s per module, paid by
 every process that cleans text, before its first document. What they find depends only on the module's source
-and on the Python that runs it (its `re` and `unicodedata`), so it is kept in one JSON file per module under
+and on the Python that runs it (its `re` and `unicodedata`), so it is kept in one file per module under
 $OBERT_CACHE_DIR, else $XDG_CACHE_HOME/obert-lab, else ~/.cache/obert-lab, named by a hash of both: editing the
 module or changing Python computes them again. cached_table keeps other such tables by a key that says what
 they depend on (wordpiece.save_char_tables: the tokenizers version and the normalizer and pre-tokenizer). Nothing
@@ -31,28 +31,20 @@ def cache_dir() -> Path:
     return Path(base) / "obert-lab"
 
 
-def _key(module_file: str) -> str:
-    """Hash of the module's source and of the Python whose tables it reads."""
-    digest = hashlib.sha256(Path(module_file).read_bytes())
-    digest.update(f"{sys.version}|{unicodedata.unidata_version}".encode())
-    return digest.hexdigest()[:16]
-
-
 def cached_classes(module_file: str, compute: Callable[[], dict[str, str]]) -> dict[str, str]:
-    """`compute()` (class name -> its characters, as one str), read from the cache when the module's source and the
-    Python are those it was computed with; otherwise computed and saved (atomically: a reader never sees a part)."""
+    """`compute()` (class name -> its characters, as one str), kept by cached_table under a key of the module's
+    source and of the Python whose tables it reads."""
     try:
-        path = cache_dir() / f"char-classes-{Path(module_file).stem}-{_key(module_file)}.json"
+        source = hashlib.sha256(Path(module_file).read_bytes()).hexdigest()
     except OSError:  # the module's source cannot be read (a zip import): nothing to key the cache on
         return compute()
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
-    classes = compute()
+    key = f"{source}|{sys.version}|{unicodedata.unidata_version}"
     # ASCII escapes: lone surrogates survive the round trip
-    _write_atomic(path, json.dumps(classes, ensure_ascii=True).encode("ascii"))
-    return classes
+    table = cached_table(f"char-classes-{Path(module_file).stem}", key, lambda: json.dumps(compute()).encode("ascii"))
+    try:
+        return json.loads(table)
+    except ValueError:  # a damaged file whose first line survived
+        return compute()
 
 
 def cached_table(name: str, key: str, compute: Callable[[], bytes]) -> bytes:

@@ -41,9 +41,12 @@ def test_a_damaged_file_is_computed_again(tmp_path, cache):
     module.write_text("A = 1\n")
     cached_classes(str(module), lambda: {"X": "x"})
     (saved,) = cache.iterdir()
-    saved.write_text('{"X": "x', encoding="utf-8")  # cut short
+    head = saved.read_bytes().partition(b"\n")[0]
+    saved.write_bytes(head + b'\n{"X": "x')  # cut short after its key line
     assert cached_classes(str(module), lambda: {"X": "y"}) == {"X": "y"}
-    assert json.loads(saved.read_text(encoding="utf-8")) == {"X": "y"}
+    saved.write_bytes(b'{"X": "x')  # cut short inside its key line
+    assert cached_classes(str(module), lambda: {"X": "y"}) == {"X": "y"}
+    assert json.loads(saved.read_bytes().partition(b"\n")[2]) == {"X": "y"}  # saved again
 
 
 def test_an_unwritable_folder_only_costs_the_computation(tmp_path, monkeypatch):
