@@ -32,16 +32,22 @@ def _row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def loo_table(scored: list[W.Page], cfg) -> None:
-    """The leave-one-page-out table of the main-text thresholds on `scored` pages."""
-    print(_row(["held-out page", "min_cjk", "max_gap", "min_share", "precision", "recall"]))
-    print(_row(["---"] * 6))
-    loo = W.leave_one_out(scored, W.grid_configs(cfg))
+def loo_table(scored: list[W.Page], cfg, html: bool = False) -> None:
+    """The leave-one-page-out table of the main-text settings on `scored` pages (`html`: the HTML path's grid,
+    which also holds leaving trafilatura's main text whole)."""
+    head = ["held-out page", "min_cjk", "max_gap", "min_share", "precision", "recall"]
+    if html:
+        head.insert(1, "block rule on trafilatura's text")
+    print(_row(head))
+    print(_row(["---"] * len(head)))
+    loo = W.leave_one_out(scored, W.grid_configs(cfg, html))
     for s, t in loo:
         cells = [t["main_text_min_cjk"], t["main_text_max_gap"], t["main_text_min_share"]]
+        if html:
+            cells = ["yes", *cells] if t["main_text_on_html"] else ["no (left whole)", "-", "-", "-"]
         print(_row([s.page, *cells, _fmt(s.precision), _fmt(s.recall)]))
     lp, lr = W.summary([s for s, _ in loo])
-    print(_row(["**mean**", "", "", "", f"{lp:.3f}", f"{lr:.3f}"]))
+    print(_row(["**mean**", *[""] * (len(head) - 3), f"{lp:.3f}", f"{lr:.3f}"]))
 
 
 def html_tables(folder: Path, cfg, name: str) -> int:
@@ -63,9 +69,11 @@ def html_tables(folder: Path, cfg, name: str) -> int:
     tp, tr = W.summary(text_scores)
     hp, hr = W.summary(html_scores)
     print(_row(["**mean**", f"{tp:.3f}", f"{tr:.3f}", f"{hp:.3f}", f"{hr:.3f}", "", ""]))
-    off = replace(cfg, lines=replace(cfg.lines, main_text=False))
-    op, orr = W.summary([W.score_page(p, off) for p in scored])
-    print(f"\nHTML path with lines.main_text off (trafilatura's main text only): precision {op:.3f}, recall {orr:.3f}")
+    cut = replace(cfg, lines=replace(cfg.lines, main_text_on_html=not cfg.lines.main_text_on_html))
+    cp, cr = W.summary([W.score_page(p, cut) for p in scored])
+    print(
+        f"\nHTML path with lines.main_text_on_html={cut.lines.main_text_on_html}: precision {cp:.3f}, recall {cr:.3f}"
+    )
     print(f"goal (issue 19, part 5): precision >= {W.TARGET_HTML_PRECISION} at recall >= {W.TARGET_RECALL}")
     print("\n## Other pages\n")
     print(_row(["page", "why not scored", "page.txt path", "HTML path"]))
@@ -78,7 +86,7 @@ def html_tables(folder: Path, cfg, name: str) -> int:
         cells = [f"dropped: {s.dropped}" if s.dropped else f"kept {s.kept_cjk} CJK" for s in (t, h)]
         print(_row([p.name, why, *cells]))
     print("\n## HTML path, leave one page out (thresholds chosen on the other pages, scored on this one)\n")
-    loo_table(scored, cfg)
+    loo_table(scored, cfg, html=True)
     return 0
 
 

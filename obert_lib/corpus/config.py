@@ -42,6 +42,11 @@ class LineRulesConfig:
     main_text_min_cjk: int = 10  # a headline teaser or menu item is shorter; a sentence of prose is longer
     main_text_max_gap: int = 4  # a caption or subheading between paragraphs is 1-2 short lines; a menu is more
     main_text_min_share: float = 1.0  # 1.0: the largest block only
+    # Also apply the block rule to the main text trafilatura extracted from an HTML page. Off: trafilatura has
+    # already chosen that page's main text, and a second chooser after it only cuts it (as in datatrove's
+    # pipelines, where quality filters follow the Trafilatura step). Chosen leave-one-page-out with the
+    # thresholds on the HTML path (web_eval.grid_configs(html=True); docs/web_cleaning.md).
+    main_text_on_html: bool = False
 
     def __post_init__(self):
         require(

@@ -21,6 +21,9 @@ from datatrove.data import Document
 from .cleaning import CountingFilter
 
 KEPT_HTML_CHARS = 2000  # a dropped page's start written to removed/ (the whole page can be megabytes)
+# Metadata of a document whose text is trafilatura's main text: the length of the HTML it came from. The
+# main-text block rule (main_text.py) leaves such documents whole unless lines.main_text_on_html.
+EXTRACTED_KEY = "html_chars"
 
 
 def extract_main_text(html: str, favor_precision: bool = True) -> str:
@@ -58,7 +61,7 @@ class ExtractMainText(CountingFilter):
             return self._drop(doc, "no_main_text", f"trafilatura found no main text in {len(html)} characters")
         doc.text = text
         doc.metadata["markup"] = "text"
-        doc.metadata["html_chars"] = len(html)
+        doc.metadata[EXTRACTED_KEY] = len(html)
         return True
 
     @staticmethod

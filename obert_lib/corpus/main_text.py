@@ -12,6 +12,9 @@ with its neighbours rather than alone:
   `min_share` of that; everything outside the kept blocks is removed (reason `outside_main_text`), the
   short lines inside them (subheadings, captions) stay.
 
+Text that trafilatura extracted from an HTML page (html_extract.py) is already that page's main text: the
+rule leaves it whole (counted as documents_main_text_by_trafilatura) unless `on_html` asks otherwise.
+
 The thresholds are chosen on the hand-marked pages of ../shared/data/web (web_eval.py), and reported
 leave-one-page-out there, so that they are not tuned to the pages they are scored on.
 """
@@ -24,6 +27,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from . import filters
+from .html_extract import EXTRACTED_KEY
 from .step_stats import report_step_time
 
 REASON = "outside_main_text"
@@ -71,9 +75,10 @@ class MainTextBlocks(PipelineStep):
     name = "main text"
     type = "✂️ - FORMATTER"
 
-    def __init__(self, min_cjk: int = 10, max_gap: int = 4, min_share: float = 1.0):
+    def __init__(self, min_cjk: int = 10, max_gap: int = 4, min_share: float = 1.0, on_html: bool = False):
         super().__init__()
         self.min_cjk, self.max_gap, self.min_share = min_cjk, max_gap, min_share
+        self.on_html = on_html  # also cut the main text trafilatura extracted (lines.main_text_on_html)
 
     def clean(self, text: str) -> tuple[str, int]:
         """`text` without the lines outside its main text, and how many lines were removed."""
@@ -87,8 +92,12 @@ class MainTextBlocks(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         spent = 0.0
-        removed_total = 0
+        removed_total = extracted = 0
         for doc in data:
+            if not self.on_html and EXTRACTED_KEY in doc.metadata:
+                extracted += 1
+                yield doc
+                continue
             start = perf_counter()
             doc.text, removed = self.clean(doc.text)
             removed_total += removed
@@ -96,4 +105,6 @@ class MainTextBlocks(PipelineStep):
             yield doc
         if removed_total:
             self.stat_update(f"line_removed_{REASON}", value=removed_total)
+        if extracted:
+            self.stat_update("documents_main_text_by_trafilatura", value=extracted)
         report_step_time(self, spent)

@@ -106,7 +106,11 @@ def cleaning_steps(cfg: CorpusConfig, exclusion_writer=None, html: bool = False)
     if lines.main_text:
         from .main_text import MainTextBlocks
 
-        steps.append(MainTextBlocks(lines.main_text_min_cjk, lines.main_text_max_gap, lines.main_text_min_share))
+        steps.append(
+            MainTextBlocks(
+                lines.main_text_min_cjk, lines.main_text_max_gap, lines.main_text_min_share, lines.main_text_on_html
+            )
+        )
     if lang.enabled:  # before the quality rules: a Japanese page is named as such, not as low_cjk_ratio
         from .language import LanguageFilter
 

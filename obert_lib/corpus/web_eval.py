@@ -12,7 +12,8 @@ as the pipeline normalises documents, traditional characters converted to simpli
 
 Pages whose body is not Chinese (a Japanese page) are negatives: the config must drop them. Pages without a
 body.txt are reported by kept characters only. Thresholds of the main-text rule are chosen over a small
-grid (GRID) by `choose`, and `leave_one_out` chooses them without each page and scores them on it.
+grid (GRID) by `choose`, and `leave_one_out` chooses them without each page and scores them on it. On the
+HTML path the grid also holds leaving trafilatura's main text whole (lines.main_text_on_html off).
 
 The HTML path (`load_html_pages`): each page's text is instead what `obert preprocess` makes of its
 source.html read as an HTML file (html_input.page_document decodes it, html_extract.ExtractMainText keeps
@@ -30,6 +31,7 @@ from pathlib import Path
 from datatrove.data import Document
 
 from .config import CorpusConfig
+from .html_extract import EXTRACTED_KEY
 from .language import identify
 from .normalize import DocumentNormalizer
 
@@ -57,6 +59,7 @@ class Page:
     text: str  # page.txt
     body: str | None  # body.txt, normalised as the pipeline normalises (t2s included); None without one
     chinese: bool  # whether the body is Chinese (pages without a body: True)
+    html_chars: int | None = None  # HTML path: the length of the HTML that `text` was extracted from
 
 
 @dataclass(frozen=True)
@@ -95,13 +98,14 @@ def cjk_counter(text: str) -> Counter:
     return Counter(ch for ch in text if "\u3400" <= ch <= "\u9fff")
 
 
-def kept_paragraphs(text: str, cfg: CorpusConfig) -> tuple[list[str], str | None]:
-    """The paragraphs `cfg` keeps of one document `text`, or ([], reason) when the document is dropped."""
+def kept_paragraphs(text: str, cfg: CorpusConfig, metadata: dict | None = None) -> tuple[list[str], str | None]:
+    """The paragraphs `cfg` keeps of one document `text` (with `metadata`, as ExtractMainText leaves it for
+    text extracted from HTML), or ([], reason) when the document is dropped."""
     from .paragraphs import ParagraphSplit
     from .pipeline import cleaning_steps
 
     collect = _Collect()
-    docs = [Document(text=text, id="page", metadata={})]
+    docs = [Document(text=text, id="page", metadata=dict(metadata or {}))]
     for step in cleaning_steps(cfg, exclusion_writer=collect):
         docs = step.run(docs)
     docs = list(docs)
@@ -123,7 +127,8 @@ def kept_paragraphs(text: str, cfg: CorpusConfig) -> tuple[list[str], str | None
 
 def score_page(page: Page, cfg: CorpusConfig) -> PageScore:
     """Precision and recall of the CJK characters `cfg` keeps of `page` (module doc)."""
-    paragraphs, reason = kept_paragraphs(page.text, cfg)
+    metadata = {} if page.html_chars is None else {EXTRACTED_KEY: page.html_chars}
+    paragraphs, reason = kept_paragraphs(page.text, cfg, metadata)
     kept = cjk_counter("\n".join(paragraphs))
     if page.body is None:
         return PageScore(page.name, sum(kept.values()), 0, None, None, reason)
@@ -149,8 +154,9 @@ def load_pages(folder: Path) -> list[Page]:
     return pages
 
 
-def html_main_text(path: Path, cfg: CorpusConfig) -> str:
-    """The main text `obert preprocess` extracts from the HTML file `path` ('' when it drops the page)."""
+def html_main_text(path: Path, cfg: CorpusConfig) -> tuple[str, int]:
+    """The main text `obert preprocess` extracts from the HTML file `path` ('' when it drops the page), and
+    the length of the decoded HTML."""
     from .html_extract import ExtractMainText
     from .html_input import page_document
     from .readers import DROP_KEY
@@ -160,18 +166,20 @@ def html_main_text(path: Path, cfg: CorpusConfig) -> str:
         body = fh.read(cap + 1)
     doc = page_document(body, None, str(path), {"file": str(path)}, cap)
     if doc.metadata.get(DROP_KEY):
-        return ""
+        return "", 0
+    html_chars = len(doc.text)
     kept = list(ExtractMainText(cfg.html.favor_precision).run([doc]))
-    return kept[0].text if kept else ""
+    return (kept[0].text if kept else ""), html_chars
 
 
 def load_html_pages(folder: Path, cfg: CorpusConfig) -> list[Page]:
     """load_pages, each page's text being the main text extracted from its source.html (module doc)."""
-    return [
-        replace(page, text=html_main_text(folder / page.name / "source.html", cfg))
-        for page in load_pages(folder)
-        if (folder / page.name / "source.html").is_file()
-    ]
+    pages = []
+    for page in load_pages(folder):
+        if (folder / page.name / "source.html").is_file():
+            text, html_chars = html_main_text(folder / page.name / "source.html", cfg)
+            pages.append(replace(page, text=text, html_chars=html_chars))
+    return pages
 
 
 def scored(pages: list[Page]) -> list[Page]:
@@ -196,17 +204,20 @@ def before_config(cfg: CorpusConfig) -> CorpusConfig:
     return replace(cfg, lines=lines, language=replace(cfg.language, enabled=False))
 
 
-def grid_configs(cfg: CorpusConfig) -> list[CorpusConfig]:
-    """`cfg` with main_text on and each combination of GRID's thresholds."""
-    out = []
+def grid_configs(cfg: CorpusConfig, html: bool = False) -> list[CorpusConfig]:
+    """`cfg` with main_text on and each combination of GRID's thresholds. For the HTML path (`html`), also
+    whether the block rule cuts trafilatura's main text at all: first the config that leaves it whole
+    (lines.main_text_on_html off), then every threshold combination with it on."""
+    out = [replace(cfg, lines=replace(cfg.lines, main_text=True, main_text_on_html=False))] if html else []
     for values in itertools.product(*GRID.values()):
-        lines = replace(cfg.lines, main_text=True, **dict(zip(GRID, values)))
+        lines = replace(cfg.lines, main_text=True, main_text_on_html=html, **dict(zip(GRID, values)))
         out.append(replace(cfg, lines=lines))
     return out
 
 
 def thresholds(cfg: CorpusConfig) -> dict:
-    return {key: getattr(cfg.lines, key) for key in GRID}
+    """The main-text settings the grid varies, as `cfg` sets them (with main_text_on_html)."""
+    return {key: getattr(cfg.lines, key) for key in (*GRID, "main_text_on_html")}
 
 
 def choose(table: dict[int, dict[str, PageScore]], names: list[str]) -> int:

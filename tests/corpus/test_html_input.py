@@ -102,8 +102,8 @@ def test_warc_through_obert_preprocess(crawl, tmp_path):
         "records_skipped_warcinfo": 1,
     }
     texts = [doc["text"] for doc in kept_documents(out / "_work")]
-    for i in range(6):  # every page's article, GBK pages decoded right; menu, title and footer gone
-        assert "\n".join(DISTINCT_SENTENCES[2 * i : 2 * i + 2]) in texts
+    for i in range(6):  # every page's article with its heading, GBK pages decoded right; menu, title and footer gone
+        assert "\n".join([f"第{i}篇文章", *DISTINCT_SENTENCES[2 * i : 2 * i + 2]]) in texts
     details = {
         json.loads(line)["detail"] for f in (out / "removed/truncated_record").glob("*.jsonl") for line in f.open()
     }
@@ -132,7 +132,9 @@ def test_html_folder(tmp_path):
     assert stats["documents_in"] == 4 and stats["documents_kept"] == 2
     assert stats["documents_dropped"] == {"empty_page": 1, "not_html": 1}
     texts = [doc["text"] for doc in kept_documents(out / "_work")]
-    assert sorted(texts) == sorted("\n".join(DISTINCT_SENTENCES[2 * i : 2 * i + 2]) for i in range(2))
+    assert sorted(texts) == sorted(
+        "\n".join([f"第{i}篇文章", *DISTINCT_SENTENCES[2 * i : 2 * i + 2]]) for i in range(2)
+    )
 
 
 def test_html_files_are_html_by_suffix(tmp_path):

@@ -65,6 +65,22 @@ def test_step_leaves_documents_without_text_lines():
     assert not step.stats.stats.get(f"line_removed_{REASON}")
 
 
+def test_step_leaves_trafilatura_text_whole_unless_on_html():
+    """Text ExtractMainText made of an HTML page (metadata html_chars) is already a main text: left whole."""
+    from obert_lib.corpus.html_extract import EXTRACTED_KEY
+
+    page = "\n".join(PAGE)
+    step = MainTextBlocks(15, 5, 1.0)
+    docs = [Document(text=page, id="html", metadata={EXTRACTED_KEY: 5000}), Document(text=page, id="text")]
+    html, text = list(step.run(docs))
+    assert html.text == page and text.text == "\n".join([P1, "小标题", P2, P3])
+    stats = {k: v.total for k, v in step.stats.stats.items()}
+    assert stats == {f"line_removed_{REASON}": 12, "documents_main_text_by_trafilatura": 1}
+    step = MainTextBlocks(15, 5, 1.0, on_html=True)
+    (doc,) = list(step.run([Document(text=page, id="html", metadata={EXTRACTED_KEY: 5000})]))
+    assert doc.text == "\n".join([P1, "小标题", P2, P3])
+
+
 def test_config_errors_name_key_and_fix():
     import pytest
 
