@@ -71,9 +71,9 @@ def _single_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab
     from ..corpus.shards import ShardWriter
     from ..corpus.tokenizer import load_vocab_tokenizer, train_tokenizer
     from ..corpus.wordpiece import save_char_tables
-    from ..corpus.workers import forked_children_die_with_parent, prepare_workers
+    from ..corpus.workers import forked_children_die_with_parent, prepare_workers, resolve_start_method
 
-    start_method = CorpusRuntime().start_method
+    start_method = resolve_start_method(CorpusRuntime().start_method)  # as pipeline.run decides it
     prepare_workers(workers, start_method, wait=True)  # loaded before the clock for 2 workers as for 1
     # FewCLUE's texts are single sentences, most shorter than the 20 CJK characters a web document needs
     cfg = CorpusConfig(inputs=[str(p) for p in inputs], quality=QualityConfig(min_cjk_chars=5))
@@ -177,7 +177,7 @@ def _fresh_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab:
     """_measured_pass in a new interpreter (spawn), so that no run inherits another's warm segmenter or tables.
 
     As in pipeline.run, the imports and jieba's tables are loaded once per run, and here before the clock
-    (prepare_workers: in this process for 1 worker, in the forkserver for 2, waited for); loading the
+    (prepare_workers: in this process, or for 2 forkserver workers in the server, waited for); loading the
     tokenizer's WordPiece tables, starting the pool and everything per document is timed.
     """
     import multiprocessing

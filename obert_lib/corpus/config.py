@@ -276,11 +276,15 @@ class CorpusRuntime:
     # How local worker processes start (multiprocessing start method). "forkserver" (datatrove's default):
     # workers fork from a server process that run() starts first and that imports the pipeline and builds
     # jieba's tables once (workers.prepare_workers); without that preload each worker rebuilt them, a third of
-    # a 9 MB task (docs/performance.md, 2026-11-22). "fork" copies the parent itself and is only safe from a
-    # process without other threads: the test suite, after its torch tests, hung a forked worker. A forked
-    # worker gets a fresh tqdm lock (workers._fresh_tqdm_lock_after_fork). "spawn" shares nothing and pays the
-    # imports per worker.
-    start_method: Literal["fork", "forkserver", "spawn"] = "forkserver"
+    # a 9 MB task (docs/performance.md, 2026-11-22). "fork" copies the calling process, which loads the same
+    # once itself, as 1 worker does: the first task starts about 0.25 s sooner, as the server's fresh interpreter
+    # imports nothing twice (2-worker runs 7% shorter, docs/performance.md, 2026-12-06). It is only safe from a
+    # process without other threads: the test suite, after its torch tests (GNU OpenMP's thread pool), hung a
+    # forked worker. "auto" takes fork where workers.fork_is_safe finds no Python thread besides this one and
+    # no OpenMP runtime loaded (Linux), else forkserver (notebooks: the kernel runs threads). A forked worker
+    # gets a fresh tqdm lock (workers._fresh_tqdm_lock_after_fork). "spawn" shares nothing and pays the imports
+    # per worker.
+    start_method: Literal["auto", "fork", "forkserver", "spawn"] = "auto"
     # Slurm only (see env/cluster/preprocess_slurm.yaml)
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"

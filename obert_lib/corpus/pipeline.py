@@ -17,7 +17,7 @@ import json
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +28,7 @@ from . import guards
 from .config import CorpusConfig, CorpusRuntime
 from .inputs import MARKUP_FORMATS, input_files, input_format, input_reader
 from .report import CorpusResult, collect, step_counters
-from .workers import prepare_workers, run_stage, stage_executor
+from .workers import prepare_workers, resolve_start_method, run_stage, stage_executor
 
 
 @dataclass
@@ -310,9 +310,13 @@ def run(cfg: CorpusConfig | dict | str | None = None, runtime: CorpusRuntime | d
     """
     cfg = cfgmod.load(CorpusConfig, cfg)
     runtime = cfgmod.load(CorpusRuntime, runtime)
+    runtime = replace(runtime, start_method=resolve_start_method(runtime.start_method))  # "auto", decided once
     plan = plan_run(cfg, runtime)
     if runtime.executor == "local":
-        prepare_workers(min(runtime.workers, plan.tasks), runtime.start_method)
+        workers = min(runtime.workers, plan.tasks)
+        if runtime.progress and workers > 1:
+            print(f"[corpus] {workers} workers, started by {runtime.start_method}", flush=True)
+        prepare_workers(workers, runtime.start_method)
     t0 = time.perf_counter()
     prepare_output(plan)
     side_work = overlap_forkserver_start(plan)

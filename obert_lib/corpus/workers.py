@@ -1,7 +1,8 @@
 """Corpus worker processes: loading what they need once before they start, and ending them with their parent.
 
-A stage's tasks run in datatrove executors: local (a pool of processes), Ray or Slurm. prepare_workers loads
-the pipeline and jieba's tables before the local workers start; forked_children_die_with_parent ends the
+A stage's tasks run in datatrove executors: local (a pool of processes), Ray or Slurm. resolve_start_method
+turns start_method "auto" into fork or forkserver; prepare_workers loads the pipeline and jieba's tables
+before the local workers start; forked_children_die_with_parent ends the
 helper processes a stage forks when the run is killed; the local executor logs to files unless progress is on.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -59,6 +61,37 @@ def prepare_fork_workers(start_method: str) -> None:
     creating a multiprocessing semaphore that is never released (resource_tracker's "leaked semaphore")."""
     if start_method == "fork":
         tqdm_std.tqdm.get_lock()
+
+
+# A shared library of an OpenMP runtime: GNU (libgomp, which torch loads), Intel (libiomp5), LLVM (libomp).
+# A forked child that enters an OpenMP region its parent already ran waits forever for the parent's pool.
+OPENMP_LIBRARY = re.compile(r"/lib(?:g|i)?omp[0-9]*(?:-[0-9a-f]+)?\.so")
+
+
+def openmp_runtime_loaded(maps: str) -> bool:
+    """Whether the text of /proc/<pid>/maps `maps` maps an OpenMP runtime library (OPENMP_LIBRARY)."""
+    return OPENMP_LIBRARY.search(maps) is not None
+
+
+def fork_is_safe() -> bool:
+    """Whether forking this process for workers is safe: Linux (its /proc tells what is loaded), no Python
+    thread but this one (a thread holding a lock at the fork leaves it held in the child forever) and no
+    OpenMP runtime loaded. Threads that libraries start in C (OpenBLAS, Arrow, jemalloc) are not counted:
+    those libraries reset them in the child (pthread_atfork)."""
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            return not openmp_runtime_loaded(fh.read())
+    except OSError:
+        return False
+
+
+def resolve_start_method(start_method: str) -> str:
+    """CorpusRuntime.start_method as the workers will start: "auto" is fork where fork_is_safe, else forkserver."""
+    if start_method != "auto":
+        return start_method
+    return "fork" if fork_is_safe() else "forkserver"
 
 
 WORKER_PRELOAD = "obert_lib.corpus.worker_preload"
