@@ -19,6 +19,8 @@ Each stage writes its output and the next stage reads it, as in datatrove's exam
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -145,10 +147,36 @@ def _stock_dropped(logs: Path) -> dict[str, int]:
     return dropped
 
 
-def fresh(fn, *args) -> FullRun:
-    """fn(*args) in a new interpreter (spawn), so that no run inherits another's loaded tables or warm caches."""
+LOG_TAIL_LINES = 40  # of a failed run's standard error, shown before its error: datatrove's last task log lines
+
+
+def _with_stderr_to(log: str, fn, *args):
+    """fn(*args) with this process's standard error (fd 2, where datatrove's task logs go) appended to `log`."""
+    with open(log, "ab") as fh:
+        os.dup2(fh.fileno(), 2)
+    return fn(*args)
+
+
+def fresh(fn, *args, log: Path):
+    """fn(*args) in a new interpreter (spawn), so that no run inherits another's loaded tables or warm caches.
+
+    The run's standard error goes to the file `log`: datatrove logs every task of its 1-worker and stock runs
+    to the console, thousands of lines over a benchmark. When the run fails, the end of `log` is printed
+    before its error is raised here.
+    """
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        try:
+            return pool.submit(_with_stderr_to, str(log), fn, *args).result()
+        except BaseException:
+            if log.is_file():
+                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                print(f"--- the end of {log} ---", *tail, sep="\n", file=sys.stderr)
+            raise
+
+
+def stderr_log(out: Path) -> Path:
+    """Where a fresh run writing into the folder `out` keeps its standard error: beside that folder."""
+    return out.parent / f"{out.name}.stderr.log"
 
 
 def measure(inputs: list[Path], tmp: Path, vocab: str | None, repeats: int) -> dict[tuple[str, int], list[FullRun]]:
@@ -156,8 +184,9 @@ def measure(inputs: list[Path], tmp: Path, vocab: str | None, repeats: int) -> d
     runs: dict[tuple[str, int], list[FullRun]] = {(s, w): [] for s in ("ours", "stock") for w in (1, 2)}
     for i in range(repeats):
         for workers in (1, 2):
-            runs["ours", workers].append(fresh(ours_full, inputs, tmp / f"full-ours-{workers}-{i}", workers, vocab))
-            runs["stock", workers].append(fresh(stock_full, inputs, tmp / f"full-stock-{workers}-{i}", workers))
+            for side, fn, extra in (("ours", ours_full, (vocab,)), ("stock", stock_full, ())):
+                out = tmp / f"full-{side}-{workers}-{i}"
+                runs[side, workers].append(fresh(fn, inputs, out, workers, *extra, log=stderr_log(out)))
     return runs
 
 

@@ -174,17 +174,17 @@ def _measured_pass(inputs: list[Path], out: Path, workers: int, tagger: str, voc
 
 
 def _fresh_pass(inputs: list[Path], out: Path, workers: int, tagger: str, vocab: str | None) -> PassTiming:
-    """_measured_pass in a new interpreter (spawn), so that no run inherits another's warm segmenter or tables.
+    """_measured_pass in a new interpreter (spawn, standard error to a file: full_pipeline.fresh), so that no
+    run inherits another's warm segmenter or tables.
 
     As in pipeline.run, the imports and jieba's tables are loaded once per run, and here before the clock
     (prepare_workers: in this process, or for 2 forkserver workers in the server, waited for); loading the
     tokenizer's WordPiece tables, starting the pool and everything per document is timed.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from .full_pipeline import fresh, stderr_log
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_measured_pass, inputs, out, workers, tagger, vocab).result()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return fresh(_measured_pass, inputs, out, workers, tagger, vocab, log=stderr_log(out))
 
 
 def _cpu_loop(_: int = 0) -> float:

@@ -121,3 +121,38 @@ def test_bench_prints_one_table_with_the_full_pipelines_and_ends_with_the_ratio(
     assert any(line.startswith("stock full, 2 workers vs 1:") for line in lines)
     ratio = lines[-1].split()
     assert ratio[0] == "ratio:" and float(ratio[1]) > 0
+
+
+def _talk_on_stderr(word: str) -> str:
+    """A run that logs to standard error as datatrove does, through Python and through fd 2 itself."""
+    import os
+    import sys
+
+    sys.stderr.write(f"{word} from sys.stderr\n")
+    sys.stderr.flush()
+    os.write(2, f"{word} from fd 2\n".encode())
+    return word
+
+
+def _fail_after_logging() -> None:
+    import sys
+
+    sys.stderr.write("last task log line\n")
+    sys.stderr.flush()
+    raise ValueError("the run failed")
+
+
+def test_fresh_runs_log_to_a_file_not_the_terminal(tmp_path, capfd):
+    import pytest
+
+    from obert_lib.benchmarks.full_pipeline import fresh, stderr_log
+
+    log = stderr_log(tmp_path / "run-1")
+    assert log == tmp_path / "run-1.stderr.log"
+    assert fresh(_talk_on_stderr, "hello", log=log) == "hello"
+    assert log.read_text() == "hello from sys.stderr\nhello from fd 2\n"
+    assert "hello" not in capfd.readouterr().err
+    with pytest.raises(ValueError, match="the run failed"):
+        fresh(_fail_after_logging, log=tmp_path / "run-2.stderr.log")
+    err = capfd.readouterr().err
+    assert f"--- the end of {tmp_path / 'run-2.stderr.log'} ---" in err and "last task log line" in err
